@@ -1,0 +1,105 @@
+"""iDenfy's webhook vocabulary: event-type names and payload shapes, decoded with msgspec.
+
+The structs mirror only the fields the ledger decides on. Everything else in a
+payload, and any field iDenfy adds later, is ignored here and kept in the original
+bytes recorded with the event. Enumerations are open: they decode as plain strings.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import msgspec
+
+from domain.reports import ExpirationNotice, Kind, Outcome
+
+# The ``Idenfy-Event-Type`` header values the ledger models, and their kinds.
+HEADER_KINDS: dict[str, Kind] = {
+    "IDENTIFICATION": Kind.IDENTIFICATION,
+    "IDENTIFICATION_AUTO_FINISHED": Kind.AUTO_FINISHED,
+    "IDENTIFICATION_MANUAL_FINISHED": Kind.MANUAL_FINISHED,
+    "IDENTIFICATION_CANCELLED": Kind.CANCELLED,
+    "IDENTIFICATION_CANCELED": Kind.CANCELLED,
+    "IDENTIFICATION_EXPIRED": Kind.EXPIRED,
+    "IDENTIFICATION_RESUBMITTED": Kind.RESUBMITTED,
+    "DOCUMENT_EXPIRATION": Kind.DOCUMENT_EXPIRATION,
+}
+
+# Receiver-path spellings: every kind, plus the one-L American spelling of cancelled.
+PATH_KINDS: dict[str, Kind] = {kind.value: kind for kind in Kind} | {"canceled": Kind.CANCELLED}
+
+SCAN_REF_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$"
+ScanRef = Annotated[str, msgspec.Meta(pattern=SCAN_REF_PATTERN)]
+EpochSeconds = Annotated[int, msgspec.Meta(ge=0, le=2**53)]
+OpenText = Annotated[str, msgspec.Meta(max_length=1000)]
+
+
+class Status(msgspec.Struct, frozen=True):
+    """``status``: the overall result and the automated and manual sub-results."""
+
+    overall: OpenText | None = None
+    autoDocument: OpenText | None = None
+    autoFace: OpenText | None = None
+    manualDocument: OpenText | None = None
+    manualFace: OpenText | None = None
+    fraudTags: list[OpenText] | None = None
+    mismatchTags: list[OpenText] | None = None
+
+
+class ResultPayload(msgspec.Struct, frozen=True):
+    """The body every identification result kind shares (``IdentificationWebhook``)."""
+
+    scanRef: ScanRef
+    clientId: OpenText | None = None
+    externalRef: OpenText | None = None
+    final: bool | None = None
+    status: Status | None = None
+    finishTime: EpochSeconds | None = None
+
+
+class ExpirationPayload(msgspec.Struct, frozen=True):
+    """The small body of a ``DOCUMENT_EXPIRATION`` notice."""
+
+    scanRef: ScanRef
+    clientId: OpenText | None = None
+    expirationThreshold: OpenText | None = None
+    documentExpiration: OpenText | None = None
+
+
+_result_decoder = msgspec.json.Decoder(ResultPayload)
+_expiration_decoder = msgspec.json.Decoder(ExpirationPayload)
+
+
+class UnusablePayloadError(ValueError):
+    """An authentic body the ledger cannot record as an event; the text is the cause."""
+
+
+def decode_report(kind: Kind, body: bytes) -> Outcome | ExpirationNotice:
+    """The decision fields of ``body`` read as a ``kind`` delivery."""
+    try:
+        if kind is Kind.DOCUMENT_EXPIRATION:
+            notice = _expiration_decoder.decode(body)
+            return ExpirationNotice(
+                scan_ref=notice.scanRef,
+                client_id=notice.clientId,
+                threshold=notice.expirationThreshold,
+                document_expiration=notice.documentExpiration,
+            )
+        payload = _result_decoder.decode(body)
+    except msgspec.DecodeError as error:
+        raise UnusablePayloadError(str(error)) from None
+    status = payload.status or Status()
+    return Outcome(
+        scan_ref=payload.scanRef,
+        client_id=payload.clientId,
+        external_ref=payload.externalRef,
+        final=payload.final,
+        overall=status.overall,
+        auto_document=status.autoDocument,
+        auto_face=status.autoFace,
+        manual_document=status.manualDocument,
+        manual_face=status.manualFace,
+        fraud_tags=tuple(status.fraudTags or ()),
+        mismatch_tags=tuple(status.mismatchTags or ()),
+        finish_time=payload.finishTime,
+    )

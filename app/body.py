@@ -1,0 +1,30 @@
+"""Reading request bodies without trusting their size."""
+
+from __future__ import annotations
+
+from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect, Request
+
+WEBHOOK_BODY_LIMIT = 1024 * 1024
+
+
+async def read_limited(request: Request, limit: int) -> bytes:
+    """The whole body, or 413 as soon as more than ``limit`` bytes are announced or sent.
+
+    Bytes are counted while they arrive, so an endless chunked body is cut off at the
+    limit instead of being buffered.
+    """
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise HTTPException(413, f"body over {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise HTTPException(413, f"body over {limit} bytes")
+            chunks.append(chunk)
+    except ClientDisconnect:
+        raise HTTPException(400, "the client went away before the body was complete") from None
+    return b"".join(chunks)

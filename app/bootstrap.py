@@ -1,0 +1,80 @@
+"""The composition root: every dependency of the service, built in one place."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from eventsourcing.persistence import PersistenceError
+from eventsourcing.postgres import PostgresDatastore
+from eventsourcing.sqlite import SQLiteDatastore
+
+from adapters.persistence import SQLiteLocation, eventsourcing_settings
+from adapters.quarantine import PostgresQuarantine, Quarantine, SQLiteQuarantine
+from adapters.signing import SignatureVerifier
+from app.auth import ApiKeys
+from app.config import Settings
+from app.ledger import Ledger, StoreUnavailableError
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Services:
+    """What the HTTP app and the commands work with."""
+
+    settings: Settings
+    ledger: Ledger
+    quarantine: Quarantine
+    verifier: SignatureVerifier | None
+    api_keys: ApiKeys
+    clock: Callable[[], datetime]
+
+    def close(self) -> None:
+        self.ledger.close()
+
+
+def bootstrap(
+    settings: Settings,
+    *,
+    ledger: Ledger | None = None,
+    quarantine: Quarantine | None = None,
+    clock: Callable[[], datetime] = utc_now,
+) -> Services:
+    """Open the store named by ``settings`` (creating its tables) and wire the service."""
+    if ledger is None:
+        ledger = open_ledger(settings)
+    if quarantine is None:
+        quarantine = open_quarantine(ledger)
+    return Services(
+        settings=settings,
+        ledger=ledger,
+        quarantine=quarantine,
+        verifier=SignatureVerifier(settings.signing_keys) if settings.signing_keys else None,
+        api_keys=ApiKeys(settings.api_keys),
+        clock=clock,
+    )
+
+
+def open_ledger(settings: Settings) -> Ledger:
+    if isinstance(settings.store, SQLiteLocation):
+        settings.store.path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        return Ledger(env=eventsourcing_settings(settings.store, settings.encryption_key))
+    except PersistenceError as error:
+        raise StoreUnavailableError(f"cannot open the ledger's database: {error}") from error
+
+
+def open_quarantine(ledger: Ledger) -> Quarantine:
+    datastore = getattr(ledger.recorder, "datastore", None)
+    try:
+        if isinstance(datastore, SQLiteDatastore):
+            return SQLiteQuarantine(datastore)
+        if isinstance(datastore, PostgresDatastore):
+            return PostgresQuarantine(datastore)
+    except PersistenceError as error:
+        raise StoreUnavailableError(f"cannot open the quarantine table: {error}") from error
+    raise TypeError(f"no quarantine for {type(ledger.recorder).__name__}")

@@ -1,0 +1,72 @@
+"""The ``ledger`` command."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+
+import click
+import uvicorn
+
+from app.bootstrap import open_ledger
+from app.config import API_KEYS, SIGNING_KEYS, ConfigError, Settings, load
+from app.devkeys import dev_keys, keys_path
+from app.ledger import StoreUnavailableError
+
+
+def fail(message: str, code: int = 2) -> None:
+    click.echo(f"ledger: {message}", err=True)
+    sys.exit(code)
+
+
+def settings_from(environ: Mapping[str, str]) -> Settings:
+    try:
+        return load(environ)
+    except ConfigError as error:
+        fail(str(error))
+        raise  # unreachable: fail() exits
+
+
+@click.group()
+def main() -> None:
+    """An event-sourced ledger of iDenfy verification webhooks."""
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64))
+@click.option("--dev", is_flag=True, help="Make and print keys for trying the service out.")
+@click.option("--no-projections", is_flag=True, help="Run no projection workers in this process.")
+def serve(host: str, port: int, workers: int, dev: bool, no_projections: bool) -> None:
+    """Run the HTTP service."""
+    environ = dict(os.environ)
+    if dev:
+        try:
+            store = load(environ, require_signing_keys=False).store
+        except ConfigError as error:
+            fail(str(error))
+        generated = dev_keys(store)
+        for name in (SIGNING_KEYS, API_KEYS):
+            if not environ.get(name, "").strip():
+                environ[name] = generated[name]
+        click.echo(f"development keys (kept in {keys_path(store)}):", err=True)
+        click.echo(f"  {SIGNING_KEYS}={environ[SIGNING_KEYS]}", err=True)
+        click.echo(f"  {API_KEYS}={environ[API_KEYS]}", err=True)
+    settings = settings_from(environ)
+    try:
+        open_ledger(settings).close()
+    except StoreUnavailableError as error:
+        fail(str(error), 1)
+    os.environ.update(environ)
+    uvicorn.run(
+        "app.http:create_app_from_environment",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="info",
+        access_log=False,
+        server_header=False,
+    )

@@ -1,0 +1,105 @@
+"""The service's configuration, read from the environment in one place.
+
+A bad value stops start-up with one line naming the variable; the service never
+starts half-configured.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from adapters.persistence import DatabaseUrlError, StoreLocation, parse_database_url
+
+DATABASE_URL = "LEDGER_DATABASE_URL"
+SIGNING_KEYS = "IDENFY_SIGNING_KEYS"
+API_KEYS = "LEDGER_API_KEYS"
+ENCRYPTION_KEY = "LEDGER_ENCRYPTION_KEY"
+
+DEFAULT_DATABASE_URL = "sqlite:///var/ledger.sqlite3"
+ROLES = ("backend", "auditor", "admin")
+
+
+class ConfigError(ValueError):
+    """A setting the service cannot run with; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    """A bearer token and the role it grants."""
+
+    role: str
+    token: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the service is configured with."""
+
+    database_url: str
+    store: StoreLocation
+    signing_keys: tuple[str, ...] = field(repr=False)
+    api_keys: tuple[ApiKey, ...] = field(default=(), repr=False)
+    encryption_key: str | None = field(default=None, repr=False)
+
+
+def parse_signing_keys(value: str) -> tuple[str, ...]:
+    keys = tuple(key.strip() for key in value.split(","))
+    if not value.strip() or any(not key for key in keys):
+        raise ConfigError(f"{SIGNING_KEYS}: expected comma-separated, non-empty keys")
+    return keys
+
+
+def parse_api_keys(value: str) -> tuple[ApiKey, ...]:
+    if not value.strip():
+        return ()
+    keys = []
+    for number, pair in enumerate(value.split(","), start=1):
+        role, sep, token = pair.strip().partition(":")
+        if not sep or role not in ROLES or not token.strip():
+            raise ConfigError(
+                f"{API_KEYS}: entry {number} is not role:token with a role of {', '.join(ROLES)}"
+            )
+        keys.append(ApiKey(role, token.strip()))
+    tokens = [key.token for key in keys]
+    if len(set(tokens)) != len(tokens):
+        raise ConfigError(f"{API_KEYS}: the same token is given more than once")
+    return tuple(keys)
+
+
+def parse_encryption_key(value: str) -> str:
+    try:
+        raw = base64.b64decode(value.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        raise ConfigError(f"{ENCRYPTION_KEY}: not valid base64") from None
+    if len(raw) not in (16, 24, 32):
+        raise ConfigError(f"{ENCRYPTION_KEY}: expected base64 of 16, 24 or 32 bytes")
+    return value.strip()
+
+
+def load(environ: Mapping[str, str], *, require_signing_keys: bool = True) -> Settings:
+    """Settings from ``environ``, or ConfigError for the first bad or missing variable."""
+    url = environ.get(DATABASE_URL, "").strip() or DEFAULT_DATABASE_URL
+    try:
+        store = parse_database_url(url)
+    except DatabaseUrlError as error:
+        raise ConfigError(f"{DATABASE_URL}: {error}") from None
+    raw_keys = environ.get(SIGNING_KEYS, "")
+    if raw_keys.strip():
+        signing_keys = parse_signing_keys(raw_keys)
+    elif require_signing_keys:
+        raise ConfigError(f"{SIGNING_KEYS}: not set; give at least one webhook signing key")
+    else:
+        signing_keys = ()
+    raw_encryption_key = environ.get(ENCRYPTION_KEY, "")
+    return Settings(
+        database_url=url,
+        store=store,
+        signing_keys=signing_keys,
+        api_keys=parse_api_keys(environ.get(API_KEYS, "")),
+        encryption_key=parse_encryption_key(raw_encryption_key)
+        if raw_encryption_key.strip()
+        else None,
+    )

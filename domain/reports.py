@@ -1,0 +1,97 @@
+"""What iDenfy told the ledger, and how the message reached it.
+
+These value objects are the vocabulary the aggregate takes commands in. They are
+plain, immutable and transport-neutral: the HTTP adapter builds them from a signed
+delivery, and the aggregate turns them into recorded events.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+class Kind(enum.StrEnum):
+    """The kinds of iDenfy notification the ledger models, in their URL spelling."""
+
+    IDENTIFICATION = "identification"
+    AUTO_FINISHED = "auto-finished"
+    MANUAL_FINISHED = "manual-finished"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+    RESUBMITTED = "resubmitted"
+    DOCUMENT_EXPIRATION = "document-expiration"
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """The facts of one authentic webhook delivery, apart from what it says.
+
+    ``header_kind`` keeps the raw ``Idenfy-Event-Type`` value when it disagreed with
+    the kind taken from the receiver path. ``signing_key`` identifies the configured
+    key that matched, by position and fingerprint, never the key itself.
+    """
+
+    kind: Kind
+    received_at: datetime
+    payload: bytes
+    payload_sha256: str
+    signing_key: str
+    header_kind: str | None = None
+
+    @property
+    def idempotency_key(self) -> str:
+        """The same kind with the same bytes is one delivery, however often it comes."""
+        return f"{self.kind.value}:{self.payload_sha256}"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The decision fields of a result payload; open enumerations kept as strings."""
+
+    scan_ref: str
+    client_id: str | None = None
+    external_ref: str | None = None
+    final: bool | None = None
+    overall: str | None = None
+    auto_document: str | None = None
+    auto_face: str | None = None
+    manual_document: str | None = None
+    manual_face: str | None = None
+    fraud_tags: tuple[str, ...] = field(default_factory=tuple)
+    mismatch_tags: tuple[str, ...] = field(default_factory=tuple)
+    finish_time: int | None = None
+
+
+@dataclass(frozen=True)
+class ExpirationNotice:
+    """iDenfy's notice that the verified identity document expires, or has expired."""
+
+    scan_ref: str
+    client_id: str | None = None
+    threshold: str | None = None
+    document_expiration: str | None = None
+
+
+@dataclass(frozen=True)
+class Registration:
+    """A verification token the business backend generated and announced to the ledger."""
+
+    scan_ref: str
+    client_id: str
+    external_ref: str | None = None
+    max_reattempts: int = 1
+    max_image_recaptures: int = 3
+    expiry_time: int | None = None
+    session_length: int | None = None
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """Where a delivery or registration stands in its verification's history."""
+
+    scan_ref: str
+    sequence: int
+    duplicate: bool
+    position: int | None = None

@@ -1,0 +1,229 @@
+"""One identity verification (one iDenfy ``scanRef``) and everything recorded about it.
+
+The aggregate is the consistency boundary of the ledger: each event is a fact iDenfy
+or the business backend stated about this verification, numbered 1, 2, 3... in the
+order the ledger recorded it. The aggregate only guards what must hold for the
+history itself (one event per delivery, one registration, one scanRef); how results
+combine into a status is a projection's concern.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import datetime
+from typing import Any
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+from eventsourcing.domain import AggregateEvent, BaseAggregate
+
+from domain.reports import Delivery, ExpirationNotice, Kind, Outcome, Receipt, Registration
+
+VERIFICATION_NAMESPACE = uuid5(NAMESPACE_URL, "urn:verification-ledger:verification")
+
+
+class Verification(BaseAggregate[UUID]):
+    """The recorded history of one verification, keyed by ``uuid5`` over its scanRef."""
+
+    @staticmethod
+    def create_id(scan_ref: str) -> UUID:
+        return uuid5(VERIFICATION_NAMESPACE, scan_ref)
+
+    @classmethod
+    def start(cls, scan_ref: str, at: datetime) -> Verification:
+        """A verification with no history yet: its first event will be sequence 1."""
+        verification = cls.__new__(cls)
+        verification.__base_init__(cls.create_id(scan_ref), 0, at)
+        verification._start(scan_ref)
+        return verification
+
+    def _start(self, scan_ref: str) -> None:
+        self.scan_ref = scan_ref
+        self.client_id: str | None = None
+        self.registration: Registration | None = None
+        self.registered_sequence: int | None = None
+        self.deliveries: dict[str, int] = {}
+
+    class Event(AggregateEvent):
+        """Any fact about a verification; the first one recorded also opens it."""
+
+        class_version = 1
+        scan_ref: str
+
+        def mutate(self, aggregate: Any) -> Any:
+            if aggregate is None:
+                aggregate = Verification.start(self.scan_ref, self.timestamp)
+            return super().mutate(aggregate)
+
+    class Registered(Event):
+        """The business backend announced the token it generated for this verification."""
+
+        class_version = 1
+        client_id: str
+        external_ref: str | None
+        max_reattempts: int
+        max_image_recaptures: int
+        expiry_time: int | None
+        session_length: int | None
+
+        def apply(self, aggregate: Verification) -> None:
+            aggregate.registration = Registration(
+                scan_ref=self.scan_ref,
+                client_id=self.client_id,
+                external_ref=self.external_ref,
+                max_reattempts=self.max_reattempts,
+                max_image_recaptures=self.max_image_recaptures,
+                expiry_time=self.expiry_time,
+                session_length=self.session_length,
+            )
+            aggregate.registered_sequence = self.originator_version
+            aggregate.client_id = aggregate.client_id or self.client_id
+
+    class Reported(Event):
+        """Something iDenfy told the ledger in one authentic webhook delivery."""
+
+        class_version = 1
+        kind: str
+        header_kind: str | None
+        received_at: datetime
+        payload_sha256: str
+        signing_key: str
+        payload: bytes
+        client_id: str | None
+
+        def apply(self, aggregate: Verification) -> None:
+            aggregate.deliveries[f"{self.kind}:{self.payload_sha256}"] = self.originator_version
+            aggregate.client_id = aggregate.client_id or self.client_id
+
+    class ResultReported(Reported):
+        """A verification result, with the decision fields the status rules read."""
+
+        class_version = 1
+        external_ref: str | None
+        final: bool | None
+        overall: str | None
+        auto_document: str | None
+        auto_face: str | None
+        manual_document: str | None
+        manual_face: str | None
+        fraud_tags: list[str]
+        mismatch_tags: list[str]
+        finish_time: int | None
+
+    class IdentificationFinished(ResultReported):
+        """A result from the legacy all-in-one IDENTIFICATION notification."""
+
+        class_version = 1
+
+    class AutoReviewFinished(ResultReported):
+        """iDenfy's automated check decided, finally or preliminarily."""
+
+        class_version = 1
+
+    class ManualReviewFinished(ResultReported):
+        """A human reviewer at iDenfy gave the final result."""
+
+        class_version = 1
+
+    class VerificationCanceled(ResultReported):
+        """The verification was cancelled by the user or by iDenfy."""
+
+        class_version = 1
+
+    class VerificationExpired(ResultReported):
+        """The token or session expired before the verification finished."""
+
+        class_version = 1
+
+    class VerificationResubmitted(ResultReported):
+        """The client sent the extra material requested after a result."""
+
+        class_version = 1
+
+    class DocumentExpirationNoticed(Reported):
+        """iDenfy noticed the verified document is about to expire, or has expired."""
+
+        class_version = 1
+        threshold: str | None
+        document_expiration: str | None
+
+    def receive(self, delivery: Delivery, report: Outcome | ExpirationNotice) -> Receipt:
+        """Record one authentic delivery unless the same kind and bytes already are."""
+        if report.scan_ref != self.scan_ref:
+            raise ScanRefMismatchError(report.scan_ref)
+        known = self.deliveries.get(delivery.idempotency_key)
+        if known is not None:
+            return Receipt(self.scan_ref, known, duplicate=True)
+        facts: dict[str, Any] = {
+            "scan_ref": self.scan_ref,
+            "kind": delivery.kind.value,
+            "header_kind": delivery.header_kind,
+            "received_at": delivery.received_at,
+            "payload_sha256": delivery.payload_sha256,
+            "signing_key": delivery.signing_key,
+            "payload": delivery.payload,
+            "client_id": report.client_id,
+        }
+        if isinstance(report, ExpirationNotice):
+            if delivery.kind is not Kind.DOCUMENT_EXPIRATION:
+                raise KindMismatchError(delivery.kind.value)
+            self.trigger_event(
+                self.DocumentExpirationNoticed,
+                threshold=report.threshold,
+                document_expiration=report.document_expiration,
+                **facts,
+            )
+        else:
+            if delivery.kind is Kind.DOCUMENT_EXPIRATION:
+                raise KindMismatchError(delivery.kind.value)
+            self.trigger_event(
+                RESULT_EVENTS[delivery.kind],
+                external_ref=report.external_ref,
+                final=report.final,
+                overall=report.overall,
+                auto_document=report.auto_document,
+                auto_face=report.auto_face,
+                manual_document=report.manual_document,
+                manual_face=report.manual_face,
+                fraud_tags=list(report.fraud_tags),
+                mismatch_tags=list(report.mismatch_tags),
+                finish_time=report.finish_time,
+                **facts,
+            )
+        return Receipt(self.scan_ref, self.version, duplicate=False)
+
+    def register(self, registration: Registration) -> Receipt:
+        """Record the backend's registration once; the same one again is a duplicate."""
+        if registration.scan_ref != self.scan_ref:
+            raise ScanRefMismatchError(registration.scan_ref)
+        if self.registration is not None:
+            if self.registration != registration:
+                raise RegistrationConflictError(self.scan_ref)
+            assert self.registered_sequence is not None
+            return Receipt(self.scan_ref, self.registered_sequence, duplicate=True)
+        if self.client_id is not None and self.client_id != registration.client_id:
+            raise RegistrationConflictError(self.scan_ref)
+        fields = asdict(registration)
+        self.trigger_event(self.Registered, **fields)
+        return Receipt(self.scan_ref, self.version, duplicate=False)
+
+
+RESULT_EVENTS: dict[Kind, type[Verification.ResultReported]] = {
+    Kind.IDENTIFICATION: Verification.IdentificationFinished,
+    Kind.AUTO_FINISHED: Verification.AutoReviewFinished,
+    Kind.MANUAL_FINISHED: Verification.ManualReviewFinished,
+    Kind.CANCELLED: Verification.VerificationCanceled,
+    Kind.EXPIRED: Verification.VerificationExpired,
+    Kind.RESUBMITTED: Verification.VerificationResubmitted,
+}
+
+
+class ScanRefMismatchError(ValueError):
+    """A report or registration for another scanRef was given to this verification."""
+
+
+class KindMismatchError(ValueError):
+    """A document-expiration body under a result kind, or the other way round."""
+
+
+class RegistrationConflictError(ValueError):
+    """A registration that differs from the one already recorded for this scanRef."""

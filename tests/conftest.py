@@ -1,0 +1,88 @@
+"""Fixtures shared by the whole suite: stores, settings and a running service."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from starlette.testclient import TestClient
+
+from adapters.persistence import PostgresLocation, parse_database_url
+from app.bootstrap import Services, bootstrap
+from app.config import load
+from app.http import create_app
+from tests.support.postgres import server_url
+
+SIGNING_KEYS = ("first-signing-key", "second-signing-key")
+API_TOKENS = {"backend": "backend-token", "auditor": "auditor-token", "admin": "admin-token"}
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """A reachable PostgreSQL server; failing (never skipping) when there is none."""
+    try:
+        with server_url() as url:
+            with psycopg.connect(_conninfo(url), connect_timeout=10) as conn:
+                conn.execute("SELECT 1")
+            yield url
+    except (RuntimeError, psycopg.Error) as error:
+        pytest.fail(f"PostgreSQL is needed for these tests and is not available: {error}")
+
+
+def _conninfo(url: str) -> str:
+    location = parse_database_url(url)
+    assert isinstance(location, PostgresLocation)
+    return location.conninfo()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: str) -> Iterator[str]:
+    """A database URL with a schema of this test's own, dropped afterwards."""
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(_conninfo(postgres_server), autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    separator = "&" if "?" in postgres_server else "?"
+    yield f"{postgres_server}{separator}schema={schema}"
+    with psycopg.connect(_conninfo(postgres_server), autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'ledger.sqlite3'}"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest) -> str:
+    """Each store the ledger supports, in turn."""
+    name = "sqlite_url" if request.param == "sqlite" else "postgres_url"
+    url: str = request.getfixturevalue(name)
+    return url
+
+
+def environment(database_url: str, **extra: str) -> dict[str, str]:
+    """The service's environment variables for a test."""
+    return {
+        "LEDGER_DATABASE_URL": database_url,
+        "IDENFY_SIGNING_KEYS": ",".join(SIGNING_KEYS),
+        "LEDGER_API_KEYS": ",".join(f"{role}:{token}" for role, token in API_TOKENS.items()),
+        **extra,
+    }
+
+
+@pytest.fixture
+def services(database_url: str) -> Iterator[Services]:
+    """The wired service over each store in turn."""
+    built = bootstrap(load(environment(database_url)))
+    yield built
+    built.close()
+
+
+@pytest.fixture
+def client(services: Services) -> Iterator[TestClient]:
+    """An HTTP client of the service, in process."""
+    with TestClient(create_app(services), raise_server_exceptions=False) as test_client:
+        yield test_client
