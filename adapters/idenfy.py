@@ -28,7 +28,7 @@ HEADER_KINDS: dict[str, Kind] = {
 # Receiver-path spellings: every kind, plus the one-L American spelling of cancelled.
 PATH_KINDS: dict[str, Kind] = {kind.value: kind for kind in Kind} | {"canceled": Kind.CANCELLED}
 
-SCAN_REF_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$"
+SCAN_REF_PATTERN = r"\A[A-Za-z0-9][A-Za-z0-9._:-]{0,99}\Z"
 ScanRef = Annotated[str, msgspec.Meta(pattern=SCAN_REF_PATTERN)]
 EpochSeconds = Annotated[int, msgspec.Meta(ge=0, le=2**53)]
 OpenText = Annotated[str, msgspec.Meta(max_length=1000)]
@@ -86,8 +86,10 @@ def decode_report(kind: Kind, body: bytes) -> Outcome | ExpirationNotice:
                 document_expiration=notice.documentExpiration,
             )
         payload = _result_decoder.decode(body)
-    except msgspec.DecodeError as error:
+    except (msgspec.DecodeError, UnicodeDecodeError) as error:
         raise UnusablePayloadError(str(error)) from None
+    except RecursionError:
+        raise UnusablePayloadError("JSON nested too deeply") from None
     status = payload.status or Status()
     return Outcome(
         scan_ref=payload.scanRef,

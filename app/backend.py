@@ -46,8 +46,10 @@ async def register(request: Request) -> Response:
     body = await read_limited(request, REGISTRATION_BODY_LIMIT)
     try:
         given = _decoder.decode(body)
-    except msgspec.DecodeError as error:
+    except (msgspec.DecodeError, UnicodeDecodeError) as error:
         raise HTTPException(422, f"invalid registration: {error}") from None
+    except RecursionError:
+        raise HTTPException(422, "invalid registration: JSON nested too deeply") from None
     registration = Registration(
         scan_ref=given.scanRef,
         client_id=given.clientId,

@@ -1,0 +1,113 @@
+"""Dependencies point inwards: read from the imports of every source file, never run."""
+
+from __future__ import annotations
+
+import ast
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+DOMAIN_MAY_IMPORT = ("domain", "eventsourcing.domain")
+PROJECTIONS_MAY_NOT_IMPORT = ("psycopg", "sqlite3", "msgspec", "starlette", "app", "adapters")
+ADAPTERS_MAY_NOT_IMPORT = ("app",)
+
+
+def sources(layer: str) -> list[Path]:
+    return sorted((ROOT / layer).rglob("*.py"))
+
+
+def package_of(path: Path, root: Path) -> str:
+    return ".".join(path.relative_to(root).with_suffix("").parts[:-1])
+
+
+def imported_modules(path: Path, root: Path = ROOT) -> Iterator[str]:
+    """Every module ``path`` imports, anywhere in the file, relative imports made absolute."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                parts = package_of(path, root).split(".")
+                base = ".".join(parts[: len(parts) - node.level + 1])
+                module = f"{base}.{node.module}" if node.module else base
+            else:
+                module = node.module or ""
+            # ``from package import name`` may import the submodule ``package.name``.
+            yield from (f"{module}.{alias.name}" for alias in node.names)
+
+
+def within(module: str, packages: tuple[str, ...]) -> bool:
+    return any(module == package or module.startswith(f"{package}.") for package in packages)
+
+
+def is_stdlib(module: str) -> bool:
+    return module.partition(".")[0] in sys.stdlib_module_names
+
+
+def test_the_layers_are_where_the_test_looks_for_them() -> None:
+    assert sources("domain"), "no source found under domain/"
+    assert sources("adapters"), "no source found under adapters/"
+    assert (ROOT / "projections" / "__init__.py").is_file()
+
+
+@pytest.mark.parametrize("path", sources("domain"), ids=lambda path: path.name)
+def test_the_domain_imports_only_the_stdlib_itself_and_eventsourcing_domain(path: Path) -> None:
+    modules = list(imported_modules(path))
+    outside = [
+        module
+        for module in modules
+        if not is_stdlib(module) and not within(module, DOMAIN_MAY_IMPORT)
+    ]
+
+    assert outside == []
+
+
+@pytest.mark.parametrize("path", sources("projections"), ids=lambda path: path.name)
+def test_projections_import_no_driver_codec_web_framework_adapter_or_app(path: Path) -> None:
+    forbidden = [
+        module for module in imported_modules(path) if within(module, PROJECTIONS_MAY_NOT_IMPORT)
+    ]
+
+    assert forbidden == []
+
+
+@pytest.mark.parametrize("path", sources("adapters"), ids=lambda path: path.name)
+def test_adapters_never_import_the_app(path: Path) -> None:
+    forbidden = [
+        module for module in imported_modules(path) if within(module, ADAPTERS_MAY_NOT_IMPORT)
+    ]
+
+    assert forbidden == []
+
+
+def test_the_import_reader_sees_every_form_of_import(tmp_path: Path) -> None:
+    package = tmp_path / "domain"
+    package.mkdir()
+    module = package / "sample.py"
+    module.write_text(
+        "import json, msgspec.json\n"
+        "from eventsourcing.domain import Aggregate\n"
+        "from eventsourcing import persistence\n"
+        "from . import reports\n"
+        "from .reports import Kind\n"
+        "def late() -> None:\n"
+        "    import starlette\n",
+        encoding="utf-8",
+    )
+    modules = set(imported_modules(module, root=tmp_path))
+
+    assert modules == {
+        "json",
+        "msgspec.json",
+        "eventsourcing.domain.Aggregate",
+        "eventsourcing.persistence",
+        "domain.reports",
+        "domain.reports.Kind",
+        "starlette",
+    }
+    outside = {m for m in modules if not is_stdlib(m) and not within(m, DOMAIN_MAY_IMPORT)}
+    assert outside == {"msgspec.json", "eventsourcing.persistence", "starlette"}
