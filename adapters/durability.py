@@ -9,12 +9,26 @@ server or build defaults.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from eventsourcing.persistence import StoredEvent
-from eventsourcing.postgres import PostgresApplicationRecorder, PostgresFactory
-from eventsourcing.sqlite import SQLiteConnection, SQLiteConnectionPool, SQLiteFactory
+from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore, PostgresFactory
+from eventsourcing.sqlite import (
+    SQLiteConnection,
+    SQLiteConnectionPool,
+    SQLiteDatastore,
+    SQLiteFactory,
+)
 from eventsourcing.utils import Environment
+
+from adapters.persistence import (
+    POSTGRES_CONNECT_TIMEOUT_SECONDS,
+    SQLITE_LOCK_TIMEOUT_SECONDS,
+    SQLiteLocation,
+    StoreLocation,
+)
+from adapters.subscription import PollingSQLiteApplicationRecorder
 
 POSTGRES_SESSION_OPTIONS = "-c synchronous_commit=on"
 
@@ -29,7 +43,9 @@ class DurableSQLiteConnectionPool(SQLiteConnectionPool):
 
 
 class DurableSQLiteFactory(SQLiteFactory):
-    """The library's SQLite persistence, on a durable connection pool."""
+    """The library's SQLite persistence, on a durable connection pool, with a subscription."""
+
+    application_recorder_class = PollingSQLiteApplicationRecorder
 
     def __init__(self, env: Environment | dict[str, str] | None):
         super().__init__(env)
@@ -76,3 +92,52 @@ class DurablePostgresFactory(PostgresFactory):
         kwargs = self.datastore.pool.kwargs
         assert isinstance(kwargs, dict)
         kwargs["options"] = POSTGRES_SESSION_OPTIONS
+
+
+class ViewsSQLiteConnectionPool(SQLiteConnectionPool):
+    """Connections to the views file: WAL with NORMAL sync.
+
+    Views can be rebuilt from the ledger at any time, and each view transaction
+    writes its rows with its tracking record, so a power cut can only lose the
+    newest view transactions, never make them inconsistent.
+    """
+
+    def _create_connection(self) -> SQLiteConnection:
+        connection = super()._create_connection()
+        connection.cursor().execute("PRAGMA synchronous=NORMAL")
+        return connection
+
+
+def views_path(location: SQLiteLocation) -> Path:
+    """The SQLite file of the views: ``ledger.sqlite3`` has ``ledger-views.sqlite3``."""
+    path = location.path
+    return path.with_name(f"{path.stem}-views{path.suffix}")
+
+
+def views_datastore(location: StoreLocation) -> SQLiteDatastore | PostgresDatastore:
+    """A connection pool for the projections' views of the ledger at ``location``."""
+    if isinstance(location, SQLiteLocation):
+        datastore = SQLiteDatastore(str(views_path(location)))
+        default_pool = datastore.pool
+        datastore.pool = ViewsSQLiteConnectionPool(
+            db_name=default_pool.db_name, lock_timeout=SQLITE_LOCK_TIMEOUT_SECONDS
+        )
+        default_pool.close()
+        return datastore
+    postgres = PostgresDatastore(
+        dbname=location.dbname,
+        host=location.host,
+        port=location.port,
+        user=location.user,
+        password=location.password,
+        schema=location.schema,
+        connect_timeout=POSTGRES_CONNECT_TIMEOUT_SECONDS,
+        pre_ping=True,
+        pool_size=2,
+        max_overflow=8,
+        idle_in_transaction_session_timeout=5,
+    )
+    kwargs = postgres.pool.kwargs
+    assert isinstance(kwargs, dict)
+    kwargs["options"] = POSTGRES_SESSION_OPTIONS
+    return postgres

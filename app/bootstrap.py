@@ -10,16 +10,37 @@ from eventsourcing.persistence import PersistenceError
 from eventsourcing.postgres import PostgresDatastore
 from eventsourcing.sqlite import SQLiteDatastore
 
+from adapters.durability import views_datastore
 from adapters.persistence import SQLiteLocation, eventsourcing_settings
 from adapters.quarantine import PostgresQuarantine, Quarantine, SQLiteQuarantine
 from adapters.signing import SignatureVerifier
+from adapters.sql import Sql
+from adapters.view_tables import SqlAuditTimelineView, SqlCurrentStatusView, SqlReattemptsView
+from adapters.views import SqlVerificationView
 from app.auth import ApiKeys
 from app.config import Settings
 from app.ledger import Ledger, StoreUnavailableError
+from app.workers import ProjectionWorkers
 
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+@dataclass
+class Views:
+    """The projections' views as the read API sees them: always the active tables."""
+
+    sql: Sql
+    status: SqlCurrentStatusView
+    reattempts: SqlReattemptsView
+    timeline: SqlAuditTimelineView
+
+    def all(self) -> tuple[SqlVerificationView, ...]:
+        return (self.status, self.reattempts, self.timeline)
+
+    def close(self) -> None:
+        self.sql.datastore.close()
 
 
 @dataclass
@@ -32,8 +53,19 @@ class Services:
     verifier: SignatureVerifier | None
     api_keys: ApiKeys
     clock: Callable[[], datetime]
+    views: Views
+    workers: ProjectionWorkers | None = None
+
+    def start_projections(self) -> ProjectionWorkers:
+        """Run the projection workers in this process until ``close()``."""
+        if self.workers is None:
+            self.workers = ProjectionWorkers(ledger_settings(self.settings), self.views.sql).start()
+        return self.workers
 
     def close(self) -> None:
+        if self.workers is not None:
+            self.workers.stop()
+        self.views.close()
         self.ledger.close()
 
 
@@ -49,6 +81,7 @@ def bootstrap(
         ledger = open_ledger(settings)
     if quarantine is None:
         quarantine = open_quarantine(ledger)
+    views = open_views(settings)
     return Services(
         settings=settings,
         ledger=ledger,
@@ -56,14 +89,33 @@ def bootstrap(
         verifier=SignatureVerifier(settings.signing_keys) if settings.signing_keys else None,
         api_keys=ApiKeys(settings.api_keys),
         clock=clock,
+        views=views,
     )
+
+
+def ledger_settings(settings: Settings) -> dict[str, str]:
+    """The event store's settings for ``settings``."""
+    return eventsourcing_settings(settings.store, settings.encryption_key)
+
+
+def open_views(settings: Settings) -> Views:
+    try:
+        sql = Sql(views_datastore(settings.store))
+        return Views(
+            sql=sql,
+            status=SqlCurrentStatusView(sql),
+            reattempts=SqlReattemptsView(sql),
+            timeline=SqlAuditTimelineView(sql),
+        )
+    except PersistenceError as error:
+        raise StoreUnavailableError(f"cannot open the projections' views: {error}") from error
 
 
 def open_ledger(settings: Settings) -> Ledger:
     if isinstance(settings.store, SQLiteLocation):
         settings.store.path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        return Ledger(env=eventsourcing_settings(settings.store, settings.encryption_key))
+        return Ledger(env=ledger_settings(settings))
     except PersistenceError as error:
         raise StoreUnavailableError(f"cannot open the ledger's database: {error}") from error
 

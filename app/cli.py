@@ -3,19 +3,27 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import threading
 from collections.abc import Mapping
+from typing import NoReturn
 
 import click
 import uvicorn
+from eventsourcing.persistence import PersistenceError
 
-from app.bootstrap import open_ledger
+from adapters.durability import views_datastore
+from adapters.sql import Sql
+from adapters.view_tables import VIEW_CLASSES
+from app.bootstrap import ledger_settings, open_ledger
 from app.config import API_KEYS, SIGNING_KEYS, ConfigError, Settings, load
 from app.devkeys import dev_keys, keys_path
 from app.ledger import StoreUnavailableError
+from app.workers import ProjectionWorkers
 
 
-def fail(message: str, code: int = 2) -> None:
+def fail(message: str, code: int = 2) -> NoReturn:
     click.echo(f"ledger: {message}", err=True)
     sys.exit(code)
 
@@ -25,7 +33,6 @@ def settings_from(environ: Mapping[str, str]) -> Settings:
         return load(environ)
     except ConfigError as error:
         fail(str(error))
-        raise  # unreachable: fail() exits
 
 
 @click.group()
@@ -55,18 +62,46 @@ def serve(host: str, port: int, workers: int, dev: bool, no_projections: bool) -
         click.echo(f"  {SIGNING_KEYS}={environ[SIGNING_KEYS]}", err=True)
         click.echo(f"  {API_KEYS}={environ[API_KEYS]}", err=True)
     settings = settings_from(environ)
+    projection_workers = None if no_projections else start_projections(settings)
+    try:
+        os.environ.update(environ)
+        uvicorn.run(
+            "app.http:create_app_from_environment",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level="info",
+            access_log=False,
+            server_header=False,
+        )
+    finally:
+        if projection_workers is not None:
+            projection_workers.stop()
+
+
+@main.command()
+def project() -> None:
+    """Run the projection workers alone, for services started with --no-projections."""
+    settings = settings_from(os.environ)
+    workers = start_projections(settings)
+    stopping = threading.Event()
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, lambda *_: stopping.set())
+    click.echo(f"projecting {', '.join(workers.names)}; Ctrl-C stops", err=True)
+    stopping.wait()
+    workers.stop()
+
+
+def start_projections(settings: Settings) -> ProjectionWorkers:
+    """Check the store and the views open, then run the workers in this process."""
     try:
         open_ledger(settings).close()
+        views = Sql(views_datastore(settings.store))
+        for view_class in VIEW_CLASSES.values():
+            view_class(views)
     except StoreUnavailableError as error:
         fail(str(error), 1)
-    os.environ.update(environ)
-    uvicorn.run(
-        "app.http:create_app_from_environment",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level="info",
-        access_log=False,
-        server_header=False,
-    )
+    except PersistenceError as error:
+        fail(f"cannot open the projections' views: {error}", 1)
+    return ProjectionWorkers(ledger_settings(settings), views).start()

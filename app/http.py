@@ -6,6 +6,7 @@ import logging
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -14,13 +15,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from app import backend, webhooks
+from app import backend, reads, webhooks
 from app.bootstrap import Services, bootstrap
 from app.config import load
+from app.ledger import Ledger
 
 log = logging.getLogger("ledger.http")
 
 RETRY_AFTER_SECONDS = "5"
+READY_LAG_EVENTS = 1000
 
 
 async def http_error(request: Request, exc: Exception) -> Response:
@@ -40,17 +43,28 @@ async def healthz(request: Request) -> Response:
     return JSONResponse({"status": "ok"})
 
 
+def readiness(services: Services) -> dict[str, Any]:
+    """Whether the store answers and every projection is within the lag bound."""
+    try:
+        head = services.ledger.recorder.max_notification_id() or 0
+    except Exception:
+        return {"ready": False, "store": "unreachable"}
+    lag: dict[str, int | None] = {}
+    for view in services.views.all():
+        try:
+            lag[view.projection] = head - (view.max_tracking_id(Ledger.name) or 0)
+        except Exception:
+            lag[view.projection] = None
+    ready = all(value is not None and value <= READY_LAG_EVENTS for value in lag.values())
+    return {"ready": ready, "store": "ok", "position": head, "projectionLag": lag}
+
+
 async def readyz(request: Request) -> Response:
     services: Services = request.app.state.services
-    try:
-        position = await run_in_threadpool(services.ledger.recorder.max_notification_id)
-    except Exception:
-        return JSONResponse(
-            {"ready": False, "store": "unreachable"},
-            status_code=503,
-            headers={"Retry-After": RETRY_AFTER_SECONDS},
-        )
-    return JSONResponse({"ready": True, "store": "ok", "position": position or 0})
+    answer = await run_in_threadpool(readiness, services)
+    if not answer["ready"]:
+        return JSONResponse(answer, status_code=503, headers={"Retry-After": RETRY_AFTER_SECONDS})
+    return JSONResponse(answer)
 
 
 def create_app(services: Services) -> Starlette:
@@ -59,6 +73,10 @@ def create_app(services: Services) -> Starlette:
         Route("/webhooks/idenfy", webhooks.receive, methods=["POST"]),
         Route("/webhooks/idenfy/{kind}", webhooks.receive, methods=["POST"]),
         Route("/verifications", backend.register, methods=["POST"]),
+        Route("/verifications", reads.verification_list, methods=["GET"]),
+        Route("/verifications/{scan_ref}", reads.verification_status, methods=["GET"]),
+        Route("/verifications/{scan_ref}/timeline", reads.verification_timeline, methods=["GET"]),
+        Route("/clients/{client_id}", reads.client_totals, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
     ]

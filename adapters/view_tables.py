@@ -1,0 +1,164 @@
+"""The three projections' tables and the queries the read API asks of them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from adapters.views import SqlVerificationView, decode_json, encode_json
+from projections.audit_timeline import AuditTimelineView
+from projections.current_status import CurrentStatusView, StatusFilter
+from projections.reattempts import ReattemptsView
+from projections.verification_view import VerificationState
+
+
+class SqlCurrentStatusView(SqlVerificationView, CurrentStatusView):
+    projection = "current_status"
+    columns = (
+        ("client_id", "TEXT"),
+        ("status", "TEXT"),
+        ("final", "INTEGER"),
+        ("suspected", "INTEGER"),
+        ("last_position", "BIGINT"),
+        ("document", "TEXT"),
+    )
+    indexes = (
+        ("last_position",),
+        ("status", "last_position"),
+        ("client_id", "last_position"),
+        ("final", "last_position"),
+        ("suspected", "last_position"),
+    )
+
+    def values(self, state: VerificationState) -> tuple[Any, ...]:
+        doc = state.evaluation.document
+        return (
+            doc["clientId"],
+            doc["status"],
+            int(doc["final"]),
+            int(doc["suspected"]),
+            doc["lastPosition"],
+            encode_json(doc),
+        )
+
+    def status(self, scan_ref: str) -> dict[str, Any] | None:
+        table = self.rows_table(self.generation())
+        with self.sql.transaction(commit=False) as c:
+            row = c.execute(f"SELECT document FROM {table} WHERE scan_ref = ?", (scan_ref,))
+            found = row.fetchone()
+        return None if found is None else dict(decode_json(found["document"]))
+
+    def statuses(self, where: StatusFilter, limit: int, before: int | None) -> list[dict[str, Any]]:
+        conditions: list[str] = []
+        params: list[Any] = []
+        for column, value in (
+            ("status", where.status),
+            ("final", None if where.final is None else int(where.final)),
+            ("client_id", where.client_id),
+            ("suspected", None if where.suspected is None else int(where.suspected)),
+            ("last_position", before),
+        ):
+            if value is not None:
+                conditions.append(f"{column} {'<' if column == 'last_position' else '='} ?")
+                params.append(value)
+        clause = f"WHERE {' AND '.join(conditions)}" if conditions else ""
+        table = self.rows_table(self.generation())
+        with self.sql.transaction(commit=False) as c:
+            rows = c.execute(
+                f"SELECT document FROM {table} {clause} ORDER BY last_position DESC LIMIT ?",
+                [*params, limit],
+            ).fetchall()
+        return [dict(decode_json(row["document"])) for row in rows]
+
+
+class SqlReattemptsView(SqlVerificationView, ReattemptsView):
+    projection = "reattempts"
+    columns = (
+        ("client_id", "TEXT"),
+        ("status", "TEXT"),
+        ("suspected", "INTEGER"),
+        ("attempts", "INTEGER"),
+        ("allowed", "INTEGER"),
+        ("used", "INTEGER"),
+        ("remaining", "INTEGER"),
+        ("last_position", "BIGINT"),
+    )
+    indexes = (("client_id", "last_position"),)
+
+    def values(self, state: VerificationState) -> tuple[Any, ...]:
+        doc = state.evaluation.document
+        return (
+            doc["clientId"],
+            doc["status"],
+            int(doc["suspected"]),
+            doc["attempts"],
+            doc["reattemptsAllowed"],
+            doc["reattemptsUsed"],
+            doc["reattemptsRemaining"],
+            doc["lastPosition"],
+        )
+
+    def attempts(self, scan_ref: str) -> dict[str, Any] | None:
+        table = self.rows_table(self.generation())
+        with self.sql.transaction(commit=False) as c:
+            row = c.execute(
+                f"SELECT attempts, allowed, used, remaining FROM {table} WHERE scan_ref = ?",
+                (scan_ref,),
+            ).fetchone()
+        if row is None:
+            return None
+        return {
+            "scanRef": scan_ref,
+            "attempts": int(row["attempts"]),
+            "reattemptsAllowed": int(row["allowed"]),
+            "reattemptsUsed": int(row["used"]),
+            "reattemptsRemaining": int(row["remaining"]),
+        }
+
+    def client(self, client_id: str) -> dict[str, Any] | None:
+        table = self.rows_table(self.generation())
+        with self.sql.transaction(commit=False) as c:
+            totals = c.execute(
+                "SELECT COUNT(*) AS verifications,"
+                " SUM(CASE WHEN status = 'APPROVED' THEN 1 ELSE 0 END) AS approved,"
+                " SUM(CASE WHEN status = 'DENIED' THEN 1 ELSE 0 END) AS denied,"
+                " SUM(suspected) AS suspected"
+                f" FROM {table} WHERE client_id = ?",
+                (client_id,),
+            ).fetchone()
+            latest = c.execute(
+                f"SELECT scan_ref FROM {table} WHERE client_id = ?"
+                " ORDER BY last_position DESC LIMIT 1",
+                (client_id,),
+            ).fetchone()
+        if latest is None:
+            return None
+        return {
+            "clientId": client_id,
+            "verifications": int(totals["verifications"]),
+            "approved": int(totals["approved"] or 0),
+            "denied": int(totals["denied"] or 0),
+            "suspected": int(totals["suspected"] or 0),
+            "latestScanRef": latest["scan_ref"],
+        }
+
+
+class SqlAuditTimelineView(SqlVerificationView, AuditTimelineView):
+    projection = "audit_timeline"
+    columns = (("entries", "TEXT"),)
+
+    def values(self, state: VerificationState) -> tuple[Any, ...]:
+        return (encode_json(state.evaluation.timeline),)
+
+    def timeline(self, scan_ref: str) -> list[dict[str, Any]] | None:
+        table = self.rows_table(self.generation())
+        with self.sql.transaction(commit=False) as c:
+            found = c.execute(
+                f"SELECT entries FROM {table} WHERE scan_ref = ?", (scan_ref,)
+            ).fetchone()
+        return None if found is None else list(decode_json(found["entries"]))
+
+
+VIEW_CLASSES: dict[str, type[SqlVerificationView]] = {
+    view.projection: view
+    for view in (SqlCurrentStatusView, SqlReattemptsView, SqlAuditTimelineView)
+}

@@ -1,0 +1,204 @@
+"""The projections' views in SQL, for SQLite and PostgreSQL alike.
+
+Each projection's rows live in tables of a *generation* (``current_status_g1``...).
+``ledger_projections`` names the active generation of each projection, and, while a
+replay runs, the one being built. Readers follow the active generation; a live
+writer is bound to the generation that was active when it started and stops with
+``GenerationChangedError`` once a replay has switched, so that it can restart on the
+new tables from where the replay left them. Tracking records live in
+``ledger_projection_tracking``, one row per generation, written in the same
+transaction as the rows they account for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from typing import Any, ClassVar, Literal
+
+import msgspec
+from eventsourcing.persistence import IntegrityError, Tracking
+
+from adapters.sql import Cursor, Sql
+from projections.facts import Fact
+from projections.verification_view import VerificationState, VerificationView
+
+META = "ledger_projections"
+TRACKING = "ledger_projection_tracking"
+IN_CHUNK = 500
+
+Mode = Literal["live", "build", "read"]
+
+_facts_decoder = msgspec.json.Decoder(list[Fact])
+_json_decoder = msgspec.json.Decoder()
+
+
+class GenerationChangedError(Exception):
+    """A replay switched this projection to new tables; the writer must restart."""
+
+
+def encode_json(value: Any) -> str:
+    return msgspec.json.encode(value).decode()
+
+
+def decode_json(text: str | bytes) -> Any:
+    return _json_decoder.decode(text)
+
+
+def ensure_meta(sql: Sql) -> None:
+    for attempt in range(2):
+        try:
+            with sql.transaction(commit=True) as c:
+                c.execute(
+                    f"CREATE TABLE IF NOT EXISTS {sql.table(META)} (name TEXT PRIMARY KEY,"
+                    " active INTEGER NOT NULL, building INTEGER)"
+                )
+                c.execute(
+                    f"CREATE TABLE IF NOT EXISTS {sql.table(TRACKING)} (view TEXT PRIMARY KEY,"
+                    f" application_name TEXT NOT NULL, notification_id {sql.bigint} NOT NULL)"
+                )
+            return
+        except IntegrityError:
+            # Another process created the same tables at the same moment.
+            if attempt:
+                raise
+
+
+def generations(c: Cursor, name: str) -> tuple[int, int | None]:
+    """(active, building) of the named projection, registering it on first use."""
+    c.execute(
+        f"INSERT INTO {c.sql.table(META)} (name, active) VALUES (?, 1)"
+        " ON CONFLICT (name) DO NOTHING",
+        (name,),
+    )
+    row = c.execute(f"SELECT active, building FROM {c.sql.table(META)} WHERE name = ?", (name,))
+    found = row.fetchone()
+    return int(found["active"]), None if found["building"] is None else int(found["building"])
+
+
+class SqlVerificationView(VerificationView):
+    """Rows keyed by scanRef with their facts, in one generation's table."""
+
+    projection: ClassVar[str]
+    columns: ClassVar[tuple[tuple[str, str], ...]]
+    indexes: ClassVar[tuple[tuple[str, ...], ...]] = ()
+
+    def __init__(self, sql: Sql, *, mode: Mode = "read", generation: int | None = None):
+        self.sql = sql
+        self.mode = mode
+        ensure_meta(sql)
+        with sql.transaction(commit=True) as c:
+            active, _ = generations(c, self.projection)
+        self.bound = generation if generation is not None else active
+        self.create_tables(self.bound)
+
+    # Names and tables.
+
+    def generation(self) -> int:
+        if self.mode != "read":
+            return self.bound
+        with self.sql.transaction(commit=False) as c:
+            row = c.execute(
+                f"SELECT active FROM {self.sql.table(META)} WHERE name = ?", (self.projection,)
+            ).fetchone()
+        return self.bound if row is None else int(row["active"])
+
+    def key(self, generation: int | None = None) -> str:
+        return f"{self.projection}_g{self.bound if generation is None else generation}"
+
+    def rows_table(self, generation: int | None = None) -> str:
+        return self.sql.table(self.key(generation))
+
+    def create_tables(self, generation: int) -> None:
+        columns = ", ".join(
+            f"{name} {kind.replace('BLOB', self.sql.blob).replace('BIGINT', self.sql.bigint)}"
+            for name, kind in self.columns
+        )
+        key = self.key(generation)
+        with self.sql.transaction(commit=True) as c:
+            c.execute(
+                f"CREATE TABLE IF NOT EXISTS {self.rows_table(generation)}"
+                f" (scan_ref TEXT PRIMARY KEY, {columns}, facts BLOB NOT NULL)".replace(
+                    "BLOB", self.sql.blob
+                )
+            )
+            for number, index in enumerate(self.indexes):
+                c.execute(
+                    f'CREATE INDEX IF NOT EXISTS "{key}_i{number}"'
+                    f" ON {self.rows_table(generation)} ({', '.join(index)})"
+                )
+
+    def drop_tables(self, generation: int) -> None:
+        with self.sql.transaction(commit=True) as c:
+            c.execute(f"DROP TABLE IF EXISTS {self.rows_table(generation)}")
+            c.execute(
+                f"DELETE FROM {self.sql.table(TRACKING)} WHERE view = ?", (self.key(generation),)
+            )
+
+    # TrackingRecorder.
+
+    def insert_tracking(self, tracking: Tracking) -> None:
+        with self.sql.transaction(commit=True) as c:
+            self._track(c, tracking)
+
+    def max_tracking_id(self, application_name: str) -> int | None:
+        key = self.key(self.generation())
+        with self.sql.transaction(commit=False) as c:
+            return self._tracked(c, key, application_name)
+
+    def _tracked(self, c: Cursor, key: str, application_name: str) -> int | None:
+        row = c.execute(
+            f"SELECT notification_id FROM {self.sql.table(TRACKING)}"
+            " WHERE view = ? AND application_name = ?",
+            (key, application_name),
+        ).fetchone()
+        return None if row is None else int(row["notification_id"])
+
+    def _track(self, c: Cursor, tracking: Tracking) -> None:
+        c.execute(
+            f"INSERT INTO {self.sql.table(TRACKING)} (view, application_name, notification_id)"
+            " VALUES (?, ?, ?) ON CONFLICT (view) DO UPDATE"
+            " SET notification_id = excluded.notification_id,"
+            " application_name = excluded.application_name",
+            (self.key(), tracking.application_name, tracking.notification_id),
+        )
+
+    # VerificationView.
+
+    def facts(self, scan_refs: Collection[str]) -> dict[str, list[Fact]]:
+        refs = list(scan_refs)
+        found: dict[str, list[Fact]] = {}
+        with self.sql.transaction(commit=False) as c:
+            for start in range(0, len(refs), IN_CHUNK):
+                chunk = refs[start : start + IN_CHUNK]
+                marks = ", ".join("?" * len(chunk))
+                for row in c.execute(
+                    f"SELECT scan_ref, facts FROM {self.rows_table()} WHERE scan_ref IN ({marks})",
+                    chunk,
+                ).fetchall():
+                    found[row["scan_ref"]] = _facts_decoder.decode(bytes(row["facts"]))
+        return found
+
+    def save(self, states: Sequence[VerificationState], tracking: Tracking) -> None:
+        names = [name for name, _ in self.columns]
+        assignments = ", ".join(f"{n} = excluded.{n}" for n in [*names, "facts"])
+        statement = (
+            f"INSERT INTO {self.rows_table()} (scan_ref, {', '.join(names)}, facts)"
+            f" VALUES ({', '.join('?' * (len(names) + 2))})"
+            f" ON CONFLICT (scan_ref) DO UPDATE SET {assignments}"
+        )
+        rows = [
+            (state.scan_ref, *self.values(state), msgspec.json.encode(state.facts))
+            for state in states
+        ]
+        with self.sql.transaction(commit=True) as c:
+            if self.mode == "live" and generations(c, self.projection)[0] != self.bound:
+                raise GenerationChangedError(self.projection)
+            done = self._tracked(c, self.key(), tracking.application_name)
+            if done is not None and tracking.notification_id <= done:
+                return
+            c.executemany(statement, rows)
+            self._track(c, tracking)
+
+    def values(self, state: VerificationState) -> tuple[Any, ...]:
+        """The row's column values (after scan_ref, before facts), in ``columns`` order."""
+        raise NotImplementedError

@@ -1,0 +1,141 @@
+"""The read API: status documents, the list query, client totals and timelines.
+
+Reads come from the projections' views. A caller that has just written can pass
+``minPosition`` (the ``position`` of its webhook or registration answer) to wait,
+for a bounded time, until the views have seen at least that far.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any
+
+from eventsourcing.persistence import PersistenceError
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from adapters.views import SqlVerificationView
+from app.auth import AUDITOR_ROLES, BACKEND_ROLES
+from app.bootstrap import Services
+from app.ledger import Ledger
+from projections.current_status import StatusFilter
+
+READ_WAIT_SECONDS = 5.0
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 500
+
+
+def _services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+def _flag(request: Request, name: str) -> bool | None:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return None
+    if raw.lower() in ("true", "1", "yes"):
+        return True
+    if raw.lower() in ("false", "0", "no"):
+        return False
+    raise HTTPException(422, f"{name} must be true or false")
+
+
+def _integer(request: Request, name: str, default: int | None, low: int, high: int) -> int | None:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        raise HTTPException(422, f"{name} must be a whole number from {low} to {high}")
+    return int(raw)
+
+
+def encode_cursor(position: int) -> str:
+    return base64.urlsafe_b64encode(f"p{position}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> int:
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise HTTPException(422, "after is not a cursor this service gave out") from None
+    if not text.startswith("p") or not text[1:].isdigit():
+        raise HTTPException(422, "after is not a cursor this service gave out")
+    return int(text[1:])
+
+
+async def _read(request: Request, view: SqlVerificationView, query: Any, *args: Any) -> Any:
+    """Run a view query in the threadpool, first waiting for ``minPosition`` if asked."""
+    wanted = _integer(request, "minPosition", None, 0, 2**62)
+
+    def call() -> Any:
+        if wanted:
+            view.wait(Ledger.name, wanted, timeout=READ_WAIT_SECONDS)
+        return query(*args)
+
+    try:
+        return await run_in_threadpool(call)
+    except TimeoutError:
+        raise HTTPException(
+            503, f"the views have not reached position {wanted} yet; try again"
+        ) from None
+    except PersistenceError:
+        raise HTTPException(503, "the views cannot be read right now") from None
+
+
+async def verification_status(request: Request) -> Response:
+    services = _services(request)
+    services.api_keys.require(request, BACKEND_ROLES)
+    scan_ref = request.path_params["scan_ref"]
+    document = await _read(request, services.views.status, services.views.status.status, scan_ref)
+    if document is None:
+        raise HTTPException(404, f"no verification {scan_ref!r}")
+    return JSONResponse(document)
+
+
+async def verification_list(request: Request) -> Response:
+    services = _services(request)
+    services.api_keys.require(request, BACKEND_ROLES)
+    status = request.query_params.get("status") or None
+    client_id = request.query_params.get("clientId") or None
+    where = StatusFilter(
+        status=status,
+        final=_flag(request, "final"),
+        client_id=client_id,
+        suspected=_flag(request, "suspected"),
+    )
+    limit = _integer(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
+    assert limit is not None
+    after = request.query_params.get("after")
+    before = decode_cursor(after) if after else None
+    view = services.views.status
+    items = await _read(request, view, view.statuses, where, limit + 1, before)
+    more = len(items) > limit
+    items = items[:limit]
+    cursor = encode_cursor(items[-1]["lastPosition"]) if more and items else None
+    return JSONResponse({"items": items, "next": cursor})
+
+
+async def client_totals(request: Request) -> Response:
+    services = _services(request)
+    services.api_keys.require(request, BACKEND_ROLES)
+    client_id = request.path_params["client_id"]
+    view = services.views.reattempts
+    totals = await _read(request, view, view.client, client_id)
+    if totals is None:
+        raise HTTPException(404, f"no client {client_id!r}")
+    return JSONResponse(totals)
+
+
+async def verification_timeline(request: Request) -> Response:
+    services = _services(request)
+    services.api_keys.require(request, AUDITOR_ROLES)
+    scan_ref = request.path_params["scan_ref"]
+    view = services.views.timeline
+    entries = await _read(request, view, view.timeline, scan_ref)
+    if entries is None:
+        raise HTTPException(404, f"no verification {scan_ref!r}")
+    return JSONResponse({"scanRef": scan_ref, "entries": entries})

@@ -1,0 +1,113 @@
+"""Projection workers: the library's projection runner, kept running.
+
+Each projection gets one thread that builds a ``BaseProjectionRunner`` over a live
+view and lets it follow the ledger (LISTEN/NOTIFY on PostgreSQL, polling on
+SQLite). When a replay has switched the projection to new tables, or the store
+failed, the runner stops with an error; the worker builds a new one, which resumes
+from the tracking record of the now-active tables.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from eventsourcing.projection import BaseProjectionRunner
+
+from adapters.sql import Sql
+from adapters.view_tables import (
+    SqlAuditTimelineView,
+    SqlCurrentStatusView,
+    SqlReattemptsView,
+)
+from adapters.views import GenerationChangedError, SqlVerificationView
+from app.ledger import Ledger
+from projections.audit_timeline import AuditTimelineProjection
+from projections.current_status import CurrentStatusProjection
+from projections.reattempts import ReattemptsProjection
+from projections.verification_view import VerificationProjection
+
+log = logging.getLogger("ledger.projections")
+
+RESTART_DELAY_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class ProjectionSpec:
+    """A projection and the SQL view it writes."""
+
+    name: str
+    projection: type[VerificationProjection[Any]]
+    view: type[SqlVerificationView]
+
+    def build(self, sql: Sql, **kwargs: Any) -> VerificationProjection[Any]:
+        return self.projection(view=self.view(sql, **kwargs))
+
+
+PROJECTIONS: dict[str, ProjectionSpec] = {
+    spec.name: spec
+    for spec in (
+        ProjectionSpec("current_status", CurrentStatusProjection, SqlCurrentStatusView),
+        ProjectionSpec("reattempts", ReattemptsProjection, SqlReattemptsView),
+        ProjectionSpec("audit_timeline", AuditTimelineProjection, SqlAuditTimelineView),
+    )
+}
+
+
+class ProjectionWorkers:
+    """One supervising thread per projection, until ``stop()``."""
+
+    def __init__(
+        self,
+        ledger_settings: Mapping[str, str],
+        views: Sql,
+        names: tuple[str, ...] = tuple(PROJECTIONS),
+    ):
+        self.ledger_settings = dict(ledger_settings)
+        self.views = views
+        self.names = names
+        self.stopping = threading.Event()
+        self.threads = [
+            threading.Thread(target=self._supervise, args=(name,), name=f"projection-{name}")
+            for name in names
+        ]
+
+    def start(self) -> ProjectionWorkers:
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.stopping.set()
+        for thread in self.threads:
+            thread.join()
+
+    def _supervise(self, name: str) -> None:
+        spec = PROJECTIONS[name]
+        while not self.stopping.is_set():
+            try:
+                self._run(spec)
+            except GenerationChangedError:
+                log.info("projection %s moved to new tables; restarting its runner", name)
+                continue
+            except Exception as error:
+                log.warning("projection %s stopped (%s); restarting", name, type(error).__name__)
+                self.stopping.wait(RESTART_DELAY_SECONDS)
+
+    def _run(self, spec: ProjectionSpec) -> None:
+        projection = spec.build(self.views, mode="live")
+        runner: BaseProjectionRunner[Ledger] = BaseProjectionRunner(
+            projection=projection,
+            application_class=Ledger,
+            tracking_recorder=projection.view,
+            topics=(),
+            env=self.ledger_settings,
+        )
+        with runner:
+            while not self.stopping.is_set():
+                runner.run_forever(timeout=0.2)
+                if runner.is_interrupted.is_set() and not self.stopping.is_set():
+                    raise RuntimeError(f"projection {spec.name} runner stopped")

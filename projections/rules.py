@@ -1,0 +1,209 @@
+"""The status rules, version 1: which result is in force, whatever the arrival order.
+
+Every result of a verification has a place in one order: ``finishTime`` first (one
+attempt), then automated before manual, then preliminary before final, then arrival.
+The result in force is the last in that order. A cancel or expiry sorts after every
+result whose ``finishTime`` was known when it arrived, and before any later one.
+
+This module is pure: the projections give it a verification's facts and store what
+it returns. A change of these rules gets a new ``RULES_VERSION``, and ``ledger
+replay`` rebuilds every projection under it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from projections.facts import CANCELLED, DOCUMENT_EXPIRATION, EXPIRED, REGISTERED, Fact
+
+RULES_VERSION = 1
+DEFAULT_MAX_REATTEMPTS = 1
+DEFAULT_MAX_IMAGE_RECAPTURES = 3
+
+AUTOMATED, MANUAL, CLOSING = 0, 1, 2
+NO_TIME = -1
+
+OrderKey = tuple[int, int, int, int]
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Everything the projections derive from one verification's facts."""
+
+    document: dict[str, Any]
+    timeline: list[dict[str, Any]]
+    in_force: Fact | None
+
+
+def is_closing(fact: Fact) -> bool:
+    """Cancels and expiries close a verification whatever their payload says."""
+    return fact.kind in (CANCELLED, EXPIRED)
+
+
+def is_preliminary(fact: Fact) -> bool:
+    return fact.final is False and not is_closing(fact)
+
+
+def review(fact: Fact, results: Sequence[Fact]) -> int:
+    """AUTOMATED or MANUAL (rule 2); CLOSING for cancels and expiries (rule 4)."""
+    if is_closing(fact):
+        return CLOSING
+    if fact.kind == "manual-finished":
+        return MANUAL
+    if fact.kind == "identification" and fact.final is not False:
+        preliminary_twin = any(
+            is_preliminary(other) and other.finish_time == fact.finish_time
+            for other in results
+            if other.sequence != fact.sequence
+        )
+        return MANUAL if preliminary_twin else AUTOMATED
+    return AUTOMATED
+
+
+def order_key(fact: Fact, results: Sequence[Fact]) -> OrderKey:
+    """The fact's place in the order of rule 1, among ``results`` (all known so far)."""
+    if is_closing(fact):
+        known = [r.finish_time for r in results if r.sequence <= fact.sequence]
+        horizon = max((t for t in known if t is not None), default=NO_TIME)
+        return (horizon, CLOSING, 1, fact.sequence)
+    finish = NO_TIME if fact.finish_time is None else fact.finish_time
+    return (finish, review(fact, results), 0 if fact.final is False else 1, fact.sequence)
+
+
+def effective_status(fact: Fact) -> str | None:
+    if fact.kind == CANCELLED:
+        return "CANCELED"
+    if fact.kind == EXPIRED:
+        return "EXPIRED"
+    return fact.overall
+
+
+def effective_final(fact: Fact) -> bool:
+    return is_closing(fact) or fact.final is not False
+
+
+def in_force(results: Sequence[Fact]) -> Fact | None:
+    """The last result in the order of rule 1."""
+    return max(results, key=lambda f: order_key(f, results), default=None)
+
+
+def attempts(results: Sequence[Fact]) -> int:
+    """Rule 6: automated results with a ``finishTime`` not seen before count once each."""
+    finish_times = {
+        r.finish_time for r in results if r.kind in ("auto-finished", "identification")
+        and review(r, results) == AUTOMATED
+    }  # fmt: skip
+    return len(finish_times)
+
+
+def is_suspected(status: str | None, fact: Fact | None) -> bool:
+    """SUSPECTED, or a result in force that carries fraud or mismatch tags."""
+    tagged = fact is not None and bool(fact.fraud_tags or fact.mismatch_tags)
+    return status == "SUSPECTED" or tagged
+
+
+def evaluate(scan_ref: str, facts: Sequence[Fact]) -> Evaluation:
+    """The status document and audit timeline of one verification."""
+    facts = sorted(facts, key=lambda f: f.sequence)
+    results = [f for f in facts if f.is_result]
+    current = in_force(results)
+    registration = next((f for f in facts if f.kind == REGISTERED), None)
+    identified = registration or next((f for f in facts if f.client_id), None)
+    notices = [f for f in facts if f.kind == DOCUMENT_EXPIRATION]
+    allowed = (
+        registration.max_reattempts
+        if registration is not None and registration.max_reattempts is not None
+        else DEFAULT_MAX_REATTEMPTS
+    )
+    count = attempts(results)
+    used = max(0, count - 1)
+    status = effective_status(current) if current is not None else "PENDING"
+    review_kind = review(current, results) if current is not None else None
+    document: dict[str, Any] = {
+        "scanRef": scan_ref,
+        "clientId": identified.client_id if identified is not None else None,
+        "externalRef": _external_ref(registration, facts),
+        "status": status,
+        "final": effective_final(current) if current is not None else False,
+        "decidedBy": {AUTOMATED: "auto", MANUAL: "manual"}.get(review_kind)
+        if review_kind is not None
+        else None,
+        "awaitingManualReview": current is not None and is_preliminary(current),
+        "autoDocument": current.auto_document if current else None,
+        "autoFace": current.auto_face if current else None,
+        "manualDocument": current.manual_document if current else None,
+        "manualFace": current.manual_face if current else None,
+        "fraudTags": list(current.fraud_tags) if current else [],
+        "mismatchTags": list(current.mismatch_tags) if current else [],
+        "suspected": is_suspected(status, current),
+        "attempts": count,
+        "reattemptsAllowed": allowed,
+        "reattemptsUsed": used,
+        "reattemptsRemaining": max(0, allowed - used),
+        "maxImageRecaptures": registration.max_image_recaptures
+        if registration is not None and registration.max_image_recaptures is not None
+        else DEFAULT_MAX_IMAGE_RECAPTURES,
+        "events": len(facts),
+        "firstEventAt": min((f.received_at for f in facts), default=None),
+        "lastEventAt": max((f.received_at for f in facts), default=None),
+        "lastPosition": max((f.position for f in facts), default=0),
+        "documentExpiration": {
+            "threshold": notices[-1].threshold,
+            "date": notices[-1].document_expiration,
+        }
+        if notices
+        else None,
+        "rulesVersion": RULES_VERSION,
+    }
+    return Evaluation(document=document, timeline=timeline(facts), in_force=current)
+
+
+def _external_ref(registration: Fact | None, facts: Sequence[Fact]) -> str | None:
+    if registration is not None and registration.external_ref:
+        return registration.external_ref
+    return next((f.external_ref for f in facts if f.external_ref), None)
+
+
+def timeline(facts: Sequence[Fact]) -> list[dict[str, Any]]:
+    """One entry per event in arrival order, with lateness and supersession (rule 1).
+
+    Replaying the arrivals one by one: a result is late when something that arrived
+    before it comes later in the order; the result in force before an arrival that
+    takes force is superseded by it, and a late result is superseded by the result in
+    force when it arrived.
+    """
+    entries: dict[int, dict[str, Any]] = {}
+    seen: list[Fact] = []
+    current: Fact | None = None
+    for fact in facts:
+        entry: dict[str, Any] = {
+            "sequence": fact.sequence,
+            "kind": fact.kind,
+            "receivedAt": fact.received_at,
+            "final": effective_final(fact) if fact.is_result else None,
+            "status": effective_status(fact) if fact.is_result else None,
+            "preliminary": is_preliminary(fact) if fact.is_result else False,
+            "lateArrival": False,
+            "supersededBy": None,
+            "payloadSha256": fact.payload_sha256,
+        }
+        entries[fact.sequence] = entry
+        if not fact.is_result:
+            continue
+        seen.append(fact)
+        leader = in_force(seen)
+        assert leader is not None
+        if leader is fact:
+            if current is not None:
+                entries[current.sequence]["supersededBy"] = fact.sequence
+            current = fact
+        else:
+            entry["lateArrival"] = True
+            entry["supersededBy"] = leader.sequence
+            if current is not None and current is not leader:
+                # A late arrival changed how an earlier result is classified.
+                entries[current.sequence]["supersededBy"] = leader.sequence
+            current = leader
+    return list(entries.values())
