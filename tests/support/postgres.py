@@ -61,7 +61,7 @@ class Cluster:
             folder.mkdir(mode=mode)
             if self.as_root:
                 shutil.chown(folder, "postgres", "postgres")
-        os.chmod(self.root, 0o755)
+        os.chmod(self.root, 0o755)  # noqa: S103 (the postgres user must reach its folders)
         self._run(
             str(self.bindir / "initdb"), "-D", str(self.data), "-U", "postgres",
             "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync",
