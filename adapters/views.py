@@ -102,6 +102,11 @@ class SqlVerificationView(VerificationView):
             ).fetchone()
         return self.bound if row is None else int(row["active"])
 
+    def is_current(self) -> bool:
+        """Whether this view's generation is still the active one."""
+        with self.sql.transaction(commit=True) as c:
+            return generations(c, self.projection)[0] == self.bound
+
     def key(self, generation: int | None = None) -> str:
         return f"{self.projection}_g{self.bound if generation is None else generation}"
 
@@ -202,3 +207,23 @@ class SqlVerificationView(VerificationView):
     def values(self, state: VerificationState) -> tuple[Any, ...]:
         """The row's column values (after scan_ref, before facts), in ``columns`` order."""
         raise NotImplementedError
+
+
+def begin_build(sql: Sql, name: str) -> tuple[int, int]:
+    """(active, building): the generation a replay builds, resuming an unfinished one."""
+    ensure_meta(sql)
+    with sql.transaction(commit=True) as c:
+        active, building = generations(c, name)
+        if building is None:
+            building = active + 1
+            c.execute(f"UPDATE {sql.table(META)} SET building = ? WHERE name = ?", (building, name))
+    return active, building
+
+
+def switch_to(sql: Sql, name: str, generation: int) -> None:
+    """Make ``generation`` the active one of ``name``, in one transaction."""
+    with sql.transaction(commit=True) as c:
+        c.execute(
+            f"UPDATE {sql.table(META)} SET active = ?, building = NULL WHERE name = ?",
+            (generation, name),
+        )

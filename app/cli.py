@@ -20,6 +20,8 @@ from app.bootstrap import ledger_settings, open_ledger
 from app.config import API_KEYS, SIGNING_KEYS, ConfigError, Settings, load
 from app.devkeys import dev_keys, keys_path
 from app.ledger import StoreUnavailableError
+from app.progress import ProgressReporter
+from app.replay import replay
 from app.workers import ProjectionWorkers
 
 
@@ -105,3 +107,41 @@ def start_projections(settings: Settings) -> ProjectionWorkers:
     except PersistenceError as error:
         fail(f"cannot open the projections' views: {error}", 1)
     return ProjectionWorkers(ledger_settings(settings), views).start()
+
+
+@main.command(name="replay")
+@click.argument("names", nargs=-1)
+def replay_command(names: tuple[str, ...]) -> None:
+    """Rebuild projections (all, or the NAMEs given) from the event store.
+
+    Reads keep being served from the old tables until the new ones are caught up.
+    An interrupted replay resumes where it stopped when run again.
+    """
+    settings = settings_from(os.environ)
+    unknown = [name for name in names if name not in VIEW_CLASSES]
+    if unknown:
+        fail(f"unknown projection {unknown[0]!r}; known: {', '.join(VIEW_CLASSES)}")
+    try:
+        ledger = open_ledger(settings)
+        views = Sql(views_datastore(settings.store))
+    except (StoreUnavailableError, PersistenceError) as error:
+        fail(str(error), 1)
+    reporter = ProgressReporter(sys.stderr.isatty())
+    try:
+        summary = replay(ledger, views, names, progress=reporter.update)
+    except KeyboardInterrupt:
+        reporter.close()
+        fail("replay interrupted; run it again to resume", 130)
+    except PersistenceError as error:
+        reporter.close()
+        fail(f"replay stopped: {error}; run it again to resume", 1)
+    finally:
+        ledger.close()
+    reporter.close()
+    built = ", ".join(f"{name} (generation {gen})" for name, gen in summary.generations.items())
+    click.echo(
+        f"replayed {summary.events} events into {built} in {summary.seconds:.1f} s"
+        f" ({summary.rate:,.0f} events/s)"
+    )
+    if summary.status_changed is not None:
+        click.echo(f"{summary.status_changed} verifications changed status")

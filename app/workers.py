@@ -99,6 +99,7 @@ class ProjectionWorkers:
 
     def _run(self, spec: ProjectionSpec) -> None:
         projection = spec.build(self.views, mode="live")
+        assert isinstance(projection.view, SqlVerificationView)
         runner: BaseProjectionRunner[Ledger] = BaseProjectionRunner(
             projection=projection,
             application_class=Ledger,
@@ -106,8 +107,16 @@ class ProjectionWorkers:
             topics=(),
             env=self.ledger_settings,
         )
-        with runner:
-            while not self.stopping.is_set():
-                runner.run_forever(timeout=0.2)
-                if runner.is_interrupted.is_set() and not self.stopping.is_set():
-                    raise RuntimeError(f"projection {spec.name} runner stopped")
+        try:
+            with runner:
+                while not self.stopping.is_set():
+                    runner.run_forever(timeout=0.2)
+                    if runner.is_interrupted.is_set() and not self.stopping.is_set():
+                        raise RuntimeError(f"projection {spec.name} runner stopped")
+        except GenerationChangedError:
+            raise
+        except Exception as error:
+            # A replay may have dropped the tables this runner was reading.
+            if not projection.view.is_current():
+                raise GenerationChangedError(spec.name) from error
+            raise
