@@ -102,7 +102,7 @@ def _parse_postgres(url: str) -> PostgresLocation:
 
 def eventsourcing_settings(location: StoreLocation, cipher_key: str | None) -> dict[str, str]:
     """The library's settings for an application stored at ``location``."""
-    settings: dict[str, str] = {}
+    settings: dict[str, str] = {"TRANSCODER_TOPIC": "adapters.transcodings:FastJSONTranscoder"}
     if cipher_key:
         settings |= {"CIPHER_TOPIC": "eventsourcing.cipher:AESCipher", "CIPHER_KEY": cipher_key}
     if isinstance(location, SQLiteLocation):

@@ -16,10 +16,12 @@ from typing import Any
 
 from eventsourcing.persistence import Tracking
 
+from adapters.fast_facts import facts_of
 from adapters.sql import Sql
 from adapters.views import SqlVerificationView, begin_build, switch_to
 from app.ledger import Ledger
 from app.workers import PROJECTIONS
+from projections.facts import Fact
 from projections.verification_view import VerificationProjection
 
 BATCH_SIZE = 10_000
@@ -84,11 +86,7 @@ def replay(
         )
         if not notifications:
             break
-        items = [
-            (ledger.mapper.to_domain_event(n), Tracking(Ledger.name, n.id)) for n in notifications
-        ]
-        for build in builds:
-            build.projection.process_batch([i for i in items if i[1].notification_id > build.start])
+        _fold_into(builds, facts_of(ledger.mapper, notifications), notifications[-1].id)
         position = notifications[-1].id
         summary.events += len(notifications)
         head = max(head, position)
@@ -108,6 +106,24 @@ def replay(
             build.view.drop_tables(build.active)
     summary.seconds = time.monotonic() - started
     return summary
+
+
+def _fold_into(builds: Sequence[Build], facts: Sequence[tuple[str, Fact]], last: int) -> None:
+    """Fold a batch into every build; builds that are in step share one evaluation."""
+    by_start: dict[int, list[Build]] = {}
+    for build in builds:
+        by_start.setdefault(build.start, []).append(build)
+    tracking = Tracking(Ledger.name, last)
+    for start, group in by_start.items():
+        new: dict[str, list[Fact]] = {}
+        for scan_ref, fact in facts:
+            if fact.position > start:
+                new.setdefault(scan_ref, []).append(fact)
+        if not new:
+            continue
+        states = group[0].projection.fold_facts(new)
+        for build in group:
+            build.view.save(states, tracking)
 
 
 def _begin(views: Sql, name: str) -> Build:

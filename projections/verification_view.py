@@ -9,7 +9,7 @@ the tracking record, in one transaction of the view.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -57,12 +57,19 @@ class VerificationProjection(Projection[TView], Generic[TView]):
 
     def process_batch(self, items: Sequence[tuple[Any, Tracking]]) -> None:
         """Fold a run of events (in ledger order) into the view in one transaction."""
-        if not items:
-            return
+        if items:
+            self.view.save(self.fold(items), items[-1][1])
+
+    def fold(self, items: Sequence[tuple[Any, Tracking]]) -> list[VerificationState]:
+        """The new state of every verification the events touch, from the stored facts."""
         new: dict[str, list[Fact]] = {}
         for event, tracking in items:
             if isinstance(event, Verification.Event):
                 new.setdefault(event.scan_ref, []).append(fact_of(event, tracking.notification_id))
+        return self.fold_facts(new)
+
+    def fold_facts(self, new: Mapping[str, Sequence[Fact]]) -> list[VerificationState]:
+        """The new state of each verification in ``new`` after adding its new facts."""
         stored = self.view.facts(new.keys()) if new else {}
         states = []
         for scan_ref, facts in new.items():
@@ -70,4 +77,4 @@ class VerificationProjection(Projection[TView], Generic[TView]):
             merged.update((f.sequence, f) for f in facts)
             ordered = sorted(merged.values(), key=lambda f: f.sequence)
             states.append(VerificationState(scan_ref, ordered, evaluate(scan_ref, ordered)))
-        self.view.save(states, items[-1][1])
+        return states

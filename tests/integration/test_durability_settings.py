@@ -1,0 +1,132 @@
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import ExitStack
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+import pytest
+from eventsourcing.postgres import PostgresDatastore
+from eventsourcing.sqlite import SQLiteDatastore
+from starlette.testclient import TestClient
+
+from adapters.persistence import PostgresLocation, parse_database_url
+from app.bootstrap import Services, bootstrap
+from app.config import load
+from app.http import create_app
+from tests.conftest import SIGNING_KEYS, environment
+from tests.support.idenfy import encode, result_body, signed_headers
+
+SQLITE_FULL = 2
+
+
+def record_a_delivery(services: Services) -> None:
+    raw = encode(result_body())
+    with TestClient(create_app(services), raise_server_exceptions=False) as client:
+        response = client.post(
+            "/webhooks/idenfy", content=raw, headers=signed_headers(raw, SIGNING_KEYS[0])
+        )
+    assert response.json()["result"] == "recorded"
+
+
+def sqlite_datastore(services: Services) -> SQLiteDatastore:
+    datastore = getattr(services.ledger.recorder, "datastore", None)
+    assert isinstance(datastore, SQLiteDatastore)
+    return datastore
+
+
+def postgres_datastore(services: Services) -> PostgresDatastore:
+    datastore = getattr(services.ledger.recorder, "datastore", None)
+    assert isinstance(datastore, PostgresDatastore)
+    return datastore
+
+
+def sqlite_pragmas(cursor: Any) -> tuple[int, str]:
+    cursor.execute("PRAGMA synchronous")
+    synchronous = int(cursor.fetchone()[0])
+    cursor.execute("PRAGMA journal_mode")
+    return synchronous, str(cursor.fetchone()[0]).lower()
+
+
+def test_every_sqlite_connection_of_the_recorder_syncs_fully_in_wal_mode(
+    sqlite_url: str,
+) -> None:
+    services = bootstrap(load(environment(sqlite_url)))
+    try:
+        record_a_delivery(services)
+        datastore = sqlite_datastore(services)
+        most = datastore.pool.pool_size + datastore.pool.max_overflow
+        with ExitStack() as stack:
+            # Every connection the pool may ever hold, open at once.
+            cursors = [
+                stack.enter_context(datastore.transaction(commit=False)) for _ in range(most)
+            ]
+            seen = [sqlite_pragmas(cursor) for cursor in cursors]
+        assert seen == [(SQLITE_FULL, "wal")] * most
+        with datastore.transaction(commit=True) as writer:
+            assert sqlite_pragmas(writer) == (SQLITE_FULL, "wal")
+    finally:
+        services.close()
+
+
+def test_a_reopened_sqlite_ledger_syncs_fully_too(sqlite_url: str) -> None:
+    bootstrap(load(environment(sqlite_url))).close()
+    services = bootstrap(load(environment(sqlite_url)))
+    try:
+        with sqlite_datastore(services).transaction(commit=True) as cursor:
+            assert sqlite_pragmas(cursor) == (SQLITE_FULL, "wal")
+    finally:
+        services.close()
+
+
+def conninfo(url: str) -> str:
+    location = parse_database_url(url)
+    assert isinstance(location, PostgresLocation)
+    return location.conninfo()
+
+
+@pytest.fixture
+def lax_database_url(postgres_server: str) -> Iterator[str]:
+    """A database, and a role owning it, whose defaults turn synchronous commits off."""
+    name = f"lax_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(conninfo(postgres_server), autocommit=True) as admin:
+        admin.execute(f'CREATE ROLE "{name}" LOGIN')
+        admin.execute(f'CREATE DATABASE "{name}" OWNER "{name}"')
+        admin.execute(f'ALTER DATABASE "{name}" SET synchronous_commit = off')
+        admin.execute(f'ALTER ROLE "{name}" SET synchronous_commit = off')
+    parts = urlsplit(postgres_server)
+    netloc = f"{name}@{parts.hostname}:{parts.port or 5432}"
+    yield urlunsplit(parts._replace(netloc=netloc, path=f"/{name}"))
+    with psycopg.connect(conninfo(postgres_server), autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        admin.execute(f'DROP ROLE "{name}"')
+
+
+@pytest.mark.postgres
+def test_every_postgres_session_of_the_recorder_commits_synchronously_whatever_the_defaults(
+    lax_database_url: str,
+) -> None:
+    with psycopg.connect(conninfo(lax_database_url)) as plain:
+        default = plain.execute("SHOW synchronous_commit").fetchone()
+    assert default == ("off",)
+    services = bootstrap(load(environment(lax_database_url)))
+    try:
+        record_a_delivery(services)
+        datastore = postgres_datastore(services)
+        most = datastore.pool.max_size
+        with ExitStack() as stack:
+            # Every session the pool may ever hold, open at once.
+            cursors = [
+                stack.enter_context(datastore.transaction(commit=False)) for _ in range(most)
+            ]
+            for cursor in cursors:
+                cursor.execute("SHOW synchronous_commit")
+            seen = [cursor.fetchone() for cursor in cursors]
+        assert seen == [{"synchronous_commit": "on"}] * most
+        with datastore.transaction(commit=True) as writer:
+            writer.execute("SHOW synchronous_commit")
+            assert writer.fetchone() == {"synchronous_commit": "on"}
+    finally:
+        services.close()
