@@ -49,6 +49,8 @@ class StoredState(msgspec.Struct, frozen=True):
     max_image_recaptures: int | None = None
     threshold: str | None = None
     document_expiration: str | None = None
+    prev_hash: str | None = None
+    hash: str | None = None
     class_version: int = 1
 
 
@@ -114,4 +116,6 @@ def _fact(notification: Notification, stored: StoredState) -> Fact:
         max_image_recaptures=stored.max_image_recaptures,
         threshold=stored.threshold,
         document_expiration=stored.document_expiration,
+        prev_hash=stored.prev_hash,
+        hash=stored.hash,
     )

@@ -100,9 +100,18 @@ def _parse_postgres(url: str) -> PostgresLocation:
     )
 
 
-def eventsourcing_settings(location: StoreLocation, cipher_key: str | None) -> dict[str, str]:
-    """The library's settings for an application stored at ``location``."""
-    settings: dict[str, str] = {"TRANSCODER_TOPIC": "adapters.transcodings:FastJSONTranscoder"}
+def eventsourcing_settings(
+    location: StoreLocation, cipher_key: str | None, *, create_tables: bool = True
+) -> dict[str, str]:
+    """The library's settings for an application stored at ``location``.
+
+    Only one place should create the tables (and PostgreSQL functions) at start-up:
+    concurrent ``CREATE OR REPLACE FUNCTION`` statements fail on PostgreSQL.
+    """
+    settings: dict[str, str] = {
+        "TRANSCODER_TOPIC": "adapters.transcodings:FastJSONTranscoder",
+        "CREATE_TABLE": "y" if create_tables else "n",
+    }
     if cipher_key:
         settings |= {"CIPHER_TOPIC": "eventsourcing.cipher:AESCipher", "CIPHER_KEY": cipher_key}
     if isinstance(location, SQLiteLocation):

@@ -144,10 +144,48 @@ class SqlReattemptsView(SqlVerificationView, ReattemptsView):
 
 class SqlAuditTimelineView(SqlVerificationView, AuditTimelineView):
     projection = "audit_timeline"
-    columns = (("entries", "TEXT"),)
+    columns = (
+        ("entries", "TEXT"),
+        ("first_position", "BIGINT"),
+        ("head_sequence", "INTEGER"),
+        ("head_hash", "TEXT"),
+        ("last_received_at", "TEXT"),
+    )
+    indexes = (("first_position",), ("last_received_at",))
 
     def values(self, state: VerificationState) -> tuple[Any, ...]:
-        return (encode_json(state.evaluation.timeline),)
+        facts = state.facts
+        return (
+            encode_json(state.evaluation.timeline),
+            min(f.position for f in facts),
+            facts[-1].sequence,
+            facts[-1].hash,
+            max(f.received_at for f in facts),
+        )
+
+    def heads(self, after: int, limit: int) -> list[tuple[int, str, int, str]]:
+        """(first position, scanRef, head sequence, head hash) of chains, in ledger order."""
+        table = self.rows_table(self.generation())
+        with self.sql.transaction(commit=False) as c:
+            rows = c.execute(
+                f"SELECT first_position, scan_ref, head_sequence, head_hash FROM {table}"
+                " WHERE first_position > ? ORDER BY first_position LIMIT ?",
+                (after, limit),
+            ).fetchall()
+        return [
+            (int(r["first_position"]), r["scan_ref"], int(r["head_sequence"]), r["head_hash"])
+            for r in rows
+        ]
+
+    def recent(self, limit: int) -> list[dict[str, Any]]:
+        """The verifications that heard from iDenfy or the backend most recently."""
+        table = self.rows_table(self.generation())
+        with self.sql.transaction(commit=False) as c:
+            rows = c.execute(
+                f"SELECT scan_ref, entries FROM {table} ORDER BY last_received_at DESC LIMIT ?",
+                (limit,),
+            ).fetchall()
+        return [{"scanRef": r["scan_ref"], "entries": decode_json(r["entries"])} for r in rows]
 
     def timeline(self, scan_ref: str) -> list[dict[str, Any]] | None:
         table = self.rows_table(self.generation())

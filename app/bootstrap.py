@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,6 +23,8 @@ from app.auth import ApiKeys
 from app.config import Settings
 from app.ledger import Ledger, StoreUnavailableError
 from app.workers import ProjectionWorkers
+
+OPEN_ATTEMPTS = 5
 
 
 def utc_now() -> datetime:
@@ -72,13 +76,14 @@ class Services:
 def bootstrap(
     settings: Settings,
     *,
+    create_tables: bool = True,
     ledger: Ledger | None = None,
     quarantine: Quarantine | None = None,
     clock: Callable[[], datetime] = utc_now,
 ) -> Services:
     """Open the store named by ``settings`` (creating its tables) and wire the service."""
     if ledger is None:
-        ledger = open_ledger(settings)
+        ledger = open_ledger(settings, create_tables=create_tables)
     if quarantine is None:
         quarantine = open_quarantine(ledger)
     views = open_views(settings)
@@ -93,9 +98,11 @@ def bootstrap(
     )
 
 
-def ledger_settings(settings: Settings) -> dict[str, str]:
-    """The event store's settings for ``settings``."""
-    return eventsourcing_settings(settings.store, settings.encryption_key)
+def ledger_settings(settings: Settings, *, create_tables: bool = False) -> dict[str, str]:
+    """The event store's settings for ``settings``, by default for a store already set up."""
+    return eventsourcing_settings(
+        settings.store, settings.encryption_key, create_tables=create_tables
+    )
 
 
 def open_views(settings: Settings) -> Views:
@@ -111,13 +118,25 @@ def open_views(settings: Settings) -> Views:
         raise StoreUnavailableError(f"cannot open the projections' views: {error}") from error
 
 
-def open_ledger(settings: Settings) -> Ledger:
+def open_ledger(settings: Settings, *, create_tables: bool = True) -> Ledger:
+    """The ledger, creating its tables unless told they exist.
+
+    Several processes may start against one PostgreSQL database at once; the one
+    whose table creation loses a race tries again.
+    """
     if isinstance(settings.store, SQLiteLocation):
         settings.store.path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        return Ledger(env=ledger_settings(settings))
-    except PersistenceError as error:
-        raise StoreUnavailableError(f"cannot open the ledger's database: {error}") from error
+    env = ledger_settings(settings, create_tables=create_tables)
+    for attempt in range(OPEN_ATTEMPTS):
+        try:
+            return Ledger(env=env)
+        except PersistenceError as error:
+            if attempt == OPEN_ATTEMPTS - 1 or "concurrently" not in str(error):
+                raise StoreUnavailableError(
+                    f"cannot open the ledger's database: {error}"
+                ) from error
+            time.sleep(random.uniform(0.05, 0.3))
+    raise AssertionError("unreachable")
 
 
 def open_quarantine(ledger: Ledger) -> Quarantine:

@@ -18,7 +18,7 @@ from adapters.sql import Sql
 from adapters.view_tables import VIEW_CLASSES
 from app.bootstrap import ledger_settings, open_ledger
 from app.config import API_KEYS, SIGNING_KEYS, ConfigError, Settings, load
-from app.devkeys import dev_keys, keys_path
+from app.devkeys import DevKeysError, dev_keys, keys_path
 from app.ledger import StoreUnavailableError
 from app.progress import ProgressReporter
 from app.replay import replay
@@ -56,7 +56,10 @@ def serve(host: str, port: int, workers: int, dev: bool, no_projections: bool) -
             store = load(environ, require_signing_keys=False).store
         except ConfigError as error:
             fail(str(error))
-        generated = dev_keys(store)
+        try:
+            generated = dev_keys(store)
+        except DevKeysError as error:
+            fail(str(error))
         for name in (SIGNING_KEYS, API_KEYS):
             if not environ.get(name, "").strip():
                 environ[name] = generated[name]
@@ -64,7 +67,10 @@ def serve(host: str, port: int, workers: int, dev: bool, no_projections: bool) -
         click.echo(f"  {SIGNING_KEYS}={environ[SIGNING_KEYS]}", err=True)
         click.echo(f"  {API_KEYS}={environ[API_KEYS]}", err=True)
     settings = settings_from(environ)
-    projection_workers = None if no_projections else start_projections(settings)
+    views = prepare_store(settings)
+    projection_workers = None
+    if not no_projections:
+        projection_workers = ProjectionWorkers(ledger_settings(settings), views).start()
     try:
         os.environ.update(environ)
         uvicorn.run(
@@ -86,7 +92,7 @@ def serve(host: str, port: int, workers: int, dev: bool, no_projections: bool) -
 def project() -> None:
     """Run the projection workers alone, for services started with --no-projections."""
     settings = settings_from(os.environ)
-    workers = start_projections(settings)
+    workers = ProjectionWorkers(ledger_settings(settings), prepare_store(settings)).start()
     stopping = threading.Event()
     for number in (signal.SIGINT, signal.SIGTERM):
         signal.signal(number, lambda *_: stopping.set())
@@ -95,8 +101,8 @@ def project() -> None:
     workers.stop()
 
 
-def start_projections(settings: Settings) -> ProjectionWorkers:
-    """Check the store and the views open, then run the workers in this process."""
+def prepare_store(settings: Settings) -> Sql:
+    """Create the ledger's and the views' tables once, before anything else opens them."""
     try:
         open_ledger(settings).close()
         views = Sql(views_datastore(settings.store))
@@ -106,7 +112,7 @@ def start_projections(settings: Settings) -> ProjectionWorkers:
         fail(str(error), 1)
     except PersistenceError as error:
         fail(f"cannot open the projections' views: {error}", 1)
-    return ProjectionWorkers(ledger_settings(settings), views).start()
+    return views
 
 
 @main.command(name="replay")

@@ -13,6 +13,10 @@ from app.config import API_KEYS, SIGNING_KEYS
 KEYS_FILE = "ledger-dev-keys.json"
 
 
+class DevKeysError(ValueError):
+    """The development keys file exists but cannot be used."""
+
+
 def keys_path(store: StoreLocation) -> Path:
     folder = store.path.parent if isinstance(store, SQLiteLocation) else Path("var")
     return folder / KEYS_FILE
@@ -22,7 +26,10 @@ def dev_keys(store: StoreLocation) -> dict[str, str]:
     """The development settings for ``store``, made on first use and reused after."""
     path = keys_path(store)
     if path.exists():
-        stored = json.loads(path.read_text())
+        try:
+            stored = json.loads(path.read_text())
+        except (OSError, ValueError) as error:
+            raise DevKeysError(f"{path} is not a keys file ({error}); delete it") from None
         if isinstance(stored, dict) and {SIGNING_KEYS, API_KEYS} <= stored.keys():
             return {k: str(v) for k, v in stored.items()}
     keys = {

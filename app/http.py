@@ -90,7 +90,8 @@ def create_app(services: Services) -> Starlette:
 
 def create_app_from_environment() -> Starlette:
     """The service as ``ledger serve`` runs it: configured from the environment."""
-    services = bootstrap(load(os.environ))
+    # `ledger serve` has set up the store before starting the server processes.
+    services = bootstrap(load(os.environ), create_tables=False)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -1,0 +1,138 @@
+"""``ledger`` run as a real process: started, waited for, stopped or killed.
+
+Each start gets a free port and its own stdout/stderr files, which are quoted when
+the service does not come up, so a failing test says why.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx2
+
+LEDGER = Path(sys.executable).parent / "ledger"
+STARTUP_SECONDS = 20.0
+STOP_SECONDS = 15.0
+OWN_PREFIXES = ("LEDGER_", "IDENFY_")
+# uvicorn shuts down gracefully on SIGTERM, then re-raises the signal (uvicorn >= 0.29).
+CLEAN_STOP = (0, -signal.SIGTERM)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def clean_environment(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """This process's environment without the ledger's own variables, plus ``extra``."""
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith(OWN_PREFIXES)}
+    return inherited | dict(extra or {})
+
+
+@dataclass
+class RunningService:
+    """One ``ledger serve`` process that answered ``/healthz``."""
+
+    url: str
+    process: subprocess.Popen[bytes]
+    stdout_path: Path
+    stderr_path: Path
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def stderr(self) -> str:
+        return self.stderr_path.read_text(errors="replace")
+
+    def kill(self) -> int:
+        """SIGKILL: no shutdown of any kind, as in a crash or an OOM kill."""
+        if self.process.poll() is None:
+            os.kill(self.process.pid, signal.SIGKILL)
+        return self.process.wait(timeout=STOP_SECONDS)
+
+    def stop(self) -> int:
+        """SIGTERM and wait, as an operator or a supervisor stops it; its exit status.
+
+        A clean stop is one of ``CLEAN_STOP``.
+        """
+        if self.process.poll() is None:
+            self.process.terminate()
+        try:
+            return self.process.wait(timeout=STOP_SECONDS)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise
+
+
+class ServiceDidNotStartError(AssertionError):
+    """``ledger serve`` exited or stayed silent instead of answering ``/healthz``."""
+
+
+class Launcher:
+    """Starts ``ledger serve`` processes and kills whatever is left of them at the end."""
+
+    def __init__(self, logs: Path) -> None:
+        self.logs = logs
+        self.started: list[RunningService] = []
+
+    def start(
+        self,
+        environ: Mapping[str, str],
+        *,
+        args: Sequence[str] = (),
+        cwd: Path | None = None,
+    ) -> RunningService:
+        """``ledger serve --port P *args`` with ``clean_environment(environ)``, once healthy."""
+        number = len(self.started) + 1
+        port = free_port()
+        stdout_path = self.logs / f"serve-{number}.stdout"
+        stderr_path = self.logs / f"serve-{number}.stderr"
+        command = [str(LEDGER), "serve", "--host", "127.0.0.1", "--port", str(port), *args]
+        with stdout_path.open("wb") as out, stderr_path.open("wb") as err:
+            process = subprocess.Popen(
+                command,
+                env=clean_environment(environ),
+                cwd=cwd or self.logs,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=err,
+            )
+        service = RunningService(f"http://127.0.0.1:{port}", process, stdout_path, stderr_path)
+        self.started.append(service)
+        wait_until_healthy(service)
+        return service
+
+    def close(self) -> None:
+        for service in self.started:
+            with contextlib.suppress(ProcessLookupError, subprocess.TimeoutExpired):
+                service.kill()
+
+
+def wait_until_healthy(service: RunningService, seconds: float = STARTUP_SECONDS) -> None:
+    deadline = time.monotonic() + seconds
+    with httpx2.Client(timeout=2.0) as client:
+        while True:
+            if service.process.poll() is not None:
+                raise ServiceDidNotStartError(
+                    f"ledger serve exited with {service.process.returncode}:\n{service.stderr()}"
+                )
+            with contextlib.suppress(httpx2.TransportError):
+                if client.get(f"{service.url}/healthz").status_code == 200:
+                    return
+            if time.monotonic() > deadline:
+                service.kill()
+                raise ServiceDidNotStartError(
+                    f"no answer from {service.url}/healthz in {seconds} s:\n{service.stderr()}"
+                )
+            time.sleep(0.05)
