@@ -16,6 +16,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import AggregateEvent, BaseAggregate
 
+from domain.chain import event_hash
 from domain.reports import Delivery, ExpirationNotice, Kind, Outcome, Receipt, Registration
 
 VERIFICATION_NAMESPACE = uuid5(NAMESPACE_URL, "urn:verification-ledger:verification")
@@ -42,17 +43,30 @@ class Verification(BaseAggregate[UUID]):
         self.registration: Registration | None = None
         self.registered_sequence: int | None = None
         self.deliveries: dict[str, int] = {}
+        self.head_hash: str | None = None
+
+    def trigger_event(self, event_class: Any, **kwargs: Any) -> None:
+        """Record an event chained to the one before it (see ``domain.chain``)."""
+        kwargs.setdefault("timestamp", event_class.create_timestamp())
+        kwargs["prev_hash"] = self.head_hash
+        state = {**kwargs, "originator_id": self.id, "originator_version": self.version + 1}
+        kwargs["hash"] = event_hash(event_class.__qualname__, state)
+        super().trigger_event(event_class, **kwargs)
 
     class Event(AggregateEvent):
         """Any fact about a verification; the first one recorded also opens it."""
 
         class_version = 1
         scan_ref: str
+        prev_hash: str | None
+        hash: str
 
         def mutate(self, aggregate: Any) -> Any:
             if aggregate is None:
                 aggregate = Verification.start(self.scan_ref, self.timestamp)
-            return super().mutate(aggregate)
+            aggregate = super().mutate(aggregate)
+            aggregate.head_hash = self.hash
+            return aggregate
 
     class Registered(Event):
         """The business backend announced the token it generated for this verification."""

@@ -43,6 +43,8 @@ class Fact:
     max_image_recaptures: int | None = None
     threshold: str | None = None
     document_expiration: str | None = None
+    prev_hash: str | None = None
+    hash: str | None = None
 
     @property
     def is_result(self) -> bool:
@@ -64,6 +66,8 @@ def _registered(event: Verification.Registered, position: int) -> Fact:
     return Fact(
         sequence=event.originator_version,
         position=position,
+        prev_hash=event.prev_hash,
+        hash=event.hash,
         kind=REGISTERED,
         received_at=_iso(event.timestamp),
         client_id=event.client_id,
@@ -78,6 +82,8 @@ def _result(event: Verification.ResultReported, position: int) -> Fact:
     return Fact(
         sequence=event.originator_version,
         position=position,
+        prev_hash=event.prev_hash,
+        hash=event.hash,
         kind=event.kind,
         received_at=_iso(event.received_at),
         client_id=event.client_id,
@@ -100,6 +106,8 @@ def _expiration(event: Verification.DocumentExpirationNoticed, position: int) ->
     return Fact(
         sequence=event.originator_version,
         position=position,
+        prev_hash=event.prev_hash,
+        hash=event.hash,
         kind=DOCUMENT_EXPIRATION,
         received_at=_iso(event.received_at),
         client_id=event.client_id,

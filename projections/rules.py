@@ -188,6 +188,8 @@ def timeline(facts: Sequence[Fact]) -> list[dict[str, Any]]:
             "lateArrival": False,
             "supersededBy": None,
             "payloadSha256": fact.payload_sha256,
+            "prevHash": fact.prev_hash,
+            "hash": fact.hash,
         }
         entries[fact.sequence] = entry
         if not fact.is_result:

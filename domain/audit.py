@@ -1,0 +1,78 @@
+"""Checking recorded histories against their hash chains."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+from domain.chain import event_hash
+from domain.verification import Verification
+
+
+@dataclass(frozen=True)
+class ChainProblem:
+    """One place where a recorded history is not what its chain says it was."""
+
+    scan_ref: str
+    sequence: int
+    reason: str
+
+
+@dataclass
+class ChainState:
+    """How far one verification's chain has been checked."""
+
+    scan_ref: str
+    first_position: int
+    sequence: int = 0
+    head: str | None = None
+    hashes: dict[int, str] = field(default_factory=dict)
+
+
+class ChainChecker:
+    """Checks events, in ledger order, against their chains; collects the problems.
+
+    ``keep`` names sequences whose hashes to remember per scanRef, for comparing a
+    saved digest's heads afterwards.
+    """
+
+    def __init__(self, keep: dict[str, int] | None = None):
+        self.chains: dict[str, ChainState] = {}
+        self.problems: list[ChainProblem] = []
+        self.keep = keep or {}
+
+    def add(self, event: Verification.Event, position: int) -> None:
+        scan_ref = event.scan_ref
+        chain = self.chains.get(scan_ref)
+        if chain is None:
+            chain = self.chains[scan_ref] = ChainState(scan_ref, position)
+        sequence = event.originator_version
+        if event.originator_id != Verification.create_id(scan_ref):
+            self._problem(scan_ref, sequence, "the event is filed under another verification")
+        if sequence != chain.sequence + 1:
+            self._problem(
+                scan_ref,
+                sequence,
+                f"expected sequence {chain.sequence + 1} here (events missing, added or moved)",
+            )
+        if event.prev_hash != chain.head:
+            self._problem(scan_ref, sequence, "prevHash does not match the previous event's hash")
+        if event.hash != event_hash(type(event).__qualname__, vars(event)):
+            self._problem(scan_ref, sequence, "the recorded fields do not match the event's hash")
+        if isinstance(event, Verification.Reported) and event.payload:
+            if hashlib.sha256(event.payload).hexdigest() != event.payload_sha256:
+                self._problem(scan_ref, sequence, "the payload does not match its SHA-256")
+        chain.sequence = sequence
+        chain.head = event.hash
+        if self.keep.get(scan_ref) == sequence:
+            chain.hashes[sequence] = event.hash
+
+    def undecodable(self, scan_ref: str, sequence: int, error: str) -> None:
+        self._problem(scan_ref, sequence, f"the stored event no longer decodes: {error}")
+
+    def _problem(self, scan_ref: str, sequence: int, reason: str) -> None:
+        self.problems.append(ChainProblem(scan_ref, sequence, reason))
+
+    def heads(self) -> list[ChainState]:
+        """Every chain, in the ledger order of its first event."""
+        return sorted(self.chains.values(), key=lambda chain: chain.first_position)
