@@ -59,9 +59,12 @@ class ChainChecker:
             self._problem(scan_ref, sequence, "prevHash does not match the previous event's hash")
         if event.hash != event_hash(type(event).__qualname__, vars(event)):
             self._problem(scan_ref, sequence, "the recorded fields do not match the event's hash")
-        if isinstance(event, Verification.Reported) and event.payload:
-            if hashlib.sha256(event.payload).hexdigest() != event.payload_sha256:
-                self._problem(scan_ref, sequence, "the payload does not match its SHA-256")
+        if (
+            isinstance(event, Verification.Reported)
+            and event.payload
+            and hashlib.sha256(event.payload).hexdigest() != event.payload_sha256
+        ):
+            self._problem(scan_ref, sequence, "the payload does not match its SHA-256")
         chain.sequence = sequence
         chain.head = event.hash
         if self.keep.get(scan_ref) == sequence:
