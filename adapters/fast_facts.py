@@ -51,6 +51,8 @@ class StoredState(msgspec.Struct, frozen=True):
     document_expiration: str | None = None
     prev_hash: str | None = None
     hash: str | None = None
+    signing_key: str | None = None
+    header_kind: str | None = None
     class_version: int = 1
 
 
@@ -69,17 +71,25 @@ def _iso(value: Typed) -> str:
     return value.data.replace("+00:00", "Z")
 
 
+def stored_state(mapper: Mapper[Any], notification: Notification) -> StoredState | None:
+    """The stored fields of a current-version verification event, else None."""
+    if notification.topic not in KNOWN_TOPICS:
+        return None
+    state = notification.state
+    if mapper.cipher is not None:
+        state = mapper.cipher.decrypt(state)
+    if mapper.compressor is not None:
+        state = mapper.compressor.decompress(state)
+    stored = _decoder.decode(state)
+    return stored if stored.class_version == 1 else None
+
+
 def facts_of(mapper: Mapper[Any], notifications: Sequence[Notification]) -> list[tuple[str, Fact]]:
     """(scanRef, fact) of each notification, in ledger order."""
     found: list[tuple[str, Fact]] = []
     for notification in notifications:
-        state = notification.state
-        if mapper.cipher is not None:
-            state = mapper.cipher.decrypt(state)
-        if mapper.compressor is not None:
-            state = mapper.compressor.decompress(state)
-        stored = _decoder.decode(state) if notification.topic in KNOWN_TOPICS else None
-        if stored is None or stored.class_version != 1:
+        stored = stored_state(mapper, notification)
+        if stored is None:
             event = mapper.to_domain_event(notification)
             assert isinstance(event, Verification.Event)
             found.append((event.scan_ref, fact_of(event, notification.id)))
@@ -88,13 +98,17 @@ def facts_of(mapper: Mapper[Any], notifications: Sequence[Notification]) -> list
     return found
 
 
+def kind_and_time(topic: str, stored: StoredState) -> tuple[str, str]:
+    """The timeline kind and the received time of a stored event."""
+    if topic == REGISTERED_TOPIC:
+        return REGISTERED, _iso(stored.timestamp)
+    assert stored.received_at is not None
+    kind = DOCUMENT_EXPIRATION if topic == EXPIRATION_TOPIC else str(stored.kind)
+    return kind, _iso(stored.received_at)
+
+
 def _fact(notification: Notification, stored: StoredState) -> Fact:
-    if notification.topic == REGISTERED_TOPIC:
-        kind, received_at = REGISTERED, _iso(stored.timestamp)
-    else:
-        assert stored.received_at is not None
-        received_at = _iso(stored.received_at)
-        kind = DOCUMENT_EXPIRATION if notification.topic == EXPIRATION_TOPIC else str(stored.kind)
+    kind, received_at = kind_and_time(notification.topic, stored)
     return Fact(
         sequence=notification.originator_version,
         position=notification.id,

@@ -13,8 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from eventsourcing.postgres import PostgresDatastore
-from eventsourcing.sqlite import SQLiteDatastore
+from adapters.sql import Sql
 
 
 @dataclass(frozen=True)
@@ -50,15 +49,13 @@ class Quarantine(Protocol):
 
 
 COLUMNS = "id, received_at, cause, payload, payload_sha256, signing_key, path_kind, event_type"
+TABLE = "ledger_quarantine"
 
 
 def _row_to_delivery(row: Any) -> QuarantinedDelivery:
-    received_at = row["received_at"]
-    if isinstance(received_at, str):
-        received_at = datetime.fromisoformat(received_at)
     return QuarantinedDelivery(
         id=row["id"],
-        received_at=received_at,
+        received_at=datetime.fromisoformat(row["received_at"]),
         cause=row["cause"],
         payload=bytes(row["payload"]),
         payload_sha256=row["payload_sha256"],
@@ -68,91 +65,49 @@ def _row_to_delivery(row: Any) -> QuarantinedDelivery:
     )
 
 
-def _values(delivery: QuarantinedDelivery, new_id: str) -> tuple[Any, ...]:
-    return (
-        new_id,
-        delivery.identity,
-        delivery.received_at,
-        delivery.cause,
-        delivery.payload,
-        delivery.payload_sha256,
-        delivery.signing_key,
-        delivery.path_kind,
-        delivery.event_type,
-    )
+class SqlQuarantine:
+    """Quarantine in the ledger's own database (SQLite or PostgreSQL)."""
 
-
-class SQLiteQuarantine:
-    """Quarantine in the ledger's SQLite database."""
-
-    def __init__(self, datastore: SQLiteDatastore, table: str = "ledger_quarantine"):
-        self.datastore = datastore
-        self.table = table
-        with datastore.transaction(commit=True) as cursor:
-            cursor.execute(
-                f"CREATE TABLE IF NOT EXISTS {table} (id TEXT PRIMARY KEY, identity TEXT UNIQUE"
-                ", received_at TEXT, cause TEXT, payload BLOB, payload_sha256 TEXT"
-                ", signing_key TEXT, path_kind TEXT, event_type TEXT)"
+    def __init__(self, sql: Sql):
+        self.sql = sql
+        self.table = sql.table(TABLE)
+        with sql.transaction(commit=True) as c:
+            c.execute(
+                f"CREATE TABLE IF NOT EXISTS {self.table} (id TEXT PRIMARY KEY"
+                ", identity TEXT UNIQUE, received_at TEXT, cause TEXT"
+                f", payload {sql.blob}, payload_sha256 TEXT, signing_key TEXT"
+                ", path_kind TEXT, event_type TEXT)"
             )
 
     def put(self, delivery: QuarantinedDelivery) -> str:
-        values = list(_values(delivery, uuid.uuid4().hex))
-        values[2] = delivery.received_at.isoformat()
-        with self.datastore.transaction(commit=True) as cursor:
-            cursor.execute(
-                f"INSERT INTO {self.table} (id, identity, {COLUMNS.removeprefix('id, ')})"
+        with self.sql.transaction(commit=True) as c:
+            c.execute(
+                f"INSERT INTO {self.table} (identity, {COLUMNS})"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (identity) DO NOTHING",
-                values,
+                (
+                    delivery.identity,
+                    uuid.uuid4().hex,
+                    delivery.received_at.isoformat(),
+                    delivery.cause,
+                    delivery.payload,
+                    delivery.payload_sha256,
+                    delivery.signing_key,
+                    delivery.path_kind,
+                    delivery.event_type,
+                ),
             )
-            cursor.execute(f"SELECT id FROM {self.table} WHERE identity = ?", (delivery.identity,))
-            return str(cursor.fetchone()["id"])
-
-    def get(self, quarantine_id: str) -> QuarantinedDelivery | None:
-        with self.datastore.transaction(commit=False) as cursor:
-            cursor.execute(f"SELECT {COLUMNS} FROM {self.table} WHERE id = ?", (quarantine_id,))
-            row = cursor.fetchone()
-        return None if row is None else _row_to_delivery(row)
-
-    def count(self) -> int:
-        with self.datastore.transaction(commit=False) as cursor:
-            cursor.execute(f"SELECT COUNT(*) AS n FROM {self.table}")
-            return int(cursor.fetchone()["n"])
-
-
-class PostgresQuarantine:
-    """Quarantine in the ledger's PostgreSQL database (and schema)."""
-
-    def __init__(self, datastore: PostgresDatastore, table: str = "ledger_quarantine"):
-        self.datastore = datastore
-        self.table = f'"{datastore.schema}"."{table}"'
-        with datastore.transaction(commit=True) as cursor:
-            cursor.execute(
-                f"CREATE TABLE IF NOT EXISTS {self.table} (id text PRIMARY KEY"
-                ", identity text UNIQUE, received_at timestamptz, cause text, payload bytea"
-                ", payload_sha256 text, signing_key text, path_kind text, event_type text)"
-            )
-
-    def put(self, delivery: QuarantinedDelivery) -> str:
-        with self.datastore.transaction(commit=True) as cursor:
-            cursor.execute(
-                f"INSERT INTO {self.table} (id, identity, {COLUMNS.removeprefix('id, ')})"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (identity) DO NOTHING",
-                _values(delivery, uuid.uuid4().hex),
-            )
-            cursor.execute(f"SELECT id FROM {self.table} WHERE identity = %s", (delivery.identity,))
-            row = cursor.fetchone()
-            assert row is not None
+            row = c.execute(
+                f"SELECT id FROM {self.table} WHERE identity = ?", (delivery.identity,)
+            ).fetchone()
             return str(row["id"])
 
     def get(self, quarantine_id: str) -> QuarantinedDelivery | None:
-        with self.datastore.transaction(commit=False) as cursor:
-            cursor.execute(f"SELECT {COLUMNS} FROM {self.table} WHERE id = %s", (quarantine_id,))
-            row = cursor.fetchone()
+        with self.sql.transaction(commit=False) as c:
+            row = c.execute(
+                f"SELECT {COLUMNS} FROM {self.table} WHERE id = ?", (quarantine_id,)
+            ).fetchone()
         return None if row is None else _row_to_delivery(row)
 
     def count(self) -> int:
-        with self.datastore.transaction(commit=False) as cursor:
-            cursor.execute(f"SELECT COUNT(*) AS n FROM {self.table}")
-            row = cursor.fetchone()
-            assert row is not None
-            return int(row["n"])
+        with self.sql.transaction(commit=False) as c:
+            return int(c.execute(f"SELECT COUNT(*) AS n FROM {self.table}").fetchone()["n"])

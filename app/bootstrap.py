@@ -12,9 +12,10 @@ from eventsourcing.persistence import PersistenceError
 from eventsourcing.postgres import PostgresDatastore
 from eventsourcing.sqlite import SQLiteDatastore
 
+from adapters.access_log import AccessLog
 from adapters.durability import views_datastore
 from adapters.persistence import SQLiteLocation, eventsourcing_settings
-from adapters.quarantine import PostgresQuarantine, Quarantine, SQLiteQuarantine
+from adapters.quarantine import Quarantine, SqlQuarantine
 from adapters.signing import SignatureVerifier
 from adapters.sql import Sql
 from adapters.view_tables import SqlAuditTimelineView, SqlCurrentStatusView, SqlReattemptsView
@@ -58,6 +59,7 @@ class Services:
     api_keys: ApiKeys
     clock: Callable[[], datetime]
     views: Views
+    access_log: AccessLog
     workers: ProjectionWorkers | None = None
 
     def start_projections(self) -> ProjectionWorkers:
@@ -87,6 +89,7 @@ def bootstrap(
     if quarantine is None:
         quarantine = open_quarantine(ledger)
     views = open_views(settings)
+    access_log = open_access_log(ledger)
     return Services(
         settings=settings,
         ledger=ledger,
@@ -95,6 +98,7 @@ def bootstrap(
         api_keys=ApiKeys(settings.api_keys),
         clock=clock,
         views=views,
+        access_log=access_log,
     )
 
 
@@ -139,13 +143,23 @@ def open_ledger(settings: Settings, *, create_tables: bool = True) -> Ledger:
     raise AssertionError("unreachable")
 
 
-def open_quarantine(ledger: Ledger) -> Quarantine:
+def ledger_sql(ledger: Ledger) -> Sql:
+    """SQL on the ledger's own database, for the tables kept beside its events."""
     datastore = getattr(ledger.recorder, "datastore", None)
+    if not isinstance(datastore, SQLiteDatastore | PostgresDatastore):
+        raise TypeError(f"no SQL datastore behind {type(ledger.recorder).__name__}")
+    return Sql(datastore)
+
+
+def open_quarantine(ledger: Ledger) -> Quarantine:
     try:
-        if isinstance(datastore, SQLiteDatastore):
-            return SQLiteQuarantine(datastore)
-        if isinstance(datastore, PostgresDatastore):
-            return PostgresQuarantine(datastore)
+        return SqlQuarantine(ledger_sql(ledger))
     except PersistenceError as error:
         raise StoreUnavailableError(f"cannot open the quarantine table: {error}") from error
-    raise TypeError(f"no quarantine for {type(ledger.recorder).__name__}")
+
+
+def open_access_log(ledger: Ledger) -> AccessLog:
+    try:
+        return AccessLog(ledger_sql(ledger))
+    except PersistenceError as error:
+        raise StoreUnavailableError(f"cannot open the access log: {error}") from error

@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from app import backend, reads, webhooks
+from app import auditor, backend, reads, webhooks
 from app.bootstrap import Services, bootstrap
 from app.config import load
 from app.ledger import Ledger
@@ -75,7 +75,10 @@ def create_app(services: Services) -> Starlette:
         Route("/verifications", backend.register, methods=["POST"]),
         Route("/verifications", reads.verification_list, methods=["GET"]),
         Route("/verifications/{scan_ref}", reads.verification_status, methods=["GET"]),
-        Route("/verifications/{scan_ref}/timeline", reads.verification_timeline, methods=["GET"]),
+        Route("/verifications/{scan_ref}/timeline", auditor.verification_timeline, methods=["GET"]),
+        Route("/audit/events", auditor.audit_events, methods=["GET"]),
+        Route("/audit/digest", auditor.audit_digest, methods=["GET"]),
+        Route("/audit/access", auditor.audit_access, methods=["GET"]),
         Route("/clients/{client_id}", reads.client_totals, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),

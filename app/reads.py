@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from adapters.views import SqlVerificationView
-from app.auth import AUDITOR_ROLES, BACKEND_ROLES
+from app.auth import BACKEND_ROLES
 from app.bootstrap import Services
 from app.ledger import Ledger
 from projections.current_status import StatusFilter
@@ -44,7 +44,9 @@ def _flag(request: Request, name: str) -> bool | None:
     raise HTTPException(422, f"{name} must be true or false")
 
 
-def _integer(request: Request, name: str, default: int | None, low: int, high: int) -> int | None:
+def integer_param(
+    request: Request, name: str, default: int | None, low: int, high: int
+) -> int | None:
     raw = request.query_params.get(name)
     if raw is None or raw == "":
         return default
@@ -67,9 +69,9 @@ def decode_cursor(cursor: str) -> int:
     return int(text[1:])
 
 
-async def _read(request: Request, view: SqlVerificationView, query: Any, *args: Any) -> Any:
+async def read_view(request: Request, view: SqlVerificationView, query: Any, *args: Any) -> Any:
     """Run a view query in the threadpool, first waiting for ``minPosition`` if asked."""
-    wanted = _integer(request, "minPosition", None, 0, 2**62)
+    wanted = integer_param(request, "minPosition", None, 0, 2**62)
 
     def call() -> Any:
         if wanted:
@@ -90,7 +92,9 @@ async def verification_status(request: Request) -> Response:
     services = _services(request)
     services.api_keys.require(request, BACKEND_ROLES)
     scan_ref = request.path_params["scan_ref"]
-    document = await _read(request, services.views.status, services.views.status.status, scan_ref)
+    document = await read_view(
+        request, services.views.status, services.views.status.status, scan_ref
+    )
     if document is None:
         raise HTTPException(404, f"no verification {scan_ref!r}")
     return JSONResponse(document)
@@ -107,12 +111,12 @@ async def verification_list(request: Request) -> Response:
         client_id=client_id,
         suspected=_flag(request, "suspected"),
     )
-    limit = _integer(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
+    limit = integer_param(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
     assert limit is not None
     after = request.query_params.get("after")
     before = decode_cursor(after) if after else None
     view = services.views.status
-    items = await _read(request, view, view.statuses, where, limit + 1, before)
+    items = await read_view(request, view, view.statuses, where, limit + 1, before)
     more = len(items) > limit
     items = items[:limit]
     cursor = encode_cursor(items[-1]["lastPosition"]) if more and items else None
@@ -124,18 +128,7 @@ async def client_totals(request: Request) -> Response:
     services.api_keys.require(request, BACKEND_ROLES)
     client_id = request.path_params["client_id"]
     view = services.views.reattempts
-    totals = await _read(request, view, view.client, client_id)
+    totals = await read_view(request, view, view.client, client_id)
     if totals is None:
         raise HTTPException(404, f"no client {client_id!r}")
     return JSONResponse(totals)
-
-
-async def verification_timeline(request: Request) -> Response:
-    services = _services(request)
-    services.api_keys.require(request, AUDITOR_ROLES)
-    scan_ref = request.path_params["scan_ref"]
-    view = services.views.timeline
-    entries = await _read(request, view, view.timeline, scan_ref)
-    if entries is None:
-        raise HTTPException(404, f"no verification {scan_ref!r}")
-    return JSONResponse({"scanRef": scan_ref, "entries": entries})
