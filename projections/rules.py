@@ -169,12 +169,15 @@ def _external_ref(registration: Fact | None, facts: Sequence[Fact]) -> str | Non
 def timeline(facts: Sequence[Fact]) -> list[dict[str, Any]]:
     """One entry per event in arrival order, with lateness and supersession (rule 1).
 
-    Replaying the arrivals one by one: a result is late when something that arrived
-    before it comes later in the order; the result in force before an arrival that
-    takes force is superseded by it, and a late result is superseded by the result in
-    force when it arrived.
+    Replaying the arrivals one by one, each result ranked by its place in the order
+    among all results: a result is late when something that arrived before it comes
+    later in the order; the result in force before an arrival that takes force is
+    superseded by it, and a late result is superseded by the result in force when it
+    arrived.
     """
     entries: dict[int, dict[str, Any]] = {}
+    results = [f for f in facts if f.is_result]
+    keys = {f.sequence: order_key(f, results) for f in results}
     seen: list[Fact] = []
     current: Fact | None = None
     for fact in facts:
@@ -195,8 +198,8 @@ def timeline(facts: Sequence[Fact]) -> list[dict[str, Any]]:
         if not fact.is_result:
             continue
         seen.append(fact)
-        leader = in_force(seen)
-        assert leader is not None
+        # Ranked among all results, so a legacy result's place never changes later.
+        leader = max(seen, key=lambda f: keys[f.sequence])
         if leader is fact:
             if current is not None:
                 entries[current.sequence]["supersededBy"] = fact.sequence
@@ -204,8 +207,4 @@ def timeline(facts: Sequence[Fact]) -> list[dict[str, Any]]:
         else:
             entry["lateArrival"] = True
             entry["supersededBy"] = leader.sequence
-            if current is not None and current is not leader:
-                # A late arrival changed how an earlier result is classified.
-                entries[current.sequence]["supersededBy"] = leader.sequence
-            current = leader
     return list(entries.values())
