@@ -1,8 +1,15 @@
-"""Authentic deliveries the ledger could not record as events, kept whole with their cause.
+"""Deliveries the ledger could not record as events, kept whole with their cause.
 
-They live beside the events, in the same database, but outside the ledger: they
-have no sequence and never change a verification's history until an operator
-reprocesses them. The same delivery quarantined twice is kept once.
+Two kinds are kept, in the ledger's database but outside the ledger:
+
+- authentic but unusable deliveries (answered 202): they were acknowledged, so they
+  are never dropped; when their bound is reached, new ones are refused (503) and the
+  sender retries later;
+- deliveries with a missing or wrong signature (answered 401): anyone can send those,
+  so only the newest are kept, within a count and a size bound.
+
+The same delivery quarantined twice is kept once. Payloads are encrypted at rest
+when the ledger has an encryption key.
 """
 
 from __future__ import annotations
@@ -13,12 +20,40 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+from eventsourcing.persistence import IntegrityError
+
 from adapters.sql import Sql
+
+TABLE = "ledger_quarantine"
+COLUMNS = (
+    "id, received_at, cause, payload, payload_sha256, signing_key, path_kind, event_type,"
+    " signature, size, reprocessed_at, outcome"
+)
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """How much the quarantine keeps."""
+
+    authentic_count: int = 10_000
+    authentic_bytes: int = 512 * 1024 * 1024
+    unsigned_count: int = 1_000
+    unsigned_bytes: int = 32 * 1024 * 1024
+
+
+class QuarantineFullError(Exception):
+    """The quarantine holds as many authentic deliveries as it may; nothing was kept."""
+
+
+class PayloadCipher(Protocol):
+    def encrypt(self, plaintext: bytes) -> bytes: ...
+
+    def decrypt(self, ciphertext: bytes) -> bytes: ...
 
 
 @dataclass(frozen=True)
 class QuarantinedDelivery:
-    """One authentic but unusable delivery, with what is needed to reprocess it."""
+    """One delivery that is not (yet) an event, with what is needed to reprocess it."""
 
     received_at: datetime
     cause: str
@@ -27,7 +62,14 @@ class QuarantinedDelivery:
     signing_key: str | None
     path_kind: str | None
     event_type: str | None
+    signature: str | None = None
     id: str = ""
+    reprocessed_at: str | None = None
+    outcome: str | None = None
+
+    @property
+    def authentic(self) -> bool:
+        return self.signing_key is not None
 
     @property
     def identity(self) -> str:
@@ -37,77 +79,142 @@ class QuarantinedDelivery:
 
 
 class Quarantine(Protocol):
-    """Where unusable deliveries are kept."""
+    """Where unusable and unsigned deliveries are kept."""
 
-    def put(self, delivery: QuarantinedDelivery) -> str:
-        """Keep ``delivery``; the id of the kept copy (an earlier one if it was known)."""
-        ...
+    def put(self, delivery: QuarantinedDelivery) -> str: ...
 
     def get(self, quarantine_id: str) -> QuarantinedDelivery | None: ...
 
     def count(self) -> int: ...
 
+    def entries(self, limit: int) -> list[QuarantinedDelivery]: ...
 
-COLUMNS = "id, received_at, cause, payload, payload_sha256, signing_key, path_kind, event_type"
-TABLE = "ledger_quarantine"
-
-
-def _row_to_delivery(row: Any) -> QuarantinedDelivery:
-    return QuarantinedDelivery(
-        id=row["id"],
-        received_at=datetime.fromisoformat(row["received_at"]),
-        cause=row["cause"],
-        payload=bytes(row["payload"]),
-        payload_sha256=row["payload_sha256"],
-        signing_key=row["signing_key"],
-        path_kind=row["path_kind"],
-        event_type=row["event_type"],
-    )
+    def mark(self, quarantine_id: str, at: datetime, outcome: str) -> None: ...
 
 
 class SqlQuarantine:
-    """Quarantine in the ledger's own database (SQLite or PostgreSQL)."""
+    """The quarantine table in the ledger's own database (SQLite or PostgreSQL)."""
 
-    def __init__(self, sql: Sql):
+    def __init__(self, sql: Sql, bounds: Bounds | None = None, cipher: PayloadCipher | None = None):
         self.sql = sql
+        self.bounds = bounds or Bounds()
+        self.cipher = cipher
         self.table = sql.table(TABLE)
         with sql.transaction(commit=True) as c:
             c.execute(
-                f"CREATE TABLE IF NOT EXISTS {self.table} (id TEXT PRIMARY KEY"
-                ", identity TEXT UNIQUE, received_at TEXT, cause TEXT"
-                f", payload {sql.blob}, payload_sha256 TEXT, signing_key TEXT"
-                ", path_kind TEXT, event_type TEXT)"
+                f"CREATE TABLE IF NOT EXISTS {self.table} (id TEXT PRIMARY KEY,"
+                " identity TEXT UNIQUE, received_at TEXT, cause TEXT,"
+                f" payload {sql.blob}, payload_sha256 TEXT, signing_key TEXT, path_kind TEXT,"
+                " event_type TEXT, signature TEXT, size INTEGER, authentic INTEGER,"
+                " reprocessed_at TEXT, outcome TEXT)"
+            )
+            c.execute(
+                f'CREATE INDEX IF NOT EXISTS "{TABLE}_by_kind"'
+                f" ON {self.table} (authentic, received_at)"
             )
 
     def put(self, delivery: QuarantinedDelivery) -> str:
+        """Keep ``delivery``; the id of the kept copy (an earlier one if it was known)."""
+        try:
+            return self._put(delivery)
+        except IntegrityError:
+            # The same delivery was kept by a concurrent request a moment ago.
+            with self.sql.transaction(commit=False) as c:
+                row = c.execute(
+                    f"SELECT id FROM {self.table} WHERE identity = ?", (delivery.identity,)
+                ).fetchone()
+            if row is None:
+                raise
+            return str(row["id"])
+
+    def _put(self, delivery: QuarantinedDelivery) -> str:
+        payload = self.cipher.encrypt(delivery.payload) if self.cipher else delivery.payload
         with self.sql.transaction(commit=True) as c:
-            c.execute(
-                f"INSERT INTO {self.table} (identity, {COLUMNS})"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (identity) DO NOTHING",
-                (
-                    delivery.identity,
-                    uuid.uuid4().hex,
-                    delivery.received_at.isoformat(),
-                    delivery.cause,
-                    delivery.payload,
-                    delivery.payload_sha256,
-                    delivery.signing_key,
-                    delivery.path_kind,
-                    delivery.event_type,
-                ),
-            )
-            row = c.execute(
+            known = c.execute(
                 f"SELECT id FROM {self.table} WHERE identity = ?", (delivery.identity,)
             ).fetchone()
-            return str(row["id"])
+            if known is not None:
+                return str(known["id"])
+            count, size = self._usage(c, delivery.authentic)
+            if delivery.authentic and (
+                count >= self.bounds.authentic_count
+                or size + len(payload) > self.bounds.authentic_bytes
+            ):
+                raise QuarantineFullError("the quarantine is full; reprocess or remove some")
+            new_id = uuid.uuid4().hex
+            c.execute(
+                f"INSERT INTO {self.table} (identity, authentic, {COLUMNS})"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    delivery.identity, int(delivery.authentic), new_id,
+                    delivery.received_at.isoformat(), delivery.cause, payload,
+                    delivery.payload_sha256, delivery.signing_key, delivery.path_kind,
+                    delivery.event_type, delivery.signature, len(delivery.payload), None, None,
+                ),
+            )  # fmt: skip
+            if not delivery.authentic:
+                self._trim_unsigned(c)
+            return new_id
+
+    def _usage(self, c: Any, authentic: bool) -> tuple[int, int]:
+        row = c.execute(
+            f"SELECT COUNT(*) AS n, COALESCE(SUM(size), 0) AS bytes FROM {self.table}"
+            " WHERE authentic = ?",
+            (int(authentic),),
+        ).fetchone()
+        return int(row["n"]), int(row["bytes"])
+
+    def _trim_unsigned(self, c: Any) -> None:
+        """Drop the oldest unsigned deliveries beyond the bounds."""
+        count, size = self._usage(c, False)
+        while count > self.bounds.unsigned_count or size > self.bounds.unsigned_bytes:
+            oldest = c.execute(
+                f"SELECT id, size FROM {self.table} WHERE authentic = 0"
+                " ORDER BY received_at, id LIMIT 1"
+            ).fetchone()
+            c.execute(f"DELETE FROM {self.table} WHERE id = ?", (oldest["id"],))
+            count, size = count - 1, size - int(oldest["size"])
 
     def get(self, quarantine_id: str) -> QuarantinedDelivery | None:
         with self.sql.transaction(commit=False) as c:
             row = c.execute(
                 f"SELECT {COLUMNS} FROM {self.table} WHERE id = ?", (quarantine_id,)
             ).fetchone()
-        return None if row is None else _row_to_delivery(row)
+        return None if row is None else self._delivery(row)
+
+    def entries(self, limit: int) -> list[QuarantinedDelivery]:
+        """The newest first."""
+        with self.sql.transaction(commit=False) as c:
+            rows = c.execute(
+                f"SELECT {COLUMNS} FROM {self.table} ORDER BY received_at DESC, id LIMIT ?",
+                (limit,),
+            ).fetchall()
+        return [self._delivery(row) for row in rows]
 
     def count(self) -> int:
         with self.sql.transaction(commit=False) as c:
             return int(c.execute(f"SELECT COUNT(*) AS n FROM {self.table}").fetchone()["n"])
+
+    def mark(self, quarantine_id: str, at: datetime, outcome: str) -> None:
+        """Note that the delivery was reprocessed, and what came of it."""
+        with self.sql.transaction(commit=True) as c:
+            c.execute(
+                f"UPDATE {self.table} SET reprocessed_at = ?, outcome = ? WHERE id = ?",
+                (at.isoformat(), outcome[:500], quarantine_id),
+            )
+
+    def _delivery(self, row: Any) -> QuarantinedDelivery:
+        payload = bytes(row["payload"])
+        return QuarantinedDelivery(
+            id=row["id"],
+            received_at=datetime.fromisoformat(row["received_at"]),
+            cause=row["cause"],
+            payload=self.cipher.decrypt(payload) if self.cipher else payload,
+            payload_sha256=row["payload_sha256"],
+            signing_key=row["signing_key"],
+            path_kind=row["path_kind"],
+            event_type=row["event_type"],
+            signature=row["signature"],
+            reprocessed_at=row["reprocessed_at"],
+            outcome=row["outcome"],
+        )

@@ -153,7 +153,7 @@ def ledger_sql(ledger: Ledger) -> Sql:
 
 def open_quarantine(ledger: Ledger) -> Quarantine:
     try:
-        return SqlQuarantine(ledger_sql(ledger))
+        return SqlQuarantine(ledger_sql(ledger), cipher=ledger.mapper.cipher)
     except PersistenceError as error:
         raise StoreUnavailableError(f"cannot open the quarantine table: {error}") from error
 
