@@ -13,7 +13,7 @@ from eventsourcing.persistence import PersistenceError
 from adapters.durability import views_datastore
 from adapters.sql import Sql
 from adapters.view_tables import VIEW_CLASSES
-from app import cli_audit, cli_operations
+from app import cli_audit, cli_operations, logs
 from app.bootstrap import ledger_settings, open_ledger
 from app.cli_common import fail, settings_from
 from app.config import API_KEYS, SIGNING_KEYS, ConfigError, Settings, load
@@ -51,6 +51,9 @@ def serve(host: str, port: int, workers: int, dev: bool, no_projections: bool) -
         click.echo(f"development keys (kept in {keys_path(store)}):", err=True)
         click.echo(f"  {SIGNING_KEYS}={environ[SIGNING_KEYS]}", err=True)
         click.echo(f"  {API_KEYS}={environ[API_KEYS]}", err=True)
+    if dev:
+        environ[logs.LOG_FORMAT] = environ.get(logs.LOG_FORMAT) or "text"
+    logs.configure(text=environ.get(logs.LOG_FORMAT) == "text")
     settings = settings_from(environ)
     views = prepare_store(settings)
     projection_workers = None
@@ -65,6 +68,7 @@ def serve(host: str, port: int, workers: int, dev: bool, no_projections: bool) -
             port=port,
             workers=workers,
             log_level="info",
+            log_config=None,
             access_log=False,
             server_header=False,
         )

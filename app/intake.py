@@ -18,6 +18,7 @@ from adapters.idenfy import HEADER_KINDS, UnusablePayloadError, decode_report
 from adapters.quarantine import QuarantinedDelivery, QuarantineFullError
 from app.bootstrap import Services
 from app.ledger import StoreUnavailableError
+from app.logs import annotate
 from domain.reports import Delivery, Kind
 
 
@@ -70,6 +71,7 @@ def take(services: Services, incoming: Incoming) -> Answer:
         report = decode_report(kind, incoming.body)
     except UnusablePayloadError as error:
         return _quarantined(services, incoming, digest, key, f"unusable {kind} payload: {error}")
+    annotate(scan_ref=report.scan_ref, kind=kind.value)
     delivery = Delivery(kind, incoming.received_at, incoming.body, digest, key, disagreeing_header)
     try:
         receipt = services.ledger.record(delivery, report)

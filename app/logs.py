@@ -1,0 +1,120 @@
+"""Logs: one JSON object per line (or readable text with ``--dev``), no personal data.
+
+Each request gets an id (the caller's ``X-Request-Id`` when it is a sane token, else a
+new one), echoed in the response and carried by every line logged while the request
+is handled, with the ``scanRef`` once it is known. Payloads, names, document numbers,
+IP addresses, query strings and tokens are never logged.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+import re
+import sys
+import time
+import uuid
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+LOG_FORMAT = "LEDGER_LOG_FORMAT"
+REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+context: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar(
+    "ledger_log_context", default=None
+)
+access = logging.getLogger("ledger.access")
+
+
+def annotate(**fields: str) -> None:
+    """Add fields (``scan_ref``...) to every line logged for the current request."""
+    current = context.get()
+    if current is not None:
+        current.update(fields)
+
+
+class JsonFormatter(logging.Formatter):
+    """``{"time", "level", "logger", "message", ...request fields}`` on one line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        line.update(context.get() or {})
+        line.update(getattr(record, "fields", {}))
+        if record.exc_info and record.exc_info[0] is not None:
+            line["error"] = record.exc_info[0].__name__
+        return json.dumps(line, separators=(",", ":"))
+
+
+class TextFormatter(logging.Formatter):
+    """``HH:MM:SS level logger: message key=value ...`` for a terminal."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        fields = {**(context.get() or {}), **getattr(record, "fields", {})}
+        extra = " ".join(f"{key}={value}" for key, value in fields.items())
+        stamp = time.strftime("%H:%M:%S", time.localtime(record.created))
+        level = record.levelname.lower()
+        return f"{stamp} {level:7} {record.name}: {record.getMessage()} {extra}".rstrip()
+
+
+def configure(text: bool = False, level: int = logging.INFO) -> None:
+    """Send every logger's lines to stderr in one format."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(TextFormatter() if text else JsonFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        logging.getLogger(name).handlers[:] = []
+        logging.getLogger(name).propagate = True
+    logging.getLogger("uvicorn.access").disabled = True
+
+
+class RequestLog:
+    """ASGI middleware: a request id for each request, and one access line after it."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = dict(scope.get("headers") or []).get(b"x-request-id", b"").decode("latin-1")
+        request_id = given if REQUEST_ID.match(given) else uuid.uuid4().hex[:16]
+        token = context.set({"request_id": request_id})
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            access.info(
+                "%s %s",
+                scope["method"],
+                status,
+                extra={
+                    "fields": {
+                        "method": scope["method"],
+                        "path": scope["path"][:200],
+                        "status": status,
+                        "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+                    }
+                },
+            )
+            context.reset(token)
