@@ -87,6 +87,8 @@ class Quarantine(Protocol):
 
     def count(self) -> int: ...
 
+    def counts(self) -> tuple[int, int]: ...
+
     def entries(self, limit: int) -> list[QuarantinedDelivery]: ...
 
     def mark(self, quarantine_id: str, at: datetime, outcome: str) -> None: ...
@@ -194,6 +196,11 @@ class SqlQuarantine:
     def count(self) -> int:
         with self.sql.transaction(commit=False) as c:
             return int(c.execute(f"SELECT COUNT(*) AS n FROM {self.table}").fetchone()["n"])
+
+    def counts(self) -> tuple[int, int]:
+        """(signed, unsigned) deliveries kept."""
+        with self.sql.transaction(commit=False) as c:
+            return self._usage(c, True)[0], self._usage(c, False)[0]
 
     def mark(self, quarantine_id: str, at: datetime, outcome: str) -> None:
         """Note that the delivery was reprocessed, and what came of it."""

@@ -107,6 +107,14 @@ class SqlVerificationView(VerificationView):
         with self.sql.transaction(commit=True) as c:
             return generations(c, self.projection)[0] == self.bound
 
+    def building_progress(self) -> int | None:
+        """How far a replay's half-built generation has got, or None when none is."""
+        with self.sql.transaction(commit=True) as c:
+            _, building = generations(c, self.projection)
+            if building is None:
+                return None
+            return self._tracked(c, self.key(building), "Ledger") or 0
+
     def key(self, generation: int | None = None) -> str:
         return f"{self.projection}_g{self.bound if generation is None else generation}"
 

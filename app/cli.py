@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import tempfile
 import threading
 
 import click
@@ -59,6 +60,9 @@ def serve(host: str, port: int, workers: int, dev: bool, no_projections: bool) -
     projection_workers = None
     if not no_projections:
         projection_workers = ProjectionWorkers(ledger_settings(settings), views).start()
+    if workers > 1 and not environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # Counters from every worker process add up in one place.
+        environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="ledger-metrics-")
     try:
         os.environ.update(environ)
         uvicorn.run(
