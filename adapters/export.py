@@ -87,7 +87,21 @@ def records(
         position = notifications[-1].id
 
 
+class UnreadableEventError(ValueError):
+    """A stored event that no longer decodes; ``ledger verify`` names it as tampering."""
+
+
 def _record(mapper: Mapper[Any], notification: Any) -> dict[str, Any]:
+    try:
+        return _decoded(mapper, notification)
+    except Exception as error:
+        raise UnreadableEventError(
+            f"the event at position {notification.id} no longer decodes"
+            f" ({type(error).__name__}); run ledger verify"
+        ) from None
+
+
+def _decoded(mapper: Mapper[Any], notification: Any) -> dict[str, Any]:
     stored = stored_state(mapper, notification)
     if stored is not None:
         fields = msgspec.structs.asdict(stored)

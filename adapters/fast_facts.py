@@ -10,6 +10,7 @@ class version, an unknown topic) is decoded the library's way instead.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
@@ -68,7 +69,9 @@ _decoder = msgspec.json.Decoder(StoredState)
 
 
 def _iso(value: Typed) -> str:
-    return value.data.replace("+00:00", "Z")
+    """As ``projections.facts`` writes times: UTC, always with microseconds."""
+    moment = datetime.fromisoformat(value.data).astimezone(UTC)
+    return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def stored_state(mapper: Mapper[Any], notification: Notification) -> StoredState | None:

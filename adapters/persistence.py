@@ -111,6 +111,8 @@ def eventsourcing_settings(
     settings: dict[str, str] = {
         "TRANSCODER_TOPIC": "adapters.transcodings:FastJSONTranscoder",
         "CREATE_TABLE": "y" if create_tables else "n",
+        # Writers keep recent verifications in memory and read only newer events.
+        "AGGREGATE_CACHE_MAXSIZE": "5000",
     }
     if cipher_key:
         settings |= {"CIPHER_TOPIC": "eventsourcing.cipher:AESCipher", "CIPHER_KEY": cipher_key}

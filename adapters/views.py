@@ -50,7 +50,7 @@ def ensure_meta(sql: Sql) -> None:
             with sql.transaction(commit=True) as c:
                 c.execute(
                     f"CREATE TABLE IF NOT EXISTS {sql.table(META)} (name TEXT PRIMARY KEY,"
-                    " active INTEGER NOT NULL, building INTEGER)"
+                    " active INTEGER NOT NULL, building INTEGER, building_rules INTEGER)"
                 )
                 c.execute(
                     f"CREATE TABLE IF NOT EXISTS {sql.table(TRACKING)} (view TEXT PRIMARY KEY,"
@@ -217,21 +217,34 @@ class SqlVerificationView(VerificationView):
         raise NotImplementedError
 
 
-def begin_build(sql: Sql, name: str) -> tuple[int, int]:
-    """(active, building): the generation a replay builds, resuming an unfinished one."""
+def begin_build(sql: Sql, name: str, rules_version: int) -> tuple[int, int, bool]:
+    """(active, building, fresh): the generation a replay builds.
+
+    An unfinished one is resumed when it was begun under the same rules; one begun
+    under other rules is started again from nothing (``fresh``).
+    """
     ensure_meta(sql)
     with sql.transaction(commit=True) as c:
         active, building = generations(c, name)
-        if building is None:
+        row = c.execute(
+            f"SELECT building_rules FROM {sql.table(META)} WHERE name = ?", (name,)
+        ).fetchone()
+        fresh = building is None or row["building_rules"] != rules_version
+        if fresh:
             building = active + 1
-            c.execute(f"UPDATE {sql.table(META)} SET building = ? WHERE name = ?", (building, name))
-    return active, building
+            c.execute(
+                f"UPDATE {sql.table(META)} SET building = ?, building_rules = ? WHERE name = ?",
+                (building, rules_version, name),
+            )
+    assert building is not None
+    return active, building, fresh
 
 
 def switch_to(sql: Sql, name: str, generation: int) -> None:
     """Make ``generation`` the active one of ``name``, in one transaction."""
     with sql.transaction(commit=True) as c:
         c.execute(
-            f"UPDATE {sql.table(META)} SET active = ?, building = NULL WHERE name = ?",
+            f"UPDATE {sql.table(META)} SET active = ?, building = NULL, building_rules = NULL"
+            " WHERE name = ?",
             (generation, name),
         )

@@ -107,7 +107,7 @@ def verify_ledger(
             digest.add(chain.scan_ref, chain.sequence, chain.head)
             heads[chain.scan_ref] = (chain.sequence, chain.head)
     now = SavedDigest(digest.events, digest.hexdigest(), at.isoformat(), heads)
-    problems = list(checker.problems)
+    problems = checker.named_problems()
     if saved is not None:
         problems.extend(_against(saved, checker))
     return VerifyReport(count, now, problems)

@@ -55,7 +55,7 @@ def serve(host: str, port: int, workers: int, dev: bool, no_projections: bool) -
     if dev:
         environ[logs.LOG_FORMAT] = environ.get(logs.LOG_FORMAT) or "text"
     logs.configure(text=environ.get(logs.LOG_FORMAT) == "text")
-    settings = settings_from(environ)
+    settings = settings_from(environ, require_signing_keys=True)
     views = prepare_store(settings)
     projection_workers = None
     if not no_projections:

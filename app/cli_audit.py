@@ -13,7 +13,7 @@ from typing import BinaryIO
 import click
 from eventsourcing.persistence import PersistenceError
 
-from adapters.export import FORMATS, Window, encoded
+from adapters.export import FORMATS, UnreadableEventError, Window, encoded
 from app.audit import DigestFileError, SavedDigest, verify_ledger
 from app.bootstrap import open_ledger, utc_now
 from app.cli_common import fail, settings_from
@@ -85,6 +85,8 @@ def export(since: str | None, until: str | None, fmt: str, output: Path | None) 
         fail(f"cannot write {output}: {error.strerror}", 1)
     except PersistenceError as error:
         fail(f"cannot read the ledger: {error}", 1)
+    except UnreadableEventError as error:
+        fail(str(error), 1)
     finally:
         ledger.close()
 

@@ -18,8 +18,13 @@ def fail(message: str, code: int = 2) -> NoReturn:
     sys.exit(code)
 
 
-def settings_from(environ: Mapping[str, str] | None = None) -> Settings:
+def settings_from(
+    environ: Mapping[str, str] | None = None, *, require_signing_keys: bool = False
+) -> Settings:
+    """Settings from the environment; only ``serve`` needs webhook signing keys."""
     try:
-        return load(os.environ if environ is None else environ)
+        return load(
+            os.environ if environ is None else environ, require_signing_keys=require_signing_keys
+        )
     except ConfigError as error:
         fail(str(error))

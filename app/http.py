@@ -13,12 +13,13 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 
-from app import auditor, backend, reads, webhooks
+from app import auditor, backend, logs, metrics, openapi, reads, webhooks
 from app.bootstrap import Services, bootstrap
 from app.config import load
 from app.ledger import Ledger
+from app.ui import SecurityHeaders, create_ui
 
 log = logging.getLogger("ledger.http")
 
@@ -82,17 +83,23 @@ def create_app(services: Services) -> Starlette:
         Route("/clients/{client_id}", reads.client_totals, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
+        Route("/openapi.json", openapi.openapi, methods=["GET"]),
+        Route("/metrics", metrics.metrics, methods=["GET"]),
+        Mount("/ui", app=create_ui(services)),
     ]
     app = Starlette(
         routes=routes,
         exception_handlers={HTTPException: http_error, Exception: unexpected_error},
     )
+    app.add_middleware(SecurityHeaders)
+    app.add_middleware(logs.RequestLog)
     app.state.services = services
     return app
 
 
 def create_app_from_environment() -> Starlette:
     """The service as ``ledger serve`` runs it: configured from the environment."""
+    logs.configure(text=os.environ.get(logs.LOG_FORMAT) == "text")
     # `ledger serve` has set up the store before starting the server processes.
     services = bootstrap(load(os.environ), create_tables=False)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime
 from uuid import UUID
@@ -24,11 +24,15 @@ from eventsourcing.persistence import (
 )
 from eventsourcing.utils import Environment, EnvType
 
+from adapters.bulk_load import select_events_of
 from adapters.transcodings import BytesAsBase64
+from app.group_commit import GroupCommit, Pending
 from domain.reports import Delivery, ExpirationNotice, Outcome, Receipt, Registration
 from domain.verification import Verification
 
 MAX_CONFLICT_RETRIES = 50
+# Deliveries committed together at most; larger pipelined inserts have stalled psycopg.
+MAX_BATCH = 64
 
 
 class StoreUnavailableError(Exception):
@@ -48,15 +52,19 @@ class Ledger(Application[UUID]):
         super().register_transcodings(transcoder)
         transcoder.register(BytesAsBase64())
 
+    def __init__(self, env: EnvType | None = None) -> None:
+        super().__init__(env)
+        self.group = GroupCommit(self._write_batch, max_batch=MAX_BATCH)
+
     def record(self, delivery: Delivery, report: Outcome | ExpirationNotice) -> Receipt:
         """Append one authentic delivery, once; a repeat gets the original's receipt."""
-        return self._change(
+        return self.group.submit(
             report.scan_ref, delivery.received_at, lambda v: v.receive(delivery, report)
         )
 
     def register(self, registration: Registration, at: datetime) -> Receipt:
         """Append the backend's registration, once."""
-        return self._change(registration.scan_ref, at, lambda v: v.register(registration))
+        return self.group.submit(registration.scan_ref, at, lambda v: v.register(registration))
 
     def verification(self, scan_ref: str) -> Verification | None:
         """The verification's current state, or None when nothing is recorded for it."""
@@ -71,17 +79,73 @@ class Ledger(Application[UUID]):
         verification: Verification = self.repository.get(Verification.create_id(scan_ref))
         return verification
 
+    def _load(self, scan_ref: str, at: datetime) -> Verification:
+        try:
+            return self._get(scan_ref)
+        except AggregateNotFoundError:
+            return Verification.start(scan_ref, at)
+        except PersistenceError as error:
+            raise StoreUnavailableError(str(error)) from error
+
+    def _load_many(self, batch: Sequence[Pending]) -> dict[str, Verification]:
+        """The verifications a batch names, read with one query."""
+        firsts: dict[str, datetime] = {}
+        for pending in batch:
+            firsts.setdefault(pending.scan_ref, pending.at)
+        ids = {Verification.create_id(ref): ref for ref in firsts}
+        loaded: dict[str, Verification] = {}
+        for stored in select_events_of(self.recorder, list(ids)):
+            event = self.mapper.to_domain_event(stored)
+            ref = ids[UUID(str(stored.originator_id))]
+            loaded[ref] = event.mutate(loaded.get(ref))  # type: ignore[attr-defined]
+        return {ref: loaded.get(ref) or Verification.start(ref, at) for ref, at in firsts.items()}
+
+    def _write_batch(self, batch: Sequence[Pending]) -> None:
+        """Apply a batch of commands and commit all their events in one transaction.
+
+        If another process appended to one of these verifications meanwhile, the batch
+        is not committed and each write is retried on its own (see ``_change``).
+        """
+        receipts: list[tuple[Pending, Receipt]] = []
+        try:
+            verifications = self._load_many(batch)
+        except PersistenceError as error:
+            for pending in batch:
+                pending.settle(error=StoreUnavailableError(str(error)))
+            return
+        for pending in batch:
+            try:
+                receipts.append((pending, pending.command(verifications[pending.scan_ref])))
+            except Exception as error:
+                pending.settle(error=error)
+        changed = [v for v in verifications.values() if v.pending_events]
+        try:
+            recordings = self.save(*changed) if changed else []
+        except IntegrityError:
+            for pending, _ in receipts:
+                try:
+                    pending.settle(self._change(pending.scan_ref, pending.at, pending.command))
+                except Exception as error:
+                    pending.settle(error=error)
+            return
+        except PersistenceError as error:
+            for pending, _ in receipts:
+                pending.settle(error=StoreUnavailableError(str(error)))
+            return
+        positions = {
+            (r.domain_event.originator_id, r.domain_event.originator_version): r.notification.id
+            for r in recordings
+        }
+        for pending, receipt in receipts:
+            key = (Verification.create_id(receipt.scan_ref), receipt.sequence)
+            position = None if receipt.duplicate else positions.get(key)
+            pending.settle(replace(receipt, position=position))
+
     def _change(
         self, scan_ref: str, at: datetime, command: Callable[[Verification], Receipt]
     ) -> Receipt:
         for attempt in range(MAX_CONFLICT_RETRIES):
-            verification: Verification
-            try:
-                verification = self._get(scan_ref)
-            except AggregateNotFoundError:
-                verification = Verification.start(scan_ref, at)
-            except PersistenceError as error:
-                raise StoreUnavailableError(str(error)) from error
+            verification = self._load(scan_ref, at)
             receipt = command(verification)
             if receipt.duplicate:
                 return receipt

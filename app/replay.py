@@ -21,6 +21,7 @@ from adapters.sql import Sql
 from adapters.views import SqlVerificationView, begin_build, switch_to
 from app.ledger import Ledger
 from app.workers import PROJECTIONS
+from projections import rules
 from projections.facts import Fact
 from projections.verification_view import VerificationProjection
 
@@ -127,7 +128,10 @@ def _fold_into(builds: Sequence[Build], facts: Sequence[tuple[str, Fact]], last:
 
 
 def _begin(views: Sql, name: str) -> Build:
-    active, generation = begin_build(views, name)
+    active, generation, fresh = begin_build(views, name, rules.RULES_VERSION)
+    if fresh:
+        # Whatever an earlier, interrupted replay left under other rules goes.
+        PROJECTIONS[name].view(views, mode="build", generation=generation).drop_tables(generation)
     projection = PROJECTIONS[name].build(views, mode="build", generation=generation)
     start = projection.view.max_tracking_id(Ledger.name) or 0
     return Build(name, active, generation, projection, start)

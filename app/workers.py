@@ -109,10 +109,15 @@ class ProjectionWorkers:
         )
         try:
             with runner:
+                passes = 0
                 while not self.stopping.is_set():
                     runner.run_forever(timeout=0.2)
                     if runner.is_interrupted.is_set() and not self.stopping.is_set():
                         raise RuntimeError(f"projection {spec.name} runner stopped")
+                    passes += 1
+                    # An idle runner learns of a replay's switch within a second.
+                    if passes % 5 == 0 and not projection.view.is_current():
+                        raise GenerationChangedError(spec.name)
         except GenerationChangedError:
             raise
         except Exception as error:

@@ -8,7 +8,7 @@ the same verification arrives, in whatever order.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import singledispatch
 
 from domain.verification import Verification
@@ -52,7 +52,8 @@ class Fact:
 
 
 def _iso(moment: datetime) -> str:
-    return moment.isoformat().replace("+00:00", "Z")
+    """UTC with microseconds always, so that the strings sort as the times do."""
+    return moment.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 @singledispatch

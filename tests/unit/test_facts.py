@@ -17,7 +17,7 @@ from projections.facts import Fact, fact_of
 SCAN_REF = "3f2b8c1e-5a7d-11ef-9c2a-0242ac120002"
 STARTED_AT = datetime(2024, 6, 19, 8, 42, 0, tzinfo=UTC)
 RECEIVED_AT = datetime(2024, 6, 19, 8, 42, 22, 125000, tzinfo=UTC)
-REGISTERED_AT = "2024-06-19T08:41:00Z"
+REGISTERED_AT = "2024-06-19T08:41:00.000000Z"
 POSITION = 4711
 PERSONAL_DATA = "JOHN SMITH 1990-01-01 AB1234567"
 PAYLOAD = f'{{"scanRef":"{SCAN_REF}","data":{{"fullName":"{PERSONAL_DATA}"}}}}'.encode()

@@ -1,0 +1,113 @@
+"""What the auditor UI shows of a verification's timeline: outcomes, redeliveries, payloads.
+
+Pure functions over the timeline view's entries and the ledger's payloads, so the
+templates only lay things out.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from adapters.idenfy import SCAN_REF_PATTERN
+
+OUTCOME_LABELS = {
+    "registered": "registered by the backend",
+    "notice": "document expiration notice",
+    "preliminary": "preliminary (automated, awaiting manual review)",
+    "manual": "final: manual review",
+    "final": "final: automated",
+    "closed": "closed",
+}
+CLOSING_KINDS = frozenset({"cancelled", "expired"})
+
+
+def is_scan_ref(text: str) -> bool:
+    """Whether ``text`` could be a scanRef at all."""
+    return re.match(SCAN_REF_PATTERN, text) is not None
+
+
+def _document(raw: bytes | None) -> dict[str, Any] | None:
+    if raw is None:
+        return None
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def finish_time(raw: bytes | None) -> int | None:
+    """iDenfy's ``finishTime`` of a payload, when it has a whole number there."""
+    value = (_document(raw) or {}).get("finishTime")
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def iso_time(epoch: int | None) -> str | None:
+    """A ``finishTime`` (seconds since the epoch) in ISO 8601 UTC, when it is one."""
+    if epoch is None:
+        return None
+    try:
+        return datetime.fromtimestamp(epoch, UTC).isoformat().replace("+00:00", "Z")
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+def outcome(entry: Mapping[str, Any], preliminary_finish_times: set[int | None]) -> str:
+    """How an entry decided the verification, for styling: see ``OUTCOME_LABELS``."""
+    kind = entry["kind"]
+    if kind == "registered":
+        return "registered"
+    if entry["status"] is None:
+        return "notice"
+    if kind in CLOSING_KINDS:
+        return "closed"
+    if entry["preliminary"]:
+        return "preliminary"
+    if kind == "manual-finished":
+        return "manual"
+    twin = entry.get("finishTime")
+    if kind == "identification" and twin is not None and twin in preliminary_finish_times:
+        # Rule 2: a final legacy result with a preliminary twin is the manual one.
+        return "manual"
+    return "final"
+
+
+def timeline_items(
+    entries: Sequence[Mapping[str, Any]], payloads: Mapping[int, bytes]
+) -> list[dict[str, Any]]:
+    """The timeline entries, each with its ``finishTime``, outcome and redelivery flag."""
+    items = [
+        dict(entry) | {"finishTime": finish_time(payloads.get(entry["sequence"]))}
+        for entry in entries
+    ]
+    preliminary = {item["finishTime"] for item in items if item["preliminary"]}
+    seen: set[tuple[str, int]] = set()
+    for item in items:
+        item["finishedAt"] = iso_time(item["finishTime"])
+        item["outcome"] = outcome(item, preliminary)
+        item["outcomeLabel"] = OUTCOME_LABELS[item["outcome"]]
+        key = (item["kind"], item["finishTime"])
+        item["redelivery"] = item["finishTime"] is not None and key in seen
+        if item["finishTime"] is not None:
+            seen.add(key)
+        item["inForce"] = item["status"] is not None and item["supersededBy"] is None
+        item["hasPayload"] = item["sequence"] in payloads
+    return items
+
+
+def payload_text(raw: bytes) -> str:
+    """A payload for reading: indented JSON when it is JSON, else the text as it came."""
+    try:
+        return json.dumps(json.loads(raw), indent=2, ensure_ascii=False)
+    except ValueError:
+        return raw.decode("utf-8", "replace")
+
+
+def payload_digest_matches(raw: bytes, entry: Mapping[str, Any]) -> bool:
+    """Whether the payload still hashes to the digest recorded on its event."""
+    return hashlib.sha256(raw).hexdigest() == entry.get("payloadSha256")

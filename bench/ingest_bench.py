@@ -1,0 +1,197 @@
+"""Ingest speed: the ledger against its ceiling, with wrk on loopback.
+
+    .venv/bin/python -m bench.ingest_bench [--seconds 10] [--connections 32] [--runs 3]
+                                            [--stores sqlite,postgres]
+
+For each store, in one run on one machine: start the ceiling receiver
+(``bench.ceiling_app``) and then ``ledger serve --no-projections`` (one uvicorn
+worker each), drive each with wrk posting distinct signed ~3 KB iDenfy bodies, and
+print requests/s, p50, p99, the server's peak RSS, and the ledger's ratio to the
+ceiling (medians of the runs). PostgreSQL comes from ``LEDGER_TEST_DATABASE_URL`` or a
+throwaway cluster.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+from adapters.persistence import PostgresLocation, parse_database_url
+from adapters.signing import sign
+from app.scenarios import Person
+from tests.support.postgres import free_port, server_url
+
+KEY = "bench-signing-key"
+LUA = """
+local bodies, counter, stride, seen = nil, 0, THREADS, 0
+function setup(thread)
+  thread:set("offset", seen)
+  seen = seen + 1
+end
+function init(args)
+  bodies = dofile("DATA")
+  counter = tonumber(wrk.thread:get("offset")) or 0
+end
+function request()
+  counter = counter + stride
+  local b = bodies[(counter % #bodies) + 1]
+  return wrk.format("POST", "/webhooks/idenfy/auto-finished",
+    {["Content-Type"] = "application/json", ["Idenfy-Signature"] = b[2]}, b[1])
+end
+"""
+
+
+def bodies_file(folder: Path, count: int) -> Path:
+    """A Lua table of distinct signed bodies, about 3 KB each."""
+    import random
+
+    rng = random.Random(7)
+    lines = ["return {"]
+    for number in range(count):
+        person = Person(rng)
+        ref = f"bench-{number:08d}-{rng.randrange(16**8):08x}"
+        body = person.result(ref, 1_780_000_000 + number, False, "SUSPECTED")
+        body["data"]["additionalData"] = {"note": "x" * 1500}
+        raw = json.dumps(body)
+        lines.append(f"{{[==[{raw}]==], '{sign(KEY, raw.encode())}'}},")
+    lines.append("}")
+    path = folder / "bodies.lua"
+    path.write_text("\n".join(lines))
+    return path
+
+
+def wait_up(url: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(url, timeout=1)  # noqa: S310 (loopback)
+            return
+        except Exception as error:
+            if "HTTP Error" in str(error):
+                return
+            time.sleep(0.2)
+    raise RuntimeError(f"{url} did not come up")
+
+
+def peak_rss_mb(pid: int) -> float:
+    status = Path(f"/proc/{pid}/status").read_text()
+    match = re.search(r"VmHWM:\s+(\d+) kB", status)
+    return int(match.group(1)) / 1024 if match else 0.0
+
+
+def wrk(port: int, script: Path, seconds: int, connections: int) -> dict[str, float]:
+    out = subprocess.run(
+        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script),
+         f"http://127.0.0.1:{port}"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+
+    def pct(p: str) -> float:
+        m = re.search(rf"{p}%\s+([\d.]+)(us|ms|s)", out)
+        assert m, out
+        return float(m.group(1)) * {"us": 0.001, "ms": 1, "s": 1000}[m.group(2)]
+
+    return {"rps": rps, "p50": pct("50"), "p99": pct("99"),
+            "errors": float(non2xx.group(1)) if non2xx else 0.0}  # fmt: skip
+
+
+def measure(
+    command: list[str], env: dict[str, str], port: int, args: Any, script: Path
+) -> dict[str, float]:
+    process = subprocess.Popen(
+        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        wait_up(f"http://127.0.0.1:{port}/healthz")
+        result = wrk(port, script, args.seconds, args.connections)
+        result["rss"] = peak_rss_mb(process.pid)
+        return result
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+
+
+def run_store(store: str, url: str, args: Any, folder: Path, script: Path) -> dict[str, Any]:
+    python = sys.executable
+    ledger = str(Path(python).parent / "ledger")
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("LEDGER_", "IDENFY_"))}
+    figures: dict[str, list[dict[str, float]]] = {"ceiling": [], "ledger": []}
+    for run in range(args.runs):
+        port = free_port()
+        if store == "sqlite":
+            target = f"sqlite:{folder / f'ceiling-{run}.sqlite3'}"
+            db_url = f"sqlite:///{folder / f'ledger-{run}.sqlite3'}"
+        else:
+            location = parse_database_url(url)
+            assert isinstance(location, PostgresLocation)
+            target = f"postgres:{location.conninfo()}"
+            db_url = url
+        env = {**base, "BENCH_KEY": KEY, "BENCH_DATABASE": target}
+        ceiling = [python, "-m", "uvicorn", "bench.ceiling_app:app", "--port", str(port)]
+        ceiling += ["--no-access-log", "--log-level", "warning"]
+        figures["ceiling"].append(measure(ceiling, env, port, args, script))
+        env = {**base, "LEDGER_DATABASE_URL": db_url, "IDENFY_SIGNING_KEYS": KEY}
+        port = free_port()
+        figures["ledger"].append(
+            measure(
+                [ledger, "serve", "--no-projections", "--port", str(port)], env, port, args, script
+            )
+        )
+    return {name: {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+            for name, runs in figures.items()}  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--bodies", type=int, default=40_000)
+    parser.add_argument("--stores", default="sqlite,postgres")
+    args = parser.parse_args()
+    folder = Path(tempfile.mkdtemp(prefix="ledger-ingest-"))
+    data = bodies_file(folder, args.bodies)
+    script = folder / "post.lua"
+    script.write_text(LUA.replace("DATA", str(data)).replace("THREADS", "2"))
+    columns = ("req/s", "p50 ms", "p99 ms", "RSS MB", "non-2xx")
+    print(f"{'store':9} {'path':8} " + " ".join(f"{c:>8}" for c in columns) + " ratio")
+    with ExitStack() as stack:
+        for store in args.stores.split(","):
+            url = stack.enter_context(server_url()) if store == "postgres" else ""
+            if store == "postgres":
+                url = recreate_database(url, "ledger_bench")
+            result = run_store(store, url, args, folder, script)
+            for name in ("ceiling", "ledger"):
+                r = result[name]
+                ratio = r["rps"] / result["ceiling"]["rps"]
+                print(f"{store:9} {name:8} {r['rps']:8.0f} {r['p50']:7.1f} {r['p99']:7.1f}"
+                      f" {r['rss']:7.0f} {r['errors']:8.0f} {ratio:.2f}")  # fmt: skip
+
+
+def recreate_database(url: str, name: str) -> str:
+    import psycopg
+
+    location = parse_database_url(url)
+    assert isinstance(location, PostgresLocation)
+    with psycopg.connect(location.conninfo(), autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name}")
+        conn.execute(f"CREATE DATABASE {name}")
+    return url.rsplit("/", 1)[0] + f"/{name}"
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,126 @@
+"""The auditor UI's session cookies and CSRF tokens, without I/O."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from app.auth import ApiKeys, Caller
+from app.config import ApiKey
+from app.ui_auth import HOME, safe_next
+from app.ui_session import SESSION_LIFETIME, UiSessions
+
+KEYS = (
+    ApiKey("backend", "backend-token-1"),
+    ApiKey("auditor", "auditor-token-1"),
+    ApiKey("admin", "admin-token-1"),
+)
+NOW = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
+
+
+def sessions(keys: tuple[ApiKey, ...] = KEYS) -> UiSessions:
+    return UiSessions(ApiKeys(keys), keys)
+
+
+def caller_of(token: str, keys: tuple[ApiKey, ...] = KEYS) -> Caller:
+    found = ApiKeys(keys).caller(token)
+    assert found is not None
+    return found
+
+
+def test_a_session_cookie_names_the_key_id_and_never_the_token() -> None:
+    auditor = caller_of("auditor-token-1")
+
+    cookie = sessions().issue(auditor, NOW)
+
+    assert auditor.key_id in cookie
+    assert "auditor-token-1" not in cookie
+
+
+def test_a_session_stands_for_its_auditor_until_it_expires() -> None:
+    auditor = caller_of("auditor-token-1")
+    cookie = sessions().issue(auditor, NOW)
+
+    assert sessions().caller(cookie, NOW + SESSION_LIFETIME - timedelta(seconds=1)) == auditor
+    assert sessions().caller(cookie, NOW + SESSION_LIFETIME) is None
+
+
+def test_an_admin_session_is_accepted_like_an_auditor_one() -> None:
+    admin = caller_of("admin-token-1")
+
+    assert sessions().caller(sessions().issue(admin, NOW), NOW) == admin
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        lambda c: c.replace(c.split(".")[2], str(int(c.split(".")[2]) + 86_400)),
+        lambda c: c.replace("auditor:", "admin:"),
+        lambda c: c[:-1] + ("0" if c[-1] != "0" else "1"),
+        lambda c: c + ".extra",
+        lambda c: "",
+        lambda c: "v1.auditor:x.1.y",
+    ],
+    ids=["later expiry", "other key id", "changed signature", "extra part", "empty", "garbage"],
+)
+def test_a_tampered_session_cookie_is_refused(tamper: Callable[[str], str]) -> None:
+    cookie = sessions().issue(caller_of("auditor-token-1"), NOW)
+
+    assert sessions().caller(tamper(cookie), NOW) is None
+
+
+def test_a_session_ends_when_its_key_is_removed_from_the_configuration() -> None:
+    cookie = sessions().issue(caller_of("auditor-token-1"), NOW)
+    without = tuple(key for key in KEYS if key.role != "auditor")
+
+    assert sessions(without).caller(cookie, NOW) is None
+
+
+def test_a_backend_key_never_holds_a_session_even_when_signed() -> None:
+    cookie = sessions().issue(caller_of("backend-token-1"), NOW)
+
+    assert sessions().caller(cookie, NOW) is None
+
+
+def test_every_worker_of_one_configuration_accepts_the_same_session_and_csrf_token() -> None:
+    auditor = caller_of("auditor-token-1")
+    first, second = sessions(), sessions()
+    nonce = first.new_csrf_nonce()
+
+    assert second.caller(first.issue(auditor, NOW), NOW) == auditor
+    assert second.csrf_ok(nonce, first.csrf_token(nonce))
+
+
+def test_a_csrf_token_is_good_only_with_the_cookie_it_was_made_for() -> None:
+    ui = sessions()
+    nonce, other = ui.new_csrf_nonce(), ui.new_csrf_nonce()
+
+    assert ui.csrf_ok(nonce, ui.csrf_token(nonce))
+    assert not ui.csrf_ok(other, ui.csrf_token(nonce))
+    assert not ui.csrf_ok(None, ui.csrf_token(nonce))
+    assert not ui.csrf_ok(nonce, None)
+    assert not ui.csrf_ok(nonce, "")
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        None,
+        "",
+        "https://evil.example/ui/recent",
+        "//evil.example/ui/recent",
+        "/ui//evil.example",
+        "/ui/\\evil.example",
+        "/webhooks/idenfy",
+        "/ui/logout",
+        "/ui/login?next=/ui/recent",
+    ],
+)
+def test_after_sign_in_only_pages_inside_the_ui_are_followed(given: str | None) -> None:
+    assert safe_next(given) == HOME
+
+
+def test_after_sign_in_the_page_asked_for_is_followed() -> None:
+    assert safe_next("/ui/search?q=user-1") == "/ui/search?q=user-1"
