@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 
 from eventsourcing.persistence import PersistenceError
 from eventsourcing.postgres import PostgresDatastore
@@ -14,6 +15,7 @@ from eventsourcing.sqlite import SQLiteDatastore
 
 from adapters.access_log import AccessLog
 from adapters.durability import views_datastore
+from adapters.leadership import leadership_for
 from adapters.persistence import SQLiteLocation, eventsourcing_settings
 from adapters.quarantine import Quarantine, SqlQuarantine
 from adapters.signing import SignatureVerifier
@@ -65,7 +67,11 @@ class Services:
     def start_projections(self) -> ProjectionWorkers:
         """Run the projection workers in this process until ``close()``."""
         if self.workers is None:
-            self.workers = ProjectionWorkers(ledger_settings(self.settings), self.views.sql).start()
+            self.workers = ProjectionWorkers(
+                ledger_settings(self.settings),
+                self.views.sql,
+                partial(leadership_for, self.settings.store),
+            ).start()
         return self.workers
 
     def close(self) -> None:

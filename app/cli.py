@@ -6,12 +6,14 @@ import os
 import signal
 import tempfile
 import threading
+from functools import partial
 
 import click
 import uvicorn
 from eventsourcing.persistence import PersistenceError
 
 from adapters.durability import views_datastore
+from adapters.leadership import leadership_for
 from adapters.sql import Sql
 from adapters.view_tables import VIEW_CLASSES
 from app import cli_audit, cli_operations, logs
@@ -59,7 +61,7 @@ def serve(host: str, port: int, workers: int, dev: bool, no_projections: bool) -
     views = prepare_store(settings)
     projection_workers = None
     if not no_projections:
-        projection_workers = ProjectionWorkers(ledger_settings(settings), views).start()
+        projection_workers = workers_for(settings, views).start()
     if workers > 1 and not environ.get("PROMETHEUS_MULTIPROC_DIR"):
         # Counters from every worker process add up in one place.
         environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="ledger-metrics-")
@@ -84,14 +86,25 @@ def serve(host: str, port: int, workers: int, dev: bool, no_projections: bool) -
 @main.command()
 def project() -> None:
     """Run the projection workers alone, for services started with --no-projections."""
+    logs.configure(text=os.environ.get(logs.LOG_FORMAT) == "text")
     settings = settings_from(os.environ)
-    workers = ProjectionWorkers(ledger_settings(settings), prepare_store(settings)).start()
+    workers = workers_for(settings, prepare_store(settings)).start()
     stopping = threading.Event()
     for number in (signal.SIGINT, signal.SIGTERM):
         signal.signal(number, lambda *_: stopping.set())
-    click.echo(f"projecting {', '.join(workers.names)}; Ctrl-C stops", err=True)
+    click.echo(
+        f"projecting {', '.join(workers.names)} (each while this process leads it);"
+        " Ctrl-C stops",
+        err=True,
+    )
     stopping.wait()
     workers.stop()
+
+
+def workers_for(settings: Settings, views: Sql) -> ProjectionWorkers:
+    return ProjectionWorkers(
+        ledger_settings(settings), views, partial(leadership_for, settings.store)
+    )
 
 
 def prepare_store(settings: Settings) -> Sql:

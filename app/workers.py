@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from eventsourcing.projection import BaseProjectionRunner
 
+from adapters.leadership import Leadership
 from adapters.sql import Sql
 from adapters.view_tables import (
     SqlAuditTimelineView,
@@ -33,6 +34,11 @@ from projections.verification_view import VerificationProjection
 log = logging.getLogger("ledger.projections")
 
 RESTART_DELAY_SECONDS = 1.0
+STANDBY_POLL_SECONDS = 1.0
+
+
+class LeadershipLostError(Exception):
+    """This process no longer holds the lead of a projection it was running."""
 
 
 @dataclass(frozen=True)
@@ -64,11 +70,14 @@ class ProjectionWorkers:
         self,
         ledger_settings: Mapping[str, str],
         views: Sql,
+        leadership: Callable[[str], Leadership],
         names: tuple[str, ...] = tuple(PROJECTIONS),
     ):
         self.ledger_settings = dict(ledger_settings)
         self.views = views
+        self.leadership = leadership
         self.names = names
+        self.leading: set[str] = set()
         self.stopping = threading.Event()
         self.threads = [
             threading.Thread(target=self._supervise, args=(name,), name=f"projection-{name}")
@@ -86,18 +95,29 @@ class ProjectionWorkers:
             thread.join()
 
     def _supervise(self, name: str) -> None:
+        """Stand by until this process leads the projection, then run it while it does."""
         spec = PROJECTIONS[name]
+        lead = self.leadership(name)
         while not self.stopping.is_set():
+            if not lead.try_acquire():
+                self.stopping.wait(STANDBY_POLL_SECONDS)
+                continue
+            log.info("projection %s: leading", name)
+            self.leading.add(name)
             try:
-                self._run(spec)
+                self._run(spec, lead)
             except GenerationChangedError:
                 log.info("projection %s moved to new tables; restarting its runner", name)
-                continue
+            except LeadershipLostError:
+                log.warning("projection %s: lost the lead; standing by", name)
             except Exception as error:
                 log.warning("projection %s stopped (%s); restarting", name, type(error).__name__)
                 self.stopping.wait(RESTART_DELAY_SECONDS)
+            finally:
+                self.leading.discard(name)
+                lead.release()
 
-    def _run(self, spec: ProjectionSpec) -> None:
+    def _run(self, spec: ProjectionSpec, lead: Leadership) -> None:
         projection = spec.build(self.views, mode="live")
         assert isinstance(projection.view, SqlVerificationView)
         runner: BaseProjectionRunner[Ledger] = BaseProjectionRunner(
@@ -115,10 +135,13 @@ class ProjectionWorkers:
                     if runner.is_interrupted.is_set() and not self.stopping.is_set():
                         raise RuntimeError(f"projection {spec.name} runner stopped")
                     passes += 1
-                    # An idle runner learns of a replay's switch within a second.
-                    if passes % 5 == 0 and not projection.view.is_current():
-                        raise GenerationChangedError(spec.name)
-        except GenerationChangedError:
+                    if passes % 5 == 0:
+                        # Within a second: a replay's switch, or a lost lead, stops the runner.
+                        if not projection.view.is_current():
+                            raise GenerationChangedError(spec.name)
+                        if not lead.still_held():
+                            raise LeadershipLostError(spec.name)
+        except (GenerationChangedError, LeadershipLostError):
             raise
         except Exception as error:
             # A replay may have dropped the tables this runner was reading.
