@@ -17,6 +17,10 @@ from domain.verification import Verification
 BATCH = 5_000
 
 
+class UnreadableLedgerError(ValueError):
+    """No stored event decodes at all: a missing or wrong encryption key, not tampering."""
+
+
 class DigestFileError(ValueError):
     """A saved digest file that cannot be read; the text says why."""
 
@@ -100,6 +104,11 @@ def verify_ledger(
         if len(notifications) < BATCH:
             break
         position = notifications[-1].id
+    if count and not checker.chains:
+        raise UnreadableLedgerError(
+            f"none of the {count} stored events decodes; is LEDGER_ENCRYPTION_KEY the key"
+            " the ledger was written with?"
+        )
     digest = LedgerDigest()
     heads: dict[str, tuple[int, str]] = {}
     for chain in checker.heads():

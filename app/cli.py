@@ -93,8 +93,7 @@ def project() -> None:
     for number in (signal.SIGINT, signal.SIGTERM):
         signal.signal(number, lambda *_: stopping.set())
     click.echo(
-        f"projecting {', '.join(workers.names)} (each while this process leads it);"
-        " Ctrl-C stops",
+        f"projecting {', '.join(workers.names)} (each while this process leads it); Ctrl-C stops",
         err=True,
     )
     stopping.wait()

@@ -14,7 +14,7 @@ import click
 from eventsourcing.persistence import PersistenceError
 
 from adapters.export import FORMATS, UnreadableEventError, Window, encoded
-from app.audit import DigestFileError, SavedDigest, verify_ledger
+from app.audit import DigestFileError, SavedDigest, UnreadableLedgerError, verify_ledger
 from app.bootstrap import open_ledger, utc_now
 from app.cli_common import fail, settings_from
 from app.ledger import StoreUnavailableError
@@ -40,6 +40,8 @@ def verify(digest_file: Path | None, save_file: Path | None) -> None:
         report = verify_ledger(ledger, utc_now(), saved, progress=reporter.update)
     except PersistenceError as error:
         fail(f"cannot read the ledger: {error}", 2)
+    except UnreadableLedgerError as error:
+        fail(str(error), 2)
     finally:
         reporter.close()
         ledger.close()
@@ -55,7 +57,8 @@ def verify(digest_file: Path | None, save_file: Path | None) -> None:
                 f"tampered: {problem.scan_ref} sequence {problem.sequence}: {problem.reason}"
             )
         names = sorted({p.scan_ref for p in report.problems})
-        fail(f"tampered: {len(report.problems)} problem(s) in {', '.join(names)}", 1)
+        shown = ", ".join(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
+        fail(f"tampered: {len(report.problems)} problem(s) in {shown}", 1)
     click.echo(
         f"intact: {report.events} events in {chains} verifications; digest {report.digest.digest}"
     )

@@ -1,4 +1,7 @@
-"""Progress of long commands: a bar with rate and ETA on a terminal, plain lines otherwise."""
+"""Progress of long commands: a bar with rate and ETA on a terminal, plain lines otherwise.
+
+Plain lines come every few seconds, so a short run prints none.
+"""
 
 from __future__ import annotations
 
@@ -18,7 +21,7 @@ class ProgressReporter:
         self.terminal = terminal
         self.label = label
         self.started = time.monotonic()
-        self.last_line = 0.0
+        self.last_line = time.monotonic()
         self.bar: Any = None
         self.shown = 0
 
@@ -46,7 +49,7 @@ class ProgressReporter:
             self.shown = done
             return
         now = time.monotonic()
-        if now - self.last_line >= PLAIN_LINE_EVERY_SECONDS or done >= total:
+        if now - self.last_line >= PLAIN_LINE_EVERY_SECONDS:
             self.last_line = now
             click.echo(
                 f"{self.label}: {done}/{total} events ({self._rate(done):,.0f} events/s)",
