@@ -29,6 +29,7 @@ class Pending:
     scan_ref: str
     at: datetime
     command: Command
+    weight: int = 0
     wake: threading.Event = field(default_factory=threading.Event)
     lead: bool = False
     settled: bool = False
@@ -52,16 +53,20 @@ BatchWriter = Callable[[Sequence[Pending]], None]
 class GroupCommit:
     """Queues writes and lets one waiting caller at a time commit a batch of them."""
 
-    def __init__(self, write: BatchWriter, max_batch: int = 500):
+    def __init__(self, write: BatchWriter, max_batch: int = 64, max_weight: int = 256 * 1024):
         self.write = write
         self.max_batch = max_batch
+        self.max_weight = max_weight
         self.lock = threading.Lock()
         self.queue: list[Pending] = []
         self.leading = False
 
-    def submit(self, scan_ref: str, at: datetime, command: Command) -> Receipt:
-        """Run ``command`` on the verification in the next committed batch."""
-        pending = Pending(scan_ref, at, command)
+    def submit(self, scan_ref: str, at: datetime, command: Command, weight: int = 0) -> Receipt:
+        """Run ``command`` on the verification in the next committed batch.
+
+        ``weight`` (the payload's size) caps how much goes into one transaction.
+        """
+        pending = Pending(scan_ref, at, command, weight)
         with self.lock:
             self.queue.append(pending)
             if not self.leading:
@@ -75,7 +80,12 @@ class GroupCommit:
 
     def _lead(self) -> None:
         with self.lock:
-            batch, self.queue = self.queue[: self.max_batch], self.queue[self.max_batch :]
+            taken, weight = 0, 0
+            for pending in self.queue[: self.max_batch]:
+                if taken and weight + pending.weight > self.max_weight:
+                    break
+                taken, weight = taken + 1, weight + pending.weight
+            batch, self.queue = self.queue[:taken], self.queue[taken:]
         try:
             self.write(batch)
         except BaseException as error:  # every caller must hear back, whatever happened

@@ -31,8 +31,10 @@ from domain.reports import Delivery, ExpirationNotice, Outcome, Receipt, Registr
 from domain.verification import Verification
 
 MAX_CONFLICT_RETRIES = 50
-# Deliveries committed together at most; larger pipelined inserts have stalled psycopg.
+# Deliveries, and payload bytes, committed together at most: pipelined inserts of a few
+# megabytes in one transaction have been seen to stall inside psycopg.
 MAX_BATCH = 64
+MAX_BATCH_BYTES = 256 * 1024
 
 
 class StoreUnavailableError(Exception):
@@ -54,12 +56,15 @@ class Ledger(Application[UUID]):
 
     def __init__(self, env: EnvType | None = None) -> None:
         super().__init__(env)
-        self.group = GroupCommit(self._write_batch, max_batch=MAX_BATCH)
+        self.group = GroupCommit(self._write_batch, MAX_BATCH, MAX_BATCH_BYTES)
 
     def record(self, delivery: Delivery, report: Outcome | ExpirationNotice) -> Receipt:
         """Append one authentic delivery, once; a repeat gets the original's receipt."""
         return self.group.submit(
-            report.scan_ref, delivery.received_at, lambda v: v.receive(delivery, report)
+            report.scan_ref,
+            delivery.received_at,
+            lambda v: v.receive(delivery, report),
+            weight=len(delivery.payload),
         )
 
     def register(self, registration: Registration, at: datetime) -> Receipt:

@@ -271,10 +271,10 @@ def test_a_bad_window_or_format_is_refused_with_422(
 
 
 def large_ledger(services: Services) -> int:
-    """Many verifications of five events each, saved a hundred at a time; how many events."""
-    for first in range(0, LARGE_LEDGER_VERIFICATIONS, 100):
+    """Many verifications of five events each, saved ten at a time; how many events."""
+    for first in range(0, LARGE_LEDGER_VERIFICATIONS, 10):
         verifications = []
-        for number in range(first, first + 100):
+        for number in range(first, first + 10):
             scan_ref = f"bulk-{number:05d}"
             verification = Verification.start(scan_ref, FIRST_DELIVERY_AT)
             verification.register(Registration(scan_ref=scan_ref, client_id=f"client-{number}"))
