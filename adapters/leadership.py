@@ -12,6 +12,7 @@ import contextlib
 import fcntl
 import hashlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Protocol
 
@@ -48,6 +49,7 @@ class PostgresLeadership:
         self.location = location
         self.key = lock_key(location.schema or "public", name)
         self.connection: psycopg.Connection[tuple[object, ...]] | None = None
+        self.held = False
 
     def try_acquire(self) -> bool:
         try:
@@ -61,10 +63,12 @@ class PostgresLeadership:
         except psycopg.Error:
             self._drop()
             return False
-        return bool(row and row[0])
+        self.held = bool(row and row[0])
+        return self.held
 
     def still_held(self) -> bool:
-        if self.connection is None:
+        """The lock is held and its session is alive (the server ends both together)."""
+        if self.connection is None or not self.held:
             return False
         try:
             self.connection.execute("SELECT 1")
@@ -74,12 +78,13 @@ class PostgresLeadership:
         return True
 
     def release(self) -> None:
-        if self.connection is not None and not self.connection.closed:
+        if self.held and self.connection is not None and not self.connection.closed:
             with contextlib.suppress(psycopg.Error):
                 self.connection.execute("SELECT pg_advisory_unlock(%s)", (self.key,))
         self._drop()
 
     def _drop(self) -> None:
+        self.held = False
         if self.connection is not None:
             with contextlib.suppress(psycopg.Error):
                 self.connection.close()
@@ -92,6 +97,7 @@ class FileLeadership:
     def __init__(self, path: Path):
         self.path = path
         self.file: IO[bytes] | None = None
+        self.held = False
 
     def try_acquire(self) -> bool:
         if self.file is None:
@@ -101,6 +107,7 @@ class FileLeadership:
             fcntl.flock(self.file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             return False
+        self.held = True
         with contextlib.suppress(OSError):
             self.file.truncate(0)
             self.file.write(f"{os.getpid()}\n".encode())
@@ -108,7 +115,7 @@ class FileLeadership:
         return True
 
     def still_held(self) -> bool:
-        return self.file is not None
+        return self.held
 
     def release(self) -> None:
         if self.file is not None:
@@ -116,6 +123,35 @@ class FileLeadership:
                 fcntl.flock(self.file.fileno(), fcntl.LOCK_UN)
             self.file.close()
             self.file = None
+        self.held = False
+
+
+@contextlib.contextmanager
+def setup_lock(location: StoreLocation) -> Iterator[None]:
+    """Held while creating tables, so processes starting together do it one at a time.
+
+    Concurrent ``CREATE TABLE IF NOT EXISTS`` of one table fails on PostgreSQL.
+    """
+    if isinstance(location, PostgresLocation):
+        key = lock_key(location.schema or "public", "__setup__")
+        with psycopg.connect(
+            location.conninfo(), autocommit=True, connect_timeout=POSTGRES_CONNECT_TIMEOUT_SECONDS
+        ) as connection:
+            connection.execute("SELECT pg_advisory_lock(%s)", (key,))
+            try:
+                yield
+            finally:
+                with contextlib.suppress(psycopg.Error):
+                    connection.execute("SELECT pg_advisory_unlock(%s)", (key,))
+        return
+    path = views_path(location).with_name(f"{location.path.name}.setup.lock")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("ab") as file:
+        fcntl.flock(file.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(file.fileno(), fcntl.LOCK_UN)
 
 
 def leadership_for(location: StoreLocation, name: str) -> Leadership:

@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
 
+import psycopg
 from eventsourcing.persistence import PersistenceError
 from eventsourcing.postgres import PostgresDatastore
 from eventsourcing.sqlite import SQLiteDatastore
 
 from adapters.access_log import AccessLog
 from adapters.durability import views_datastore
-from adapters.leadership import leadership_for
+from adapters.leadership import leadership_for, setup_lock
 from adapters.persistence import SQLiteLocation, eventsourcing_settings
 from adapters.quarantine import Quarantine, SqlQuarantine
 from adapters.signing import SignatureVerifier
@@ -90,12 +92,13 @@ def bootstrap(
     clock: Callable[[], datetime] = utc_now,
 ) -> Services:
     """Open the store named by ``settings`` (creating its tables) and wire the service."""
-    if ledger is None:
-        ledger = open_ledger(settings, create_tables=create_tables)
-    if quarantine is None:
-        quarantine = open_quarantine(ledger)
-    views = open_views(settings)
-    access_log = open_access_log(ledger)
+    with setting_up(settings, create_tables):
+        if ledger is None:
+            ledger = open_ledger(settings, create_tables=create_tables)
+        if quarantine is None:
+            quarantine = open_quarantine(ledger)
+        views = open_views(settings)
+        access_log = open_access_log(ledger)
     return Services(
         settings=settings,
         ledger=ledger,
@@ -106,6 +109,25 @@ def bootstrap(
         views=views,
         access_log=access_log,
     )
+
+
+@contextlib.contextmanager
+def setting_up(settings: Settings, create_tables: bool = True) -> Iterator[None]:
+    """Hold the store's set-up lock while tables are created (not needed otherwise)."""
+    if not create_tables:
+        yield
+        return
+    if isinstance(settings.store, SQLiteLocation):
+        settings.store.path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        lock = setup_lock(settings.store)
+        lock.__enter__()
+    except (OSError, psycopg.Error) as error:
+        raise StoreUnavailableError(f"cannot open the ledger's database: {error}") from error
+    try:
+        yield
+    finally:
+        lock.__exit__(None, None, None)
 
 
 def ledger_settings(settings: Settings, *, create_tables: bool = False) -> dict[str, str]:

@@ -17,7 +17,13 @@ from adapters.leadership import leadership_for
 from adapters.sql import Sql
 from adapters.view_tables import VIEW_CLASSES
 from app import cli_audit, cli_operations, logs
-from app.bootstrap import ledger_settings, open_ledger
+from app.bootstrap import (
+    ledger_settings,
+    open_access_log,
+    open_ledger,
+    open_quarantine,
+    setting_up,
+)
 from app.cli_common import fail, settings_from
 from app.config import API_KEYS, SIGNING_KEYS, ConfigError, Settings, load
 from app.devkeys import DevKeysError, dev_keys, keys_path
@@ -109,10 +115,14 @@ def workers_for(settings: Settings, views: Sql) -> ProjectionWorkers:
 def prepare_store(settings: Settings) -> Sql:
     """Create the ledger's and the views' tables once, before anything else opens them."""
     try:
-        open_ledger(settings).close()
-        views = Sql(views_datastore(settings.store))
-        for view_class in VIEW_CLASSES.values():
-            view_class(views)
+        with setting_up(settings):
+            ledger = open_ledger(settings)
+            open_quarantine(ledger)
+            open_access_log(ledger)
+            ledger.close()
+            views = Sql(views_datastore(settings.store))
+            for view_class in VIEW_CLASSES.values():
+                view_class(views)
     except StoreUnavailableError as error:
         fail(str(error), 1)
     except PersistenceError as error:

@@ -42,6 +42,8 @@ INGEST_SECONDS = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 STORE_ERRORS = Counter("ledger_store_errors", "Store operations that failed", ["operation"])
+for _operation in ("ingest", "metrics"):
+    STORE_ERRORS.labels(_operation)  # exported as 0 before the first failure
 
 
 class StoreCollector(Collector):

@@ -98,24 +98,29 @@ class ProjectionWorkers:
         """Stand by until this process leads the projection, then run it while it does."""
         spec = PROJECTIONS[name]
         lead = self.leadership(name)
-        while not self.stopping.is_set():
-            if not lead.try_acquire():
-                self.stopping.wait(STANDBY_POLL_SECONDS)
-                continue
-            log.info("projection %s: leading", name)
-            self.leading.add(name)
-            try:
-                self._run(spec, lead)
-            except GenerationChangedError:
-                log.info("projection %s moved to new tables; restarting its runner", name)
-            except LeadershipLostError:
-                log.warning("projection %s: lost the lead; standing by", name)
-            except Exception as error:
-                log.warning("projection %s stopped (%s); restarting", name, type(error).__name__)
-                self.stopping.wait(RESTART_DELAY_SECONDS)
-            finally:
-                self.leading.discard(name)
-                lead.release()
+        try:
+            while not self.stopping.is_set():
+                if not lead.try_acquire():
+                    self.stopping.wait(STANDBY_POLL_SECONDS)
+                    continue
+                log.info("projection %s: leading", name)
+                self.leading.add(name)
+                try:
+                    self._run(spec, lead)
+                except GenerationChangedError:
+                    log.info("projection %s moved to new tables; restarting its runner", name)
+                except LeadershipLostError:
+                    log.warning("projection %s: lost the lead; standing by", name)
+                except Exception as error:
+                    log.warning(
+                        "projection %s stopped (%s); restarting", name, type(error).__name__
+                    )
+                    self.stopping.wait(RESTART_DELAY_SECONDS)
+                finally:
+                    self.leading.discard(name)
+                    lead.release()
+        finally:
+            lead.release()
 
     def _run(self, spec: ProjectionSpec, lead: Leadership) -> None:
         projection = spec.build(self.views, mode="live")
