@@ -26,7 +26,12 @@ class AccessLog:
         with self.sql.transaction(commit=True) as c:
             c.execute(
                 f"INSERT INTO {self.sql.table(TABLE)} (at, key_id, role, what) VALUES (?, ?, ?, ?)",
-                (at.isoformat().replace("+00:00", "Z"), key_id, role, what[:500]),
+                (
+                    at.isoformat().replace("+00:00", "Z"),
+                    key_id,
+                    role,
+                    what[:500].replace("\x00", "\\0"),
+                ),
             )
 
     def entries(self, limit: int, before: int | None = None) -> list[dict[str, Any]]:

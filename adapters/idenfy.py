@@ -31,7 +31,9 @@ PATH_KINDS: dict[str, Kind] = {kind.value: kind for kind in Kind} | {"canceled":
 SCAN_REF_PATTERN = r"\A[A-Za-z0-9][A-Za-z0-9._:-]{0,99}\Z"
 ScanRef = Annotated[str, msgspec.Meta(pattern=SCAN_REF_PATTERN)]
 EpochSeconds = Annotated[int, msgspec.Meta(ge=0, le=2**53)]
-OpenText = Annotated[str, msgspec.Meta(max_length=1000)]
+# Any text but NUL, which PostgreSQL cannot store in text columns.
+NO_NUL = r"\A[^\x00]*\Z"
+OpenText = Annotated[str, msgspec.Meta(max_length=1000, pattern=NO_NUL)]
 
 
 class Status(msgspec.Struct, frozen=True):

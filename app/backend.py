@@ -10,7 +10,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from adapters.idenfy import SCAN_REF_PATTERN
+from adapters.idenfy import NO_NUL, SCAN_REF_PATTERN
 from app.auth import BACKEND_ROLES
 from app.body import read_limited
 from app.bootstrap import Services
@@ -22,7 +22,7 @@ REGISTRATION_BODY_LIMIT = 64 * 1024
 
 Count = Annotated[int, msgspec.Meta(ge=0, le=1000)]
 Seconds = Annotated[int, msgspec.Meta(ge=0, le=10 * 365 * 24 * 3600)]
-Text = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+Text = Annotated[str, msgspec.Meta(min_length=1, max_length=100, pattern=NO_NUL)]
 
 
 class RegistrationRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -30,7 +30,7 @@ class RegistrationRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=Tru
 
     scanRef: Annotated[str, msgspec.Meta(pattern=SCAN_REF_PATTERN)]
     clientId: Text
-    externalRef: Annotated[str, msgspec.Meta(max_length=100)] | None = None
+    externalRef: Annotated[str, msgspec.Meta(max_length=100, pattern=NO_NUL)] | None = None
     maxReattempts: Count = 1
     maxImageRecaptures: Count = 3
     expiryTime: Seconds | None = None

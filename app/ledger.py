@@ -35,6 +35,8 @@ MAX_CONFLICT_RETRIES = 50
 # megabytes in one transaction have been seen to stall inside psycopg.
 MAX_BATCH = 64
 MAX_BATCH_BYTES = 256 * 1024
+# After the store failed, writes are refused at once for this long, then tried again.
+FAIL_FAST_SECONDS = 1.0
 
 
 class StoreUnavailableError(Exception):
@@ -57,6 +59,7 @@ class Ledger(Application[UUID]):
     def __init__(self, env: EnvType | None = None) -> None:
         super().__init__(env)
         self.group = GroupCommit(self._write_batch, MAX_BATCH, MAX_BATCH_BYTES)
+        self.unavailable_until = 0.0
 
     def record(self, delivery: Delivery, report: Outcome | ExpirationNotice) -> Receipt:
         """Append one authentic delivery, once; a repeat gets the original's receipt."""
@@ -112,9 +115,15 @@ class Ledger(Application[UUID]):
         is not committed and each write is retried on its own (see ``_change``).
         """
         receipts: list[tuple[Pending, Receipt]] = []
+        if time.monotonic() < self.unavailable_until:
+            # The store just failed: answer at once rather than queue behind timeouts.
+            for pending in batch:
+                pending.settle(error=StoreUnavailableError("the store failed a moment ago"))
+            return
         try:
             verifications = self._load_many(batch)
         except PersistenceError as error:
+            self.unavailable_until = time.monotonic() + FAIL_FAST_SECONDS
             for pending in batch:
                 pending.settle(error=StoreUnavailableError(str(error)))
             return
@@ -134,6 +143,7 @@ class Ledger(Application[UUID]):
                     pending.settle(error=error)
             return
         except PersistenceError as error:
+            self.unavailable_until = time.monotonic() + FAIL_FAST_SECONDS
             for pending, _ in receipts:
                 pending.settle(error=StoreUnavailableError(str(error)))
             return

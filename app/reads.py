@@ -69,8 +69,16 @@ def decode_cursor(cursor: str) -> int:
     return int(text[1:])
 
 
-async def read_view(request: Request, view: SqlVerificationView, query: Any, *args: Any) -> Any:
-    """Run a view query in the threadpool, first waiting for ``minPosition`` if asked."""
+async def read_view(
+    request: Request, view: SqlVerificationView, query: Any, *args: Any, none: Any = None
+) -> Any:
+    """Run a view query in the threadpool, first waiting for ``minPosition`` if asked.
+
+    Nothing recorded can contain NUL, so a name or filter with NUL finds ``none``.
+    """
+    given = [*map(str, args), *request.query_params.values()]
+    if any("\x00" in value for value in given):
+        return none
     wanted = integer_param(request, "minPosition", None, 0, 2**62)
 
     def call() -> Any:
@@ -116,7 +124,7 @@ async def verification_list(request: Request) -> Response:
     after = request.query_params.get("after")
     before = decode_cursor(after) if after else None
     view = services.views.status
-    items = await read_view(request, view, view.statuses, where, limit + 1, before)
+    items = await read_view(request, view, view.statuses, where, limit + 1, before, none=[])
     more = len(items) > limit
     items = items[:limit]
     cursor = encode_cursor(items[-1]["lastPosition"]) if more and items else None
