@@ -132,7 +132,8 @@ def views_datastore(location: StoreLocation) -> SQLiteDatastore | PostgresDatast
         password=location.password,
         schema=location.schema,
         connect_timeout=POSTGRES_CONNECT_TIMEOUT_SECONDS,
-        pre_ping=True,
+        # Reads need no ping per checkout: a broken connection fails one read, then goes.
+        pre_ping=False,
         pool_size=2,
         max_overflow=8,
         idle_in_transaction_session_timeout=5,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from adapters.views import SqlVerificationView, decode_json, encode_json
+from adapters.views import SqlVerificationView, decode_json, encode_json, reading
 from projections.audit_timeline import AuditTimelineView
 from projections.current_status import CurrentStatusView, StatusFilter
 from projections.reattempts import ReattemptsView
@@ -40,6 +40,7 @@ class SqlCurrentStatusView(SqlVerificationView, CurrentStatusView):
             encode_json(doc),
         )
 
+    @reading
     def status(self, scan_ref: str) -> dict[str, Any] | None:
         table = self.rows_table(self.generation())
         with self.sql.transaction(commit=False) as c:
@@ -47,6 +48,7 @@ class SqlCurrentStatusView(SqlVerificationView, CurrentStatusView):
             found = row.fetchone()
         return None if found is None else dict(decode_json(found["document"]))
 
+    @reading
     def statuses(self, where: StatusFilter, limit: int, before: int | None) -> list[dict[str, Any]]:
         conditions: list[str] = []
         params: list[Any] = []
@@ -97,6 +99,7 @@ class SqlReattemptsView(SqlVerificationView, ReattemptsView):
             doc["lastPosition"],
         )
 
+    @reading
     def attempts(self, scan_ref: str) -> dict[str, Any] | None:
         table = self.rows_table(self.generation())
         with self.sql.transaction(commit=False) as c:
@@ -114,6 +117,7 @@ class SqlReattemptsView(SqlVerificationView, ReattemptsView):
             "reattemptsRemaining": int(row["remaining"]),
         }
 
+    @reading
     def client(self, client_id: str) -> dict[str, Any] | None:
         table = self.rows_table(self.generation())
         with self.sql.transaction(commit=False) as c:
@@ -163,6 +167,7 @@ class SqlAuditTimelineView(SqlVerificationView, AuditTimelineView):
             max(f.received_at for f in facts),
         )
 
+    @reading
     def heads(self, after: int, limit: int) -> list[tuple[int, str, int, str]]:
         """(first position, scanRef, head sequence, head hash) of chains, in ledger order."""
         table = self.rows_table(self.generation())
@@ -177,6 +182,7 @@ class SqlAuditTimelineView(SqlVerificationView, AuditTimelineView):
             for r in rows
         ]
 
+    @reading
     def recent(self, limit: int) -> list[dict[str, Any]]:
         """The verifications that heard from iDenfy or the backend most recently."""
         table = self.rows_table(self.generation())
@@ -187,6 +193,7 @@ class SqlAuditTimelineView(SqlVerificationView, AuditTimelineView):
             ).fetchall()
         return [{"scanRef": r["scan_ref"], "entries": decode_json(r["entries"])} for r in rows]
 
+    @reading
     def timeline(self, scan_ref: str) -> list[dict[str, Any]] | None:
         table = self.rows_table(self.generation())
         with self.sql.transaction(commit=False) as c:

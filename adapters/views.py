@@ -12,11 +12,13 @@ transaction as the rows they account for.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
-from typing import Any, ClassVar, Literal
+import functools
+import time
+from collections.abc import Callable, Collection, Sequence
+from typing import Any, ClassVar, Literal, TypeVar
 
 import msgspec
-from eventsourcing.persistence import IntegrityError, Tracking
+from eventsourcing.persistence import IntegrityError, PersistenceError, Tracking
 
 from adapters.sql import Cursor, Sql
 from projections.facts import Fact
@@ -25,11 +27,34 @@ from projections.verification_view import VerificationState, VerificationView
 META = "ledger_projections"
 TRACKING = "ledger_projection_tracking"
 IN_CHUNK = 500
+# Readers may use the previous generation this long after a replay's switch; a replay
+# waits longer than this before it drops the old tables.
+GENERATION_LOOKUP_SECONDS = 0.5
 
 Mode = Literal["live", "build", "read"]
+T = TypeVar("T")
 
 _facts_decoder = msgspec.json.Decoder(list[Fact])
 _json_decoder = msgspec.json.Decoder()
+
+
+def reading(method: Callable[..., T]) -> Callable[..., T]:
+    """A reader's query that, if the tables it read are gone, looks up the active ones again."""
+
+    @functools.wraps(method)
+    def read(view: SqlVerificationView, *args: Any, **kwargs: Any) -> T:
+        try:
+            return method(view, *args, **kwargs)
+        except PersistenceError:
+            if view.mode != "read":
+                raise
+            known = view.bound
+            view.looked_up_until = 0.0
+            if view.generation() == known:
+                raise
+            return method(view, *args, **kwargs)
+
+    return read
 
 
 class GenerationChangedError(Exception):
@@ -85,6 +110,7 @@ class SqlVerificationView(VerificationView):
     def __init__(self, sql: Sql, *, mode: Mode = "read", generation: int | None = None):
         self.sql = sql
         self.mode = mode
+        self.looked_up_until = 0.0
         ensure_meta(sql)
         with sql.transaction(commit=True) as c:
             active, _ = generations(c, self.projection)
@@ -94,13 +120,20 @@ class SqlVerificationView(VerificationView):
     # Names and tables.
 
     def generation(self) -> int:
+        """The generation to read: a reader looks up the active one at most twice a second."""
         if self.mode != "read":
+            return self.bound
+        now = time.monotonic()
+        if now < self.looked_up_until:
             return self.bound
         with self.sql.transaction(commit=False) as c:
             row = c.execute(
                 f"SELECT active FROM {self.sql.table(META)} WHERE name = ?", (self.projection,)
             ).fetchone()
-        return self.bound if row is None else int(row["active"])
+        if row is not None:
+            self.bound = int(row["active"])
+        self.looked_up_until = now + GENERATION_LOOKUP_SECONDS
+        return self.bound
 
     def is_current(self) -> bool:
         """Whether this view's generation is still the active one."""
@@ -153,6 +186,7 @@ class SqlVerificationView(VerificationView):
         with self.sql.transaction(commit=True) as c:
             self._track(c, tracking)
 
+    @reading
     def max_tracking_id(self, application_name: str) -> int | None:
         key = self.key(self.generation())
         with self.sql.transaction(commit=False) as c:

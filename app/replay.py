@@ -26,7 +26,7 @@ from projections.facts import Fact
 from projections.verification_view import VerificationProjection
 
 BATCH_SIZE = 10_000
-DROP_GRACE_SECONDS = 1.0
+DROP_GRACE_SECONDS = 2.0  # longer than a reader keeps its generation (0.5 s)
 
 Progress = Callable[[int, int], None]
 
