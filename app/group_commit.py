@@ -78,6 +78,13 @@ class GroupCommit:
             self._lead()
         return pending.outcome()
 
+    def fail_waiting(self, error: BaseException) -> None:
+        """Answer every write still queued with ``error`` (they would meet the same fate)."""
+        with self.lock:
+            waiting, self.queue = self.queue, []
+        for pending in waiting:
+            pending.settle(error=error)
+
     def _lead(self) -> None:
         with self.lock:
             taken, weight = 0, 0

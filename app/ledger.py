@@ -35,8 +35,6 @@ MAX_CONFLICT_RETRIES = 50
 # megabytes in one transaction have been seen to stall inside psycopg.
 MAX_BATCH = 64
 MAX_BATCH_BYTES = 256 * 1024
-# After the store failed, writes are refused at once for this long, then tried again.
-FAIL_FAST_SECONDS = 1.0
 
 
 class StoreUnavailableError(Exception):
@@ -59,7 +57,6 @@ class Ledger(Application[UUID]):
     def __init__(self, env: EnvType | None = None) -> None:
         super().__init__(env)
         self.group = GroupCommit(self._write_batch, MAX_BATCH, MAX_BATCH_BYTES)
-        self.unavailable_until = 0.0
 
     def record(self, delivery: Delivery, report: Outcome | ExpirationNotice) -> Receipt:
         """Append one authentic delivery, once; a repeat gets the original's receipt."""
@@ -115,17 +112,10 @@ class Ledger(Application[UUID]):
         is not committed and each write is retried on its own (see ``_change``).
         """
         receipts: list[tuple[Pending, Receipt]] = []
-        if time.monotonic() < self.unavailable_until:
-            # The store just failed: answer at once rather than queue behind timeouts.
-            for pending in batch:
-                pending.settle(error=StoreUnavailableError("the store failed a moment ago"))
-            return
         try:
             verifications = self._load_many(batch)
         except PersistenceError as error:
-            self.unavailable_until = time.monotonic() + FAIL_FAST_SECONDS
-            for pending in batch:
-                pending.settle(error=StoreUnavailableError(str(error)))
+            self._unavailable(batch, error)
             return
         for pending in batch:
             try:
@@ -143,9 +133,7 @@ class Ledger(Application[UUID]):
                     pending.settle(error=error)
             return
         except PersistenceError as error:
-            self.unavailable_until = time.monotonic() + FAIL_FAST_SECONDS
-            for pending, _ in receipts:
-                pending.settle(error=StoreUnavailableError(str(error)))
+            self._unavailable([pending for pending, _ in receipts], error)
             return
         positions = {
             (r.domain_event.originator_id, r.domain_event.originator_version): r.notification.id
@@ -155,6 +143,13 @@ class Ledger(Application[UUID]):
             key = (Verification.create_id(receipt.scan_ref), receipt.sequence)
             position = None if receipt.duplicate else positions.get(key)
             pending.settle(replace(receipt, position=position))
+
+    def _unavailable(self, batch: Sequence[Pending], error: Exception) -> None:
+        """Refuse the batch, and every write queued behind it, which would wait in vain."""
+        refused = StoreUnavailableError(str(error))
+        for pending in batch:
+            pending.settle(error=refused)
+        self.group.fail_waiting(refused)
 
     def _change(
         self, scan_ref: str, at: datetime, command: Callable[[Verification], Receipt]
