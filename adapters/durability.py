@@ -134,8 +134,8 @@ def views_datastore(location: StoreLocation) -> SQLiteDatastore | PostgresDatast
         connect_timeout=POSTGRES_CONNECT_TIMEOUT_SECONDS,
         # Reads need no ping per checkout: a broken connection fails one read, then goes.
         pre_ping=False,
-        pool_size=2,
-        max_overflow=8,
+        pool_size=4,
+        max_overflow=12,
         idle_in_transaction_session_timeout=5,
     )
     kwargs = postgres.pool.kwargs

@@ -155,11 +155,11 @@ class SqlVerificationView(VerificationView):
         return self.sql.table(self.key(generation))
 
     def create_tables(self, generation: int) -> None:
+        """The generation's table; its secondary indexes too, unless it is being built."""
         columns = ", ".join(
             f"{name} {kind.replace('BLOB', self.sql.blob).replace('BIGINT', self.sql.bigint)}"
             for name, kind in self.columns
         )
-        key = self.key(generation)
         with self.sql.transaction(commit=True) as c:
             c.execute(
                 f"CREATE TABLE IF NOT EXISTS {self.rows_table(generation)}"
@@ -167,6 +167,13 @@ class SqlVerificationView(VerificationView):
                     "BLOB", self.sql.blob
                 )
             )
+        if self.mode != "build":
+            self.create_indexes(generation)
+
+    def create_indexes(self, generation: int) -> None:
+        """Secondary indexes: a replay adds them once its rows are written, before the switch."""
+        key = self.key(generation)
+        with self.sql.transaction(commit=True) as c:
             for number, index in enumerate(self.indexes):
                 c.execute(
                     f'CREATE INDEX IF NOT EXISTS "{key}_i{number}"'

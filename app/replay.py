@@ -96,6 +96,7 @@ def replay(
         if len(notifications) < batch_size:
             break
     for build in builds:
+        build.view.create_indexes(build.generation)
         if build.name == "current_status":
             summary.status_changed = _count_changed_statuses(build)
         switch_to(views, build.name, build.generation)
