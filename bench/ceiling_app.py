@@ -80,10 +80,10 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
                 "CREATE TABLE IF NOT EXISTS raw (id bigserial PRIMARY KEY, body bytea)"
             )
     else:
-        connection = sqlite3.connect(DATABASE.removeprefix("sqlite:"))
-        connection.execute("PRAGMA journal_mode=WAL")
-        connection.execute("CREATE TABLE IF NOT EXISTS raw (id INTEGER PRIMARY KEY, body BLOB)")
-        connection.close()
+        setup = sqlite3.connect(DATABASE.removeprefix("sqlite:"))
+        setup.execute("PRAGMA journal_mode=WAL")
+        setup.execute("CREATE TABLE IF NOT EXISTS raw (id INTEGER PRIMARY KEY, body BLOB)")
+        setup.close()
     yield
     if pool is not None:
         await pool.close()

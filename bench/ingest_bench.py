@@ -1,7 +1,7 @@
 """Ingest speed: the ledger against its ceiling, with wrk on loopback.
 
     .venv/bin/python -m bench.ingest_bench [--seconds 10] [--connections 32] [--runs 3]
-                                            [--stores sqlite,postgres]
+                                            [--stores sqlite,postgres] [--json PATH]
 
 For each store, in one run on one machine: start the ceiling receiver
 (``bench.ceiling_app``) and then ``ledger serve --no-projections`` (one uvicorn
@@ -162,7 +162,12 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--bodies", type=int, default=40_000)
     parser.add_argument("--stores", default="sqlite,postgres")
+    parser.add_argument("--json", default="", help="also write the figures to this file")
     args = parser.parse_args()
+    results: dict[str, Any] = {
+        "load_before": os.getloadavg()[0],
+        "settings": {"seconds": args.seconds, "connections": args.connections, "runs": args.runs},
+    }
     folder = Path(tempfile.mkdtemp(prefix="ledger-ingest-"))
     data = bodies_file(folder, args.bodies)
     script = folder / "post.lua"
@@ -175,11 +180,14 @@ def main() -> None:
             if store == "postgres":
                 url = recreate_database(url, "ledger_bench")
             result = run_store(store, url, args, folder, script)
+            results[store] = result
             for name in ("ceiling", "ledger"):
                 r = result[name]
                 ratio = r["rps"] / result["ceiling"]["rps"]
                 print(f"{store:9} {name:8} {r['rps']:8.0f} {r['p50']:7.1f} {r['p99']:7.1f}"
                       f" {r['rss']:7.0f} {r['errors']:8.0f} {ratio:.2f}")  # fmt: skip
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2))
 
 
 def recreate_database(url: str, name: str) -> str:

@@ -1,0 +1,242 @@
+"""Every benchmark figure next to its target and, where there is one, its ceiling.
+
+    .venv/bin/python -m bench.report DIR [--markdown FILE]
+
+Reads ``ingest.json``, ``replay.json`` and ``reads.json`` from DIR (as written by
+``bench/run``; any may be missing) and prints one table, with the machine the
+figures came from; ``--markdown`` also writes them as Markdown tables to FILE.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+MB = "MB"
+SERVICE_RSS_MB = 150
+EXPORT_RSS_MB = 200
+INGEST_RATIO = 0.8
+REPLAY_RATIO = 0.5
+STATUS_RPS = 5_000
+STATUS_P99_MS = 10
+TIMELINE_P99_MS = 20
+EXPORT_RATE = 50_000
+REPLAY_1M_SECONDS = 20
+MILLION = 1_000_000
+
+
+@dataclass
+class Row:
+    figure: str
+    store: str
+    value: str
+    target: str
+    ceiling: str = ""
+    ratio: float | None = None
+    met: bool | None = None
+
+    def cells(self) -> list[str]:
+        ratio = "" if self.ratio is None else f"{self.ratio:.2f}"
+        met = "" if self.met is None else ("yes" if self.met else "NO")
+        return [self.figure, self.store, self.value, self.target, self.ceiling, ratio, met]
+
+
+def ingest_rows(data: dict[str, Any]) -> list[Row]:
+    rows = []
+    for store in ("sqlite", "postgres"):
+        if store not in data:
+            continue
+        ledger, ceiling = data[store]["ledger"], data[store]["ceiling"]
+        ratio = ledger["rps"] / ceiling["rps"]
+        errors = f", {ledger['errors']:.0f} non-2xx" if ledger["errors"] else ""
+        rows += [
+            Row("ingest requests/s", store, f"{ledger['rps']:,.0f}/s{errors}",
+                f">= {INGEST_RATIO} x ceiling", f"{ceiling['rps']:,.0f}/s", ratio,
+                ratio >= INGEST_RATIO),
+            Row("ingest p50 / p99", store, f"{ledger['p50']:.1f} / {ledger['p99']:.1f} ms", "-",
+                f"{ceiling['p50']:.1f} / {ceiling['p99']:.1f} ms"),
+            Row("ingest service peak RSS", store, f"{ledger['rss']:.0f} MB",
+                f"< {SERVICE_RSS_MB} MB", f"{ceiling['rss']:.0f} MB", None,
+                ledger["rss"] < SERVICE_RSS_MB),
+        ]  # fmt: skip
+    return rows
+
+
+def replay_rows(data: dict[str, Any]) -> list[Row]:
+    rows = []
+    for store in ("sqlite", "postgres"):
+        if store not in data:
+            continue
+        r = data[store]
+        rows.append(
+            Row(f"replay events/s ({r['events']:,} events)", store, f"{r['replay_rate']:,.0f}/s",
+                f">= {REPLAY_RATIO} x ceiling", f"{r['ceiling_rate']:,.0f}/s", r["ratio"],
+                r["ratio"] >= REPLAY_RATIO)
+        )  # fmt: skip
+        if store == "sqlite":
+            seconds = r["replay_seconds"] * MILLION / r["events"]
+            value = f"{seconds:.1f} s" if r["events"] >= MILLION else f"~{seconds:.1f} s (scaled)"
+            rows.append(
+                Row("replay of 1M events", store, value, f"< {REPLAY_1M_SECONDS} s", "", None,
+                    seconds < REPLAY_1M_SECONDS)
+            )  # fmt: skip
+    return rows
+
+
+def reads_rows(data: dict[str, Any]) -> list[Row]:
+    rows = []
+    for store in ("sqlite", "postgres"):
+        if store not in data:
+            continue
+        r = data[store]
+        status, timeline, export = r["status"], r["timeline"], r["export"]
+        top = r.get("status_ceiling")
+        events = f"{r['events']:,} events"
+        rows += [
+            Row(f"status reads req/s ({status['connections']} conns)", store,
+                f"{status['rps']:,.0f}/s" + errors(status), f">= {STATUS_RPS:,}/s",
+                f"{top['rps']:,.0f}/s" if top else "", status["rps"] / top["rps"] if top else None,
+                status["rps"] >= STATUS_RPS),
+            Row("status reads p50 / p99", store,
+                f"{status['p50']:.1f} / {status['p99']:.1f} ms", f"p99 < {STATUS_P99_MS} ms",
+                f"{top['p50']:.1f} / {top['p99']:.1f} ms" if top else "", None,
+                status["p99"] < STATUS_P99_MS),
+            Row(f"timeline p50 / p99 ({timeline['connections']} conns, {events})", store,
+                f"{timeline['p50']:.1f} / {timeline['p99']:.1f} ms ({timeline['rps']:,.0f}/s)"
+                + errors(timeline), f"p99 < {TIMELINE_P99_MS} ms at 1M events", "", None,
+                timeline["p99"] < TIMELINE_P99_MS),
+            Row(f"/audit/events NDJSON ({export['events']:,.0f} events)", store,
+                f"{export['rate']:,.0f} events/s", f">= {EXPORT_RATE:,} events/s", "", None,
+                export["rate"] >= EXPORT_RATE),
+            Row("/audit/events server peak RSS", store,
+                f"{export['rss_peak_mb']:.0f} MB (from {export['rss_before_mb']:.0f})",
+                f"< {EXPORT_RSS_MB} MB", "", None, export["rss_peak_mb"] < EXPORT_RSS_MB),
+            Row("read service peak RSS (VmHWM)", store, f"{r['server_hwm_mb']:.0f} MB",
+                f"< {SERVICE_RSS_MB} MB", "", None, r["server_hwm_mb"] < SERVICE_RSS_MB),
+            Row("replay before the reads", store,
+                f"{r['replay_rate']:,.0f} events/s ({r['replay_seconds']:.1f} s)", "-"),
+        ]  # fmt: skip
+    return rows
+
+
+def errors(figures: dict[str, Any]) -> str:
+    return f", {figures['errors']:.0f} non-2xx" if figures.get("errors") else ""
+
+
+def fsync_ms(folder: str) -> float:
+    """The median time of a 4 KB write and fsync where the benchmarks keep their files."""
+    times = []
+    with tempfile.NamedTemporaryFile(dir=folder) as file:
+        for _ in range(100):
+            started = time.perf_counter()
+            file.write(b"x" * 4096)
+            file.flush()
+            os.fsync(file.fileno())
+            times.append(time.perf_counter() - started)
+    return sorted(times)[len(times) // 2] * 1000
+
+
+def commit() -> str:
+    """The commit measured, marked when the code outside bench/ has uncommitted changes."""
+    git = ["git", "-C", str(Path(__file__).resolve().parent.parent)]
+    head = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    if head.returncode != 0:
+        return "?"
+    changed = subprocess.run(
+        [*git, "status", "--porcelain", "--", ".", ":!bench", ":!var"],
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    return head.stdout.strip() + (" with uncommitted changes" if changed else "")
+
+
+def machine(results: dict[str, dict[str, Any]]) -> list[tuple[str, str]]:
+    cpuinfo = Path("/proc/cpuinfo").read_text()
+    model = re.search(r"model name\s*:\s*(.*)", cpuinfo)
+    meminfo = Path("/proc/meminfo").read_text()
+    total = re.search(r"MemTotal:\s+(\d+) kB", meminfo)
+    folder = tempfile.gettempdir()
+    disk = subprocess.run(
+        ["df", "-h", "--output=source,fstype,size", folder], capture_output=True, text=True
+    ).stdout.splitlines()[-1:]
+    versions = {
+        data[store]["server_version"]
+        for data in results.values()
+        for store in ("postgres",)
+        if isinstance(data.get(store), dict) and "server_version" in data[store]
+    }
+    # The first benchmark's figure: what else the machine was doing when the run began.
+    load = next((data["load_before"] for data in results.values() if "load_before" in data), None)
+    return [
+        ("date", datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")),
+        ("commit", commit()),
+        ("cores (nproc)", str(len(os.sched_getaffinity(0)))),
+        ("CPU", model.group(1).strip() if model else platform.processor() or "?"),
+        ("RAM", f"{int(total.group(1)) / 2**20:.1f} GiB" if total else "?"),
+        ("disk (temp files)", " ".join(" ".join(disk).split()) + f" at {folder}"),
+        ("fsync of 4 KB (median)", f"{fsync_ms(folder):.2f} ms"),
+        ("Python", platform.python_version()),
+        ("SQLite", sqlite3.sqlite_version),
+        ("PostgreSQL", ", ".join(sorted(versions)) or "-"),
+        (
+            "1-minute load average at the start",
+            "-" if load is None else f"{load:.2f} (other work on the machine; ~0 when idle)",
+        ),
+    ]
+
+
+def render(rows: list[list[str]], markdown: bool) -> str:
+    if markdown:
+        lines = ["| " + " | ".join(row) + " |" for row in rows]
+        lines.insert(1, "|" + "|".join(" --- " for _ in rows[0]) + "|")
+        return "\n".join(lines)
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+                     for row in rows)  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("folder")
+    parser.add_argument("--markdown", default="", metavar="FILE")
+    args = parser.parse_args()
+    folder = Path(args.folder)
+    results = {
+        name: json.loads((folder / f"{name}.json").read_text())
+        for name in ("ingest", "replay", "reads")
+        if (folder / f"{name}.json").exists()
+    }
+    if not results:
+        sys.exit(f"no benchmark results in {folder}")
+    rows = [
+        *ingest_rows(results.get("ingest", {})),
+        *replay_rows(results.get("replay", {})),
+        *reads_rows(results.get("reads", {})),
+    ]
+    figures = [["figure", "store", "value", "target", "ceiling", "ratio", "met"]]
+    figures += [row.cells() for row in rows]
+    about = [["machine", ""], *(list(pair) for pair in machine(results))]
+    missed = [row for row in rows if row.met is False]
+    summary = f"{len(missed)} of {sum(row.met is not None for row in rows)} targets missed"
+    if missed:
+        summary += ": " + "; ".join(f"{r.figure} ({r.store})" for r in missed)
+    print(f"{render(figures, False)}\n\n{render(about, False)}\n\n{summary}")
+    if args.markdown:
+        text = f"{render(figures, True)}\n\n{render(about, True)}\n\n{summary}\n"
+        Path(args.markdown).write_text(text)
+
+
+if __name__ == "__main__":
+    main()
