@@ -1,6 +1,7 @@
 """Every benchmark figure next to its target and, where there is one, its ceiling.
 
-    .venv/bin/python -m bench.report DIR [--markdown FILE]
+    .venv/bin/python -m bench.report [DIR] [--markdown FILE]
+    .venv/bin/python -m bench.report --commit
 
 Reads ``ingest.json``, ``replay.json`` and ``reads.json`` from DIR (as written by
 ``bench/run``; any may be missing) and prints one table, with the machine the
@@ -149,27 +150,38 @@ def fsync_ms(folder: str) -> float:
 
 
 def commit() -> str:
-    """The commit measured, marked when the code outside bench/ has uncommitted changes."""
+    """The last commit that changed the code measured (anything outside bench/), marked
+    when that code has uncommitted changes."""
     git = ["git", "-C", str(Path(__file__).resolve().parent.parent)]
-    head = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
-    if head.returncode != 0:
+    code = [".", ":!bench", ":!var"]
+    last = subprocess.run(
+        [*git, "log", "-1", "--format=%h", "--", *code], capture_output=True, text=True
+    )
+    if last.returncode != 0:
         return "?"
     changed = subprocess.run(
-        [*git, "status", "--porcelain", "--", ".", ":!bench", ":!var"],
-        capture_output=True,
-        text=True,
+        [*git, "status", "--porcelain", "--", *code], capture_output=True, text=True
     ).stdout.strip()
-    return head.stdout.strip() + (" with uncommitted changes" if changed else "")
+    return last.stdout.strip() + (" with uncommitted changes" if changed else "")
 
 
-def machine(results: dict[str, dict[str, Any]]) -> list[tuple[str, str]]:
+def measured_commit(folder: Path) -> str:
+    """The commit at the start of the run, and whether the code changed before its end."""
+    now = commit()
+    start = (folder / "commit.txt").read_text().strip() if (folder / "commit.txt").exists() else ""
+    if not start or start == now:
+        return now
+    return f"{start} at the start, {now} at the end: the code changed during the run"
+
+
+def machine(folder: Path, results: dict[str, dict[str, Any]]) -> list[tuple[str, str]]:
     cpuinfo = Path("/proc/cpuinfo").read_text()
     model = re.search(r"model name\s*:\s*(.*)", cpuinfo)
     meminfo = Path("/proc/meminfo").read_text()
     total = re.search(r"MemTotal:\s+(\d+) kB", meminfo)
-    folder = tempfile.gettempdir()
+    temp = tempfile.gettempdir()
     disk = subprocess.run(
-        ["df", "-h", "--output=source,fstype,size", folder], capture_output=True, text=True
+        ["df", "-h", "--output=source,fstype,size", temp], capture_output=True, text=True
     ).stdout.splitlines()[-1:]
     versions = {
         data[store]["server_version"]
@@ -181,12 +193,12 @@ def machine(results: dict[str, dict[str, Any]]) -> list[tuple[str, str]]:
     load = next((data["load_before"] for data in results.values() if "load_before" in data), None)
     return [
         ("date", datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")),
-        ("commit", commit()),
+        ("code (last commit outside bench/)", measured_commit(folder)),
         ("cores (nproc)", str(len(os.sched_getaffinity(0)))),
         ("CPU", model.group(1).strip() if model else platform.processor() or "?"),
         ("RAM", f"{int(total.group(1)) / 2**20:.1f} GiB" if total else "?"),
-        ("disk (temp files)", " ".join(" ".join(disk).split()) + f" at {folder}"),
-        ("fsync of 4 KB (median)", f"{fsync_ms(folder):.2f} ms"),
+        ("disk (temp files)", " ".join(" ".join(disk).split()) + f" at {temp}"),
+        ("fsync of 4 KB (median)", f"{fsync_ms(temp):.2f} ms"),
         ("Python", platform.python_version()),
         ("SQLite", sqlite3.sqlite_version),
         ("PostgreSQL", ", ".join(sorted(versions)) or "-"),
@@ -209,9 +221,13 @@ def render(rows: list[list[str]], markdown: bool) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("folder")
+    parser.add_argument("folder", nargs="?", default="var/bench/latest")
     parser.add_argument("--markdown", default="", metavar="FILE")
+    parser.add_argument("--commit", action="store_true", help="print the commit measured")
     args = parser.parse_args()
+    if args.commit:
+        print(commit())
+        return
     folder = Path(args.folder)
     results = {
         name: json.loads((folder / f"{name}.json").read_text())
@@ -227,7 +243,7 @@ def main() -> None:
     ]
     figures = [["figure", "store", "value", "target", "ceiling", "ratio", "met"]]
     figures += [row.cells() for row in rows]
-    about = [["machine", ""], *(list(pair) for pair in machine(results))]
+    about = [["machine", ""], *(list(pair) for pair in machine(folder, results))]
     missed = [row for row in rows if row.met is False]
     summary = f"{len(missed)} of {sum(row.met is not None for row in rows)} targets missed"
     if missed:
