@@ -2,6 +2,7 @@
 
     .venv/bin/python -m bench.report [DIR] [--markdown FILE]
     .venv/bin/python -m bench.report --commit
+    .venv/bin/python -m bench.report DIR --watch   # until stopped: others' CPU in DIR
 
 Reads ``ingest.json``, ``replay.json`` and ``reads.json`` from DIR (as written by
 ``bench/run``; any may be missing) and prints one table, with the machine the
@@ -165,6 +166,60 @@ def commit() -> str:
     return last.stdout.strip() + (" with uncommitted changes" if changed else "")
 
 
+def cpu_of_others(own_group: int) -> dict[int, tuple[str, int]]:
+    """(command, CPU ticks) of every process outside ``own_group``, PostgreSQL's aside."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        command = stat[stat.index("(") + 1 : stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2 :].split()
+        parent, group = int(fields[1]), int(fields[2])
+        ticks = int(fields[11]) + int(fields[12])
+        # The benchmarks' own throwaway clusters run in a group of their own; kernel
+        # threads (children of pid 2, e.g. writeback) work for the benchmarks as well.
+        if group != own_group and parent > 2 and not command.startswith("postgres"):
+            found[int(entry.name)] = (command, ticks)
+    return found
+
+
+def watch(path: Path, every: float = 2.0) -> None:
+    """Until stopped, keep in ``path`` the CPU time that other processes used meanwhile."""
+    own_group, tick = os.getpgid(0), os.sysconf("SC_CLK_TCK")
+    started, before = time.monotonic(), cpu_of_others(os.getpgid(0))
+    by_command: dict[str, float] = {}
+    while True:
+        time.sleep(every)
+        now = cpu_of_others(own_group)
+        for pid, (command, ticks) in now.items():
+            used = ticks - before[pid][1] if pid in before else 0
+            if used > 0:
+                by_command[command] = by_command.get(command, 0.0) + used / tick
+        before = now
+        seconds = time.monotonic() - started
+        partial = path.with_suffix(".partial")
+        partial.write_text(json.dumps({"seconds": seconds, "by_command": by_command}))
+        partial.replace(path)
+
+
+def others_line(folder: Path) -> str:
+    path = folder / "others.json"
+    if not path.exists():
+        return "-"
+    data = json.loads(path.read_text())
+    busy = sum(data["by_command"].values())
+    share = busy / max(data["seconds"], 1) / len(os.sched_getaffinity(0))
+    top = sorted(data["by_command"].items(), key=lambda item: -item[1])[:4]
+    names = ", ".join(f"{name} {cpu:.0f} s" for name, cpu in top if cpu >= 1)
+    return f"{busy:.0f} CPU-s in {data['seconds']:.0f} s ({share:.0%} of the cores)" + (
+        f": {names}" if names else ""
+    )
+
+
 def measured_commit(folder: Path) -> str:
     """The commit at the start of the run, and whether the code changed before its end."""
     now = commit()
@@ -206,6 +261,7 @@ def machine(folder: Path, results: dict[str, dict[str, Any]]) -> list[tuple[str,
             "1-minute load average at the start",
             "-" if load is None else f"{load:.2f} (other work on the machine; ~0 when idle)",
         ),
+        ("other processes during the run", others_line(folder)),
     ]
 
 
@@ -224,10 +280,13 @@ def main() -> None:
     parser.add_argument("folder", nargs="?", default="var/bench/latest")
     parser.add_argument("--markdown", default="", metavar="FILE")
     parser.add_argument("--commit", action="store_true", help="print the commit measured")
+    parser.add_argument("--watch", action="store_true", help="record others' CPU in DIR")
     args = parser.parse_args()
     if args.commit:
         print(commit())
         return
+    if args.watch:
+        watch(Path(args.folder) / "others.json")
     folder = Path(args.folder)
     results = {
         name: json.loads((folder / f"{name}.json").read_text())
