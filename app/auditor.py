@@ -37,13 +37,18 @@ async def _audited(request: Request) -> tuple[Services, Caller]:
     what = f"{request.method} {request.url.path}"
     if request.url.query:
         what += f"?{request.url.query}"
+    await record_read(services, caller, what)
+    return services, caller
+
+
+async def record_read(services: Services, caller: Caller, what: str) -> None:
+    """Note an auditor read in the access log; without that note, nothing is read (503)."""
     try:
         await run_in_threadpool(
             services.access_log.record, services.clock(), caller.key_id, caller.role, what
         )
     except Exception:
         raise HTTPException(503, "the access log cannot be written; nothing was read") from None
-    return services, caller
 
 
 def chain_of(services: Services, scan_ref: str) -> tuple[dict[str, Any], dict[int, bytes]]:

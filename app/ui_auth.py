@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from urllib.parse import parse_qs, quote
 
-from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from app.auditor import record_read
 from app.auth import AUDITOR_ROLES, Caller
 from app.bootstrap import Services
 from app.ui_render import PREFIX, clear_cookie, render, set_cookie, ui_state
@@ -41,13 +41,7 @@ async def audited(request: Request) -> tuple[Services, Caller]:
     if caller is None:
         raise SignInRequiredError(target)
     services = ui_state(request).services
-    what = f"{request.method} {target}"
-    try:
-        await run_in_threadpool(
-            services.access_log.record, services.clock(), caller.key_id, caller.role, what
-        )
-    except Exception:
-        raise HTTPException(503, "the access log cannot be written; nothing was read") from None
+    await record_read(services, caller, f"{request.method} {target}")
     return services, caller
 
 
