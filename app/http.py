@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
+from adapters.status_reader import status_reader
 from app import auditor, backend, logs, metrics, openapi, reads, webhooks
 from app.bootstrap import Services, bootstrap
 from app.config import load
@@ -87,13 +88,24 @@ def create_app(services: Services) -> Starlette:
         Route("/metrics", metrics.metrics, methods=["GET"]),
         Mount("/ui", app=create_ui(services)),
     ]
+    reader = status_reader(services.settings.store)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await reader.close()
+
     app = Starlette(
         routes=routes,
         exception_handlers={HTTPException: http_error, Exception: unexpected_error},
+        lifespan=lifespan,
     )
     app.add_middleware(SecurityHeaders)
     app.add_middleware(logs.RequestLog)
     app.state.services = services
+    app.state.status_reader = reader
     return app
 
 
@@ -103,13 +115,16 @@ def create_app_from_environment() -> Starlette:
     # `ledger serve` has set up the store before starting the server processes.
     services = bootstrap(load(os.environ), create_tables=False)
 
+    app = create_app(services)
+    own_lifespan = app.router.lifespan_context
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         try:
-            yield
+            async with own_lifespan(app):
+                yield
         finally:
             services.close()
 
-    app = create_app(services)
     app.router.lifespan_context = lifespan
     return app

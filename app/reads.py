@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from adapters.status_reader import ReadFailedError, StatusReader
 from adapters.views import SqlVerificationView
 from app.auth import BACKEND_ROLES
 from app.bootstrap import Services
@@ -100,6 +101,17 @@ async def verification_status(request: Request) -> Response:
     services = _services(request)
     services.api_keys.require(request, BACKEND_ROLES)
     scan_ref = request.path_params["scan_ref"]
+    reader: StatusReader | None = getattr(request.app.state, "status_reader", None)
+    if reader is not None and not request.query_params and "\x00" not in scan_ref:
+        # The common read: no waiting, straight from the view (see adapters.status_reader).
+        try:
+            body = await reader.document(scan_ref)
+        except ReadFailedError:
+            pass
+        else:
+            if body is None:
+                raise HTTPException(404, f"no verification {scan_ref!r}")
+            return Response(body, media_type="application/json")
     document = await read_view(
         request, services.views.status, services.views.status.status, scan_ref
     )

@@ -1,0 +1,124 @@
+"""The fast status read: straight from the view, with the threaded read behind it."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+
+from adapters.status_reader import ReadFailedError, StatusReader
+from app.bootstrap import Services
+from app.replay import replay
+from tests.e2e.test_reads_http import auth, deliver, wait_for_views
+
+
+class CountingReader:
+    """Wraps the app's reader, counting the reads it answered and optionally failing."""
+
+    def __init__(self, inner: StatusReader, fail: bool = False):
+        self.inner = inner
+        self.fail = fail
+        self.answered = 0
+
+    async def document(self, scan_ref: str) -> bytes | None:
+        if self.fail:
+            raise ReadFailedError("made to fail")
+        found = await self.inner.document(scan_ref)
+        self.answered += 1
+        return found
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+
+def swap_reader(client: TestClient, fail: bool = False) -> CountingReader:
+    app: Any = client.app
+    reader = CountingReader(app.state.status_reader, fail=fail)
+    app.state.status_reader = reader
+    return reader
+
+
+@pytest.fixture
+def reads(services: Services, client: TestClient) -> TestClient:
+    services.start_projections()
+    return client
+
+
+def test_a_plain_read_is_answered_by_the_fast_reader_with_the_threaded_document(
+    reads: TestClient, services: Services
+) -> None:
+    wait_for_views(services, deliver(reads, "fast-1", overall="APPROVED"))
+    reader = swap_reader(reads)
+
+    fast = reads.get("/verifications/fast-1", headers=auth())
+    threaded = reads.get("/verifications/fast-1", params={"minPosition": 0}, headers=auth())
+
+    assert reader.answered == 1
+    assert fast.status_code == threaded.status_code == 200
+    assert fast.headers["content-type"] == "application/json"
+    assert fast.json() == threaded.json()
+    assert fast.json()["scanRef"] == "fast-1"
+    assert fast.json()["status"] == "APPROVED"
+
+
+def test_an_unknown_verification_is_a_404_on_the_fast_path(reads: TestClient) -> None:
+    reader = swap_reader(reads)
+    response = reads.get("/verifications/never-seen", headers=auth())
+    assert reader.answered == 1
+    assert response.status_code == 404
+    assert "never-seen" in response.json()["error"]
+
+
+def test_reads_with_a_query_or_nul_take_the_threaded_path(
+    reads: TestClient, services: Services
+) -> None:
+    wait_for_views(services, deliver(reads, "fast-2"))
+    reader = swap_reader(reads)
+    assert reads.get("/verifications/fast-2?minPosition=1", headers=auth()).status_code == 200
+    assert reads.get("/verifications/fast-2%00", headers=auth()).status_code == 404
+    assert reader.answered == 0
+
+
+def test_a_failing_fast_reader_falls_back_to_the_threaded_read(
+    reads: TestClient, services: Services
+) -> None:
+    wait_for_views(services, deliver(reads, "fast-3", overall="DENIED"))
+    swap_reader(reads, fail=True)
+    response = reads.get("/verifications/fast-3", headers=auth())
+    assert response.status_code == 200
+    assert response.json()["status"] == "DENIED"
+    assert reads.get("/verifications/nothing", headers=auth()).status_code == 404
+
+
+def test_authentication_comes_before_the_fast_read(reads: TestClient) -> None:
+    reader = swap_reader(reads)
+    assert reads.get("/verifications/x").status_code == 401
+    wrong = {"Authorization": "Bearer not-a-token"}
+    assert reads.get("/verifications/x", headers=wrong).status_code == 401
+    assert reader.answered == 0
+
+
+def test_the_fast_reader_follows_a_replay_to_the_new_tables(
+    reads: TestClient, services: Services
+) -> None:
+    wait_for_views(services, deliver(reads, "fast-4", overall="APPROVED"))
+    reader = swap_reader(reads)
+    before = reads.get("/verifications/fast-4", headers=auth())
+    assert reader.answered == 1
+    inner: Any = reader.inner
+    assert inner.generations.table is not None
+    assert "current_status_g1" in inner.generations.table
+
+    replay(services.ledger, services.views.sql, drop_grace=0)
+
+    # The old tables are gone. A read that finds them gone is answered the threaded way
+    # and makes the reader look up the active tables again.
+    deadline = time.monotonic() + 10
+    while reader.answered < 3 and time.monotonic() < deadline:
+        after = reads.get("/verifications/fast-4", headers=auth())
+        assert after.status_code == 200
+        assert after.json() == before.json()
+    assert reader.answered >= 3
+    assert "current_status_g2" in inner.generations.table
