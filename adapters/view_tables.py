@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from adapters.fact_codec import decode_facts, decode_timeline, encode_timeline
 from adapters.views import SqlVerificationView, decode_json, encode_json, reading
 from projections.audit_timeline import AuditTimelineView
 from projections.current_status import CurrentStatusView, StatusFilter
@@ -160,7 +161,7 @@ class SqlAuditTimelineView(SqlVerificationView, AuditTimelineView):
     def values(self, state: VerificationState) -> tuple[Any, ...]:
         facts = state.facts
         return (
-            encode_json(state.evaluation.timeline),
+            encode_timeline(state.evaluation.timeline, facts),
             min(f.position for f in facts),
             facts[-1].sequence,
             facts[-1].hash,
@@ -188,19 +189,24 @@ class SqlAuditTimelineView(SqlVerificationView, AuditTimelineView):
         table = self.rows_table(self.generation())
         with self.sql.transaction(commit=False) as c:
             rows = c.execute(
-                f"SELECT scan_ref, entries FROM {table} ORDER BY last_received_at DESC LIMIT ?",
+                f"SELECT scan_ref, entries, facts FROM {table}"
+                " ORDER BY last_received_at DESC LIMIT ?",
                 (limit,),
             ).fetchall()
-        return [{"scanRef": r["scan_ref"], "entries": decode_json(r["entries"])} for r in rows]
+        return [{"scanRef": r["scan_ref"], "entries": _entries(r)} for r in rows]
 
     @reading
     def timeline(self, scan_ref: str) -> list[dict[str, Any]] | None:
         table = self.rows_table(self.generation())
         with self.sql.transaction(commit=False) as c:
             found = c.execute(
-                f"SELECT entries FROM {table} WHERE scan_ref = ?", (scan_ref,)
+                f"SELECT entries, facts FROM {table} WHERE scan_ref = ?", (scan_ref,)
             ).fetchone()
-        return None if found is None else list(decode_json(found["entries"]))
+        return None if found is None else _entries(found)
+
+
+def _entries(row: Any) -> list[dict[str, Any]]:
+    return decode_timeline(row["entries"], decode_facts(bytes(row["facts"])))
 
 
 VIEW_CLASSES: dict[str, type[SqlVerificationView]] = {

@@ -20,6 +20,7 @@ from typing import Any, ClassVar, Literal, TypeVar
 import msgspec
 from eventsourcing.persistence import IntegrityError, PersistenceError, Tracking
 
+from adapters.fact_codec import decode_facts, encode_facts
 from adapters.sql import Cursor, Sql
 from projections.facts import Fact
 from projections.verification_view import VerificationState, VerificationView
@@ -34,7 +35,6 @@ GENERATION_LOOKUP_SECONDS = 0.5
 Mode = Literal["live", "build", "read"]
 T = TypeVar("T")
 
-_facts_decoder = msgspec.json.Decoder(list[Fact])
 _json_decoder = msgspec.json.Decoder()
 
 
@@ -229,10 +229,20 @@ class SqlVerificationView(VerificationView):
                     f"SELECT scan_ref, facts FROM {self.rows_table()} WHERE scan_ref IN ({marks})",
                     chunk,
                 ).fetchall():
-                    found[row["scan_ref"]] = _facts_decoder.decode(bytes(row["facts"]))
+                    found[row["scan_ref"]] = decode_facts(bytes(row["facts"]))
         return found
 
-    def save(self, states: Sequence[VerificationState], tracking: Tracking) -> None:
+    def save(
+        self,
+        states: Sequence[VerificationState],
+        tracking: Tracking,
+        blobs: Sequence[bytes] | None = None,
+    ) -> None:
+        """Write the rows and the tracking record (see ``VerificationView.save``).
+
+        ``blobs`` are the states' facts already encoded (``encode_facts``), when a
+        replay writes the same states to several views.
+        """
         names = [name for name, _ in self.columns]
         assignments = ", ".join(f"{n} = excluded.{n}" for n in [*names, "facts"])
         statement = (
@@ -240,9 +250,11 @@ class SqlVerificationView(VerificationView):
             f" VALUES ({', '.join('?' * (len(names) + 2))})"
             f" ON CONFLICT (scan_ref) DO UPDATE SET {assignments}"
         )
+        if blobs is None:
+            blobs = [encode_facts(state.facts) for state in states]
         rows = [
-            (state.scan_ref, *self.values(state), msgspec.json.encode(state.facts))
-            for state in states
+            (state.scan_ref, *self.values(state), blob)
+            for state, blob in zip(states, blobs, strict=True)
         ]
         with self.sql.transaction(commit=True) as c:
             if self.mode == "live" and generations(c, self.projection)[0] != self.bound:

@@ -9,13 +9,15 @@ write and continue on the new tables from where the replay left them.
 
 from __future__ import annotations
 
+import gc
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from eventsourcing.persistence import Tracking
 
+from adapters.fact_codec import encode_facts
 from adapters.fast_facts import facts_of
 from adapters.sql import Sql
 from adapters.views import SqlVerificationView, begin_build, switch_to
@@ -23,10 +25,12 @@ from app.ledger import Ledger
 from app.workers import PROJECTIONS
 from projections import rules
 from projections.facts import Fact
-from projections.verification_view import VerificationProjection
+from projections.verification_view import VerificationProjection, VerificationState
 
 BATCH_SIZE = 10_000
 DROP_GRACE_SECONDS = 2.0  # longer than a reader keeps its generation (0.5 s)
+# Verifications a fresh build remembers having written, to skip looking up the others.
+MAX_REMEMBERED = 2_000_000
 
 Progress = Callable[[int, int], None]
 
@@ -76,18 +80,45 @@ def replay(
     if unknown:
         raise ValueError(f"unknown projection(s): {', '.join(unknown)}")
     started = time.monotonic()
+    # The replay makes millions of short-lived objects and no reference cycles; the
+    # cycle collector would walk every live object again and again.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _replay(ledger, views, names, progress, batch_size, drop_grace, started)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _replay(
+    ledger: Ledger,
+    views: Sql,
+    names: Sequence[str],
+    progress: Progress | None,
+    batch_size: int,
+    drop_grace: float,
+    started: float,
+) -> ReplaySummary:
     builds = [_begin(views, name) for name in (names or PROJECTIONS)]
     summary = ReplaySummary(projections=[b.name for b in builds])
     position = min(b.start for b in builds)
     first = position
     head = ledger.recorder.max_notification_id() or 0
+    folds = [Fold(group) for group in _in_step(builds)]
     while True:
         notifications = ledger.recorder.select_notifications(
             start=position, limit=batch_size, inclusive_of_start=False
         )
         if not notifications:
             break
-        _fold_into(builds, facts_of(ledger.mapper, notifications), notifications[-1].id)
+        facts = facts_of(ledger.mapper, notifications)
+        tracking = Tracking(Ledger.name, notifications[-1].id)
+        for fold in folds:
+            states = fold.fold(facts)
+            blobs = [encode_facts(state.facts) for state in states]
+            for build in fold.builds if states else ():
+                build.view.save(states, tracking, blobs)
         position = notifications[-1].id
         summary.events += len(notifications)
         head = max(head, position)
@@ -110,22 +141,59 @@ def replay(
     return summary
 
 
-def _fold_into(builds: Sequence[Build], facts: Sequence[tuple[str, Fact]], last: int) -> None:
-    """Fold a batch into every build; builds that are in step share one evaluation."""
+def _in_step(builds: Sequence[Build]) -> list[list[Build]]:
+    """Builds grouped by where they start: each group shares one evaluation."""
     by_start: dict[int, list[Build]] = {}
     for build in builds:
         by_start.setdefault(build.start, []).append(build)
-    tracking = Tracking(Ledger.name, last)
-    for start, group in by_start.items():
+    return list(by_start.values())
+
+
+class Fold:
+    """Folds batches of facts into the states of a group of builds that are in step.
+
+    A build begun from nothing remembers which verifications it has written, so that
+    it only asks its tables for the facts of those (until there are too many to
+    remember): in a ledger written in order, most batches hold whole histories.
+    """
+
+    def __init__(self, builds: list[Build]):
+        self.builds = builds
+        self.start = builds[0].start
+        self.written: set[str] | None = set() if self.start == 0 else None
+
+    def fold(self, facts: Sequence[tuple[str, Fact]]) -> list[VerificationState]:
         new: dict[str, list[Fact]] = {}
         for scan_ref, fact in facts:
-            if fact.position > start:
+            if fact.position > self.start:
                 new.setdefault(scan_ref, []).append(fact)
         if not new:
-            continue
-        states = group[0].projection.fold_facts(new)
-        for build in group:
-            build.view.save(states, tracking)
+            return []
+        stored = self._stored(new.keys())
+        states = []
+        for scan_ref, added in new.items():
+            known = stored.get(scan_ref)
+            if known:
+                merged = {f.sequence: f for f in known}
+                merged.update((f.sequence, f) for f in added)
+                ordered = sorted(merged.values(), key=_sequence)
+            else:
+                ordered = sorted(added, key=_sequence)
+            states.append(VerificationState(scan_ref, ordered, rules.evaluate(scan_ref, ordered)))
+        if self.written is not None:
+            self.written.update(new)
+            if len(self.written) > MAX_REMEMBERED:
+                self.written = None
+        return states
+
+    def _stored(self, scan_refs: Iterable[str]) -> dict[str, list[Fact]]:
+        written = self.written
+        missing = [ref for ref in scan_refs if written is None or ref in written]
+        return self.builds[0].view.facts(missing) if missing else {}
+
+
+def _sequence(fact: Fact) -> int:
+    return fact.sequence
 
 
 def _begin(views: Sql, name: str) -> Build:
