@@ -17,7 +17,7 @@ keys, or values that do not match its facts, is stored whole, as JSON.
 from __future__ import annotations
 
 from dataclasses import fields
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 from typing import Any
 
 import msgspec
@@ -47,6 +47,9 @@ ENTRY_KEYS = (
     "sequence", "kind", "receivedAt", "final", "status", "preliminary", "lateArrival",
     "supersededBy", "payloadSha256", "prevHash", "hash",
 )  # fmt: skip
+_entry_from_fact = itemgetter(*(key for key, _ in FROM_FACT))
+_fact_in_entry = attrgetter(*(name for _, name in FROM_FACT))
+_entry_derived = itemgetter(*DERIVED)
 
 
 def _digest(value: str | None) -> str | bytes | None:
@@ -89,18 +92,15 @@ def decode_facts(data: bytes) -> list[Fact]:
 
 def encode_timeline(entries: list[dict[str, Any]], facts: list[Fact]) -> str:
     """The timeline as the view stores it: derived fields only, when they suffice."""
-    by_sequence = {fact.sequence: fact for fact in facts}
     compact = []
-    for entry in entries:
-        fact = by_sequence.get(entry.get("sequence", -1))
-        if (
-            fact is None
-            or tuple(entry) != ENTRY_KEYS
-            or any(entry[key] != getattr(fact, name) for key, name in FROM_FACT)
-        ):
-            return msgspec.json.encode(entries).decode()
-        compact.append([fact.sequence, *(entry[key] for key in DERIVED)])
-    return msgspec.json.encode({"derived": compact}).decode()
+    if len(entries) == len(facts):
+        for entry, fact in zip(entries, facts, strict=True):
+            if tuple(entry) != ENTRY_KEYS or _entry_from_fact(entry) != _fact_in_entry(fact):
+                break
+            compact.append((fact.sequence, *_entry_derived(entry)))
+        else:
+            return msgspec.json.encode({"derived": compact}).decode()
+    return msgspec.json.encode(entries).decode()
 
 
 def decode_timeline(text: str | bytes, facts: list[Fact]) -> list[dict[str, Any]]:

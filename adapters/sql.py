@@ -14,6 +14,8 @@ from eventsourcing.postgres import PostgresDatastore
 from eventsourcing.sqlite import SQLiteDatastore
 
 Datastore = SQLiteDatastore | PostgresDatastore
+# From this many rows, an upsert on PostgreSQL copies them in (see ``Cursor.upsert``).
+COPY_FROM_ROWS = 100
 
 
 class Sql:
@@ -57,6 +59,35 @@ class Cursor:
     def executemany(self, text: str, rows: Sequence[Sequence[Any]]) -> None:
         if rows:
             self.cursor.executemany(self.sql.statement(text), [tuple(r) for r in rows])
+
+    def upsert(
+        self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], key: str
+    ) -> None:
+        """Insert ``rows`` into ``table`` (named as ``Sql.table`` spells it), replacing
+        the rows whose ``key`` they repeat.
+
+        On PostgreSQL many rows go through ``COPY`` into a temporary table of this
+        session, then one ``INSERT ... SELECT``: thousands of single-row statements
+        cost several times as much there.
+        """
+        names = ", ".join(columns)
+        updates = ", ".join(f"{n} = excluded.{n}" for n in columns if n != key)
+        conflict = f"ON CONFLICT ({key}) DO UPDATE SET {updates}"
+        if not (self.sql.postgres and len(rows) >= COPY_FROM_ROWS):
+            marks = ", ".join("?" * len(columns))
+            self.executemany(f"INSERT INTO {table} ({names}) VALUES ({marks}) {conflict}", rows)
+            return
+        staging = '"' + table.rsplit(".", 1)[-1].strip('"') + '_staging"'
+        self.cursor.execute(
+            f"CREATE TEMPORARY TABLE IF NOT EXISTS {staging}"
+            f" (LIKE {table} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+        )
+        with self.cursor.copy(f"COPY {staging} ({names}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        self.cursor.execute(
+            f"INSERT INTO {table} ({names}) SELECT {names} FROM {staging} {conflict}"
+        )
 
     def fetchone(self) -> Any:
         return self.cursor.fetchone()

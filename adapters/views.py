@@ -243,13 +243,7 @@ class SqlVerificationView(VerificationView):
         ``blobs`` are the states' facts already encoded (``encode_facts``), when a
         replay writes the same states to several views.
         """
-        names = [name for name, _ in self.columns]
-        assignments = ", ".join(f"{n} = excluded.{n}" for n in [*names, "facts"])
-        statement = (
-            f"INSERT INTO {self.rows_table()} (scan_ref, {', '.join(names)}, facts)"
-            f" VALUES ({', '.join('?' * (len(names) + 2))})"
-            f" ON CONFLICT (scan_ref) DO UPDATE SET {assignments}"
-        )
+        columns = ["scan_ref", *(name for name, _ in self.columns), "facts"]
         if blobs is None:
             blobs = [encode_facts(state.facts) for state in states]
         rows = [
@@ -262,7 +256,7 @@ class SqlVerificationView(VerificationView):
             done = self._tracked(c, self.key(), tracking.application_name)
             if done is not None and tracking.notification_id <= done:
                 return
-            c.executemany(statement, rows)
+            c.upsert(self.rows_table(), columns, rows, "scan_ref")
             self._track(c, tracking)
 
     def values(self, state: VerificationState) -> tuple[Any, ...]:

@@ -18,10 +18,10 @@ from typing import Any
 from eventsourcing.persistence import Tracking
 
 from adapters.fact_codec import encode_facts
-from adapters.fast_facts import facts_of
 from adapters.sql import Sql
 from adapters.views import SqlVerificationView, begin_build, switch_to
 from app.ledger import Ledger
+from app.replay_reader import fact_batches
 from app.workers import PROJECTIONS
 from projections import rules
 from projections.facts import Fact
@@ -106,26 +106,18 @@ def _replay(
     first = position
     head = ledger.recorder.max_notification_id() or 0
     folds = [Fold(group) for group in _in_step(builds)]
-    while True:
-        notifications = ledger.recorder.select_notifications(
-            start=position, limit=batch_size, inclusive_of_start=False
-        )
-        if not notifications:
-            break
-        facts = facts_of(ledger.mapper, notifications)
-        tracking = Tracking(Ledger.name, notifications[-1].id)
+    for facts, last, count in fact_batches(ledger, position, batch_size, head):
+        tracking = Tracking(Ledger.name, last)
         for fold in folds:
             states = fold.fold(facts)
             blobs = [encode_facts(state.facts) for state in states]
             for build in fold.builds if states else ():
                 build.view.save(states, tracking, blobs)
-        position = notifications[-1].id
-        summary.events += len(notifications)
+        position = last
+        summary.events += count
         head = max(head, position)
         if progress is not None:
             progress(position - first, head - first)
-        if len(notifications) < batch_size:
-            break
     for build in builds:
         build.view.create_indexes(build.generation)
         if build.name == "current_status":

@@ -181,13 +181,14 @@ def timeline(facts: Sequence[Fact]) -> list[dict[str, Any]]:
     seen: list[Fact] = []
     current: Fact | None = None
     for fact in facts:
+        result = fact.is_result
         entry: dict[str, Any] = {
             "sequence": fact.sequence,
             "kind": fact.kind,
             "receivedAt": fact.received_at,
-            "final": effective_final(fact) if fact.is_result else None,
-            "status": effective_status(fact) if fact.is_result else None,
-            "preliminary": is_preliminary(fact) if fact.is_result else False,
+            "final": effective_final(fact) if result else None,
+            "status": effective_status(fact) if result else None,
+            "preliminary": is_preliminary(fact) if result else False,
             "lateArrival": False,
             "supersededBy": None,
             "payloadSha256": fact.payload_sha256,
@@ -195,7 +196,7 @@ def timeline(facts: Sequence[Fact]) -> list[dict[str, Any]]:
             "hash": fact.hash,
         }
         entries[fact.sequence] = entry
-        if not fact.is_result:
+        if not result:
             continue
         seen.append(fact)
         # Ranked among all results, so a legacy result's place never changes later.

@@ -4,22 +4,26 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 from eventsourcing.postgres import PostgresDatastore
 from starlette.testclient import TestClient
 
+import adapters.sql
 import app.replay
+import app.replay_reader
 import projections.rules
 from adapters.sql import Sql
 from adapters.view_tables import VIEW_CLASSES
 from adapters.views import META, TRACKING, switch_to
-from app.bootstrap import Services
+from app.bootstrap import Services, bootstrap
+from app.config import load
 from app.ledger import Ledger
 from app.replay import replay
 from domain.reports import Kind
 from projections.facts import Fact
-from tests.conftest import API_TOKENS
+from tests.conftest import API_TOKENS, environment
 from tests.integration.test_projections import (
     CATCH_UP_SECONDS,
     Snapshot,
@@ -330,3 +334,79 @@ def test_reads_keep_answering_from_the_old_tables_until_the_switch(recorded: Rec
     assert summary.status_changed == 0
     wait_for_views(views, recorded.events)
     assert snapshot(views) == recorded.live
+
+
+# Large replays: a reader process, and copied-in rows on PostgreSQL.
+
+
+@pytest.mark.parametrize("batch_size", [7, 10_000])
+def test_a_replay_read_by_a_reader_process_builds_the_same_views(
+    recorded: Recorded, monkeypatch: pytest.MonkeyPatch, batch_size: int
+) -> None:
+    monkeypatch.setattr(app.replay_reader, "PROCESS_THRESHOLD", 0)
+    # Rows are copied in from the first one, so small batches take that path too.
+    monkeypatch.setattr(adapters.sql, "COPY_FROM_ROWS", 1)
+    started: list[int] = []
+    spawn = app.replay_reader.read_in_process
+
+    def counting(*args: Any) -> Any:
+        started.append(1)
+        return spawn(*args)
+
+    monkeypatch.setattr(app.replay_reader, "read_in_process", counting)
+
+    summary = replay(recorded.services.ledger, recorded.sql, drop_grace=0, batch_size=batch_size)
+
+    assert started == [1]
+    assert summary.events == recorded.events
+    assert summary.status_changed == 0
+    assert snapshot(recorded.services.views) == recorded.live
+    assert_views_follow_the_rules(recorded.services)
+
+
+def test_a_reader_process_that_cannot_read_stops_the_replay_with_its_reason(
+    recorded: Recorded, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env = dict(recorded.services.ledger.env)
+    env["PERSISTENCE_MODULE"] = "no.such:Module"
+    with pytest.raises(app.replay_reader.ReadFailedError, match=r"no\.such"):
+        list(app.replay_reader.read_in_process(env, 0, 100))
+
+
+def test_the_reader_process_decrypts_an_encrypted_ledger(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = "0" * 43 + "="  # 32 zero bytes, base64
+    built = bootstrap(load(environment(database_url, LEDGER_ENCRYPTION_KEY=key)))
+    try:
+        for step in scenario(seed=5, count=20):
+            tell(built.ledger, step)
+        monkeypatch.setattr(app.replay_reader, "PROCESS_THRESHOLD", 0)
+        summary = replay(built.ledger, built.views.sql, drop_grace=0)
+        assert summary.events == head(built.ledger)
+        seen, wanted = snapshot(built.views), expected(built.ledger)
+        assert seen.documents == wanted.documents
+        assert seen.timelines == wanted.timelines
+    finally:
+        built.close()
+
+
+@pytest.mark.parametrize("copy_from", [1, 1000])
+def test_an_upsert_replaces_the_rows_whose_key_it_repeats(
+    services: Services, monkeypatch: pytest.MonkeyPatch, copy_from: int
+) -> None:
+    monkeypatch.setattr(adapters.sql, "COPY_FROM_ROWS", copy_from)
+    sql = services.views.sql
+    table = sql.table("upsert_check")
+    with sql.transaction(commit=True) as c:
+        c.execute(f"CREATE TABLE {table} (k TEXT PRIMARY KEY, n {sql.bigint}, b {sql.blob})")
+        c.upsert(table, ["k", "n", "b"], [("a", 1, b"\x00one"), ("b", 2, b"two")], "k")
+    with sql.transaction(commit=True) as c:
+        c.upsert(table, ["k", "n", "b"], [("b", 20, b"\xfftwenty"), ("c", 3, b"")], "k")
+    with sql.transaction(commit=False) as c:
+        rows = c.execute(f"SELECT k, n, b FROM {table} ORDER BY k").fetchall()
+    assert [(r["k"], int(r["n"]), bytes(r["b"])) for r in rows] == [
+        ("a", 1, b"\x00one"),
+        ("b", 20, b"\xfftwenty"),
+        ("c", 3, b""),
+    ]
