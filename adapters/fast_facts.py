@@ -12,10 +12,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
+from uuid import UUID
 
 import msgspec
 from eventsourcing.persistence import Mapper, Notification
 
+from adapters.sql import Sql
 from domain.verification import RESULT_EVENTS, Verification
 from projections.facts import DOCUMENT_EXPIRATION, REGISTERED, Fact, fact_of
 
@@ -76,9 +78,12 @@ def _iso(value: Typed) -> str:
 
 def stored_state(mapper: Mapper[Any], notification: Notification) -> StoredState | None:
     """The stored fields of a current-version verification event, else None."""
-    if notification.topic not in KNOWN_TOPICS:
+    return _stored(mapper, notification.topic, notification.state)
+
+
+def _stored(mapper: Mapper[Any], topic: str, state: bytes) -> StoredState | None:
+    if topic not in KNOWN_TOPICS:
         return None
-    state = notification.state
     if mapper.cipher is not None:
         state = mapper.cipher.decrypt(state)
     if mapper.compressor is not None:
@@ -97,8 +102,51 @@ def facts_of(mapper: Mapper[Any], notifications: Sequence[Notification]) -> list
             assert isinstance(event, Verification.Event)
             found.append((event.scan_ref, fact_of(event, notification.id)))
             continue
-        found.append((stored.scan_ref, _fact(notification, stored)))
+        found.append(
+            (
+                stored.scan_ref,
+                _fact(notification.topic, notification.id, notification.originator_version, stored),
+            )
+        )
     return found
+
+
+def read_facts(
+    recorder: Any, mapper: Mapper[Any], start: int, limit: int
+) -> tuple[list[tuple[str, Fact]], int, int]:
+    """(scanRef, fact) of up to ``limit`` events after position ``start``, the last
+    position read, and how many events were read.
+
+    Reads the library's events table directly, as ``select_notifications`` does,
+    but without making a ``Notification`` (and a ``UUID``) of every row first.
+    """
+    sql = Sql(recorder.datastore)
+    table = sql.table(recorder.events_table_name)
+    position = "notification_id" if sql.postgres else "rowid"
+    with sql.transaction(commit=False) as c:
+        rows = c.execute(
+            f"SELECT {position} AS id, originator_id, originator_version, topic, state"
+            f" FROM {table} WHERE {position} > ? ORDER BY {position} LIMIT ?",
+            (start, limit),
+        ).fetchall()
+    found: list[tuple[str, Fact]] = []
+    for row in rows:
+        topic, state = row["topic"], bytes(row["state"])
+        stored = _stored(mapper, topic, state)
+        if stored is not None:
+            found.append(
+                (stored.scan_ref, _fact(topic, row["id"], row["originator_version"], stored))
+            )
+            continue
+        notification = Notification(
+            id=int(row["id"]),
+            originator_id=UUID(str(row["originator_id"])),
+            originator_version=int(row["originator_version"]),
+            topic=topic,
+            state=state,
+        )
+        found.extend(facts_of(mapper, [notification]))
+    return found, (int(rows[-1]["id"]) if rows else start), len(rows)
 
 
 def kind_and_time(topic: str, stored: StoredState) -> tuple[str, str]:
@@ -110,11 +158,11 @@ def kind_and_time(topic: str, stored: StoredState) -> tuple[str, str]:
     return kind, _iso(stored.received_at)
 
 
-def _fact(notification: Notification, stored: StoredState) -> Fact:
-    kind, received_at = kind_and_time(notification.topic, stored)
+def _fact(topic: str, position: int, version: int, stored: StoredState) -> Fact:
+    kind, received_at = kind_and_time(topic, stored)
     return Fact(
-        sequence=notification.originator_version,
-        position=notification.id,
+        sequence=version,
+        position=position,
         kind=kind,
         received_at=received_at,
         client_id=stored.client_id,

@@ -30,7 +30,8 @@ class SqlCurrentStatusView(SqlVerificationView, CurrentStatusView):
         ("suspected", "last_position"),
     )
 
-    def values(self, state: VerificationState) -> tuple[Any, ...]:
+    @classmethod
+    def values(cls, state: VerificationState) -> tuple[Any, ...]:
         doc = state.evaluation.document
         return (
             doc["clientId"],
@@ -87,7 +88,8 @@ class SqlReattemptsView(SqlVerificationView, ReattemptsView):
     )
     indexes = (("client_id", "last_position"),)
 
-    def values(self, state: VerificationState) -> tuple[Any, ...]:
+    @classmethod
+    def values(cls, state: VerificationState) -> tuple[Any, ...]:
         doc = state.evaluation.document
         return (
             doc["clientId"],
@@ -158,7 +160,8 @@ class SqlAuditTimelineView(SqlVerificationView, AuditTimelineView):
     )
     indexes = (("first_position",), ("last_received_at",))
 
-    def values(self, state: VerificationState) -> tuple[Any, ...]:
+    @classmethod
+    def values(cls, state: VerificationState) -> tuple[Any, ...]:
         facts = state.facts
         return (
             encode_timeline(state.evaluation.timeline, facts),

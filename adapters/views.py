@@ -237,18 +237,20 @@ class SqlVerificationView(VerificationView):
         states: Sequence[VerificationState],
         tracking: Tracking,
         blobs: Sequence[bytes] | None = None,
+        rows: Sequence[Sequence[Any]] = (),
     ) -> None:
         """Write the rows and the tracking record (see ``VerificationView.save``).
 
         ``blobs`` are the states' facts already encoded (``encode_facts``), when a
-        replay writes the same states to several views.
+        replay writes the same states to several views; ``rows`` are more rows made
+        elsewhere (``row``), written with them.
         """
         columns = ["scan_ref", *(name for name, _ in self.columns), "facts"]
         if blobs is None:
             blobs = [encode_facts(state.facts) for state in states]
-        rows = [
-            (state.scan_ref, *self.values(state), blob)
-            for state, blob in zip(states, blobs, strict=True)
+        written = [
+            *(self.row(state, blob) for state, blob in zip(states, blobs, strict=True)),
+            *rows,
         ]
         with self.sql.transaction(commit=True) as c:
             if self.mode == "live" and generations(c, self.projection)[0] != self.bound:
@@ -256,10 +258,16 @@ class SqlVerificationView(VerificationView):
             done = self._tracked(c, self.key(), tracking.application_name)
             if done is not None and tracking.notification_id <= done:
                 return
-            c.upsert(self.rows_table(), columns, rows, "scan_ref")
+            c.upsert(self.rows_table(), columns, written, "scan_ref")
             self._track(c, tracking)
 
-    def values(self, state: VerificationState) -> tuple[Any, ...]:
+    @classmethod
+    def row(cls, state: VerificationState, blob: bytes) -> tuple[Any, ...]:
+        """The row of ``state`` as ``save`` writes it; ``blob`` is its encoded facts."""
+        return (state.scan_ref, *cls.values(state), blob)
+
+    @classmethod
+    def values(cls, state: VerificationState) -> tuple[Any, ...]:
         """The row's column values (after scan_ref, before facts), in ``columns`` order."""
         raise NotImplementedError
 

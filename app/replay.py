@@ -106,15 +106,17 @@ def _replay(
     first = position
     head = ledger.recorder.max_notification_id() or 0
     folds = [Fold(group) for group in _in_step(builds)]
-    for facts, last, count in fact_batches(ledger, position, batch_size, head):
-        tracking = Tracking(Ledger.name, last)
+    # Built from nothing, all in step: the reader process may fold a share itself.
+    fresh = [b.name for b in builds] if len(folds) == 1 and folds[0].start == 0 else []
+    for batch in fact_batches(ledger, position, batch_size, head, fresh):
+        tracking = Tracking(Ledger.name, batch.last)
         for fold in folds:
-            states = fold.fold(facts)
+            states = fold.fold(batch.facts, batch.done)
             blobs = [encode_facts(state.facts) for state in states]
-            for build in fold.builds if states else ():
-                build.view.save(states, tracking, blobs)
-        position = last
-        summary.events += count
+            for build in fold.builds if states or batch.done else ():
+                build.view.save(states, tracking, blobs, batch.rows.get(build.name, ()))
+        position = batch.last
+        summary.events += batch.count
         head = max(head, position)
         if progress is not None:
             progress(position - first, head - first)
@@ -154,7 +156,15 @@ class Fold:
         self.start = builds[0].start
         self.written: set[str] | None = set() if self.start == 0 else None
 
-    def fold(self, facts: Sequence[tuple[str, Fact]]) -> list[VerificationState]:
+    def fold(
+        self, facts: Sequence[tuple[str, Fact]], done: Sequence[str] = ()
+    ) -> list[VerificationState]:
+        """The new states of the verifications ``facts`` add to.
+
+        ``done`` are verifications whose rows the reader process made for this batch.
+        """
+        if self.written is not None:
+            self.written.update(done)
         new: dict[str, list[Fact]] = {}
         for scan_ref, fact in facts:
             if fact.position > self.start:

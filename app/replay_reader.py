@@ -2,12 +2,16 @@
 
 Reading the stored events and extracting their facts is about half of a replay's
 work; folding them and writing the views is the other half. A replay of many
-events therefore reads in a process of its own, so that both halves run at once on
+events therefore reads in a process of its own, so that the halves run at once on
 two cores (threads would not: both halves are mostly Python, and the GIL would take
-turns). The reader sends each batch's facts through a pipe as MessagePack; the pipe
-holds little, so the reader runs at most a batch or two ahead and memory stays
-bounded. A small replay, or a ledger another process could not open (in memory), is
-read in this process.
+turns). The reader sends each batch through a pipe as MessagePack; the pipe holds
+little, so the reader runs at most a batch or two ahead and memory stays bounded.
+
+When the replay builds every named projection from nothing, the reader also takes a
+share of the folding: a verification whose first event is in the batch has no facts
+stored yet, so the reader can evaluate it and make its rows itself. It does so for
+``READER_SHARE`` of those, and sends the facts of the rest. A small replay, or a
+ledger another process could not open (in memory), is read in this process.
 """
 
 from __future__ import annotations
@@ -18,24 +22,45 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from operator import attrgetter
 from pathlib import Path
 from typing import IO, Any
 
 import msgspec
 
-from adapters.fact_codec import FIELDS, TAGS
-from adapters.fast_facts import facts_of
+from adapters.fact_codec import FIELDS, TAGS, encode_facts
+from adapters.fast_facts import read_facts
+from adapters.view_tables import VIEW_CLASSES
 from app.ledger import Ledger
+from projections import rules
 from projections.facts import Fact
+from projections.verification_view import VerificationState
 
 # From this many events to read, a replay starts a reader process (about a second).
 PROCESS_THRESHOLD = 100_000
 STOP_SECONDS = 5.0
+# The share of new verifications the reader folds itself, balancing the two processes.
+READER_SHARE = 0.4
+# Verifications the reader remembers having seen (to know new ones); beyond, it only reads.
+MAX_REMEMBERED = 2_000_000
 
-FactBatch = tuple[list[tuple[str, Fact]], int, int]
-"""(scanRef, fact) pairs in ledger order, the last position read, the events read."""
+
+@dataclass
+class FactBatch:
+    """One batch of the ledger, as the replay folds it."""
+
+    facts: list[tuple[str, Fact]]
+    """(scanRef, fact) of the events left for the replay to fold."""
+    last: int
+    """The position of the batch's last event."""
+    count: int
+    """How many events the batch read."""
+    rows: dict[str, list[list[Any]]] = field(default_factory=dict)
+    """Rows the reader made, by projection (``SqlVerificationView.row``)."""
+    done: list[str] = field(default_factory=list)
+    """The verifications of those rows."""
 
 
 class ReadFailedError(Exception):
@@ -46,12 +71,16 @@ class Request(msgspec.Struct, array_like=True):
     env: dict[str, str]
     start: int
     batch_size: int
+    fold: list[str] = []
+    share: float = READER_SHARE
 
 
 class Batch(msgspec.Struct, array_like=True):
     last: int = 0
     count: int = 0
-    rows: list[list[Any]] = []
+    facts: list[list[Any]] = []
+    rows: dict[str, list[list[Any]]] = {}
+    done: list[str] = []
     error: str | None = None
 
 
@@ -64,21 +93,24 @@ def read_here(ledger: Ledger, start: int, batch_size: int) -> Iterator[FactBatch
     """The batches after ``start``, read in this process."""
     position = start
     while True:
-        notifications = ledger.recorder.select_notifications(
-            start=position, limit=batch_size, inclusive_of_start=False
-        )
-        if not notifications:
+        facts, position, count = read_facts(ledger.recorder, ledger.mapper, position, batch_size)
+        if not count:
             return
-        position = notifications[-1].id
-        yield facts_of(ledger.mapper, notifications), position, len(notifications)
-        if len(notifications) < batch_size:
+        yield FactBatch(facts, position, count)
+        if count < batch_size:
             return
 
 
-def fact_batches(ledger: Ledger, start: int, batch_size: int, head: int) -> Iterator[FactBatch]:
-    """The batches after ``start``: from a reader process when there are many."""
+def fact_batches(
+    ledger: Ledger, start: int, batch_size: int, head: int, fold: Sequence[str] = ()
+) -> Iterator[FactBatch]:
+    """The batches after ``start``: from a reader process when there are many.
+
+    ``fold`` names the projections the reader may make rows for: only when they are
+    all built from nothing, so that a verification new to the reader has no rows.
+    """
     if head - start >= PROCESS_THRESHOLD and _readable_elsewhere(ledger):
-        return read_in_process(dict(ledger.env), start, batch_size)
+        return read_in_process(dict(ledger.env), start, batch_size, fold)
     return read_here(ledger, start, batch_size)
 
 
@@ -92,7 +124,9 @@ def _readable_elsewhere(ledger: Ledger) -> bool:
     return "SQLite" in module and bool(name) and not in_memory
 
 
-def read_in_process(env: dict[str, str], start: int, batch_size: int) -> Iterator[FactBatch]:
+def read_in_process(
+    env: dict[str, str], start: int, batch_size: int, fold: Sequence[str] = ()
+) -> Iterator[FactBatch]:
     """The batches after ``start``, read by a process started for it.
 
     The process runs this module (``python -m app.replay_reader``) with the same
@@ -111,14 +145,15 @@ def read_in_process(env: dict[str, str], start: int, batch_size: int) -> Iterato
     assert process.stdout is not None
     try:
         with process.stdin:
-            process.stdin.write(_encoder.encode(Request(env, start, batch_size)))
+            process.stdin.write(_encoder.encode(Request(env, start, batch_size, list(fold), READER_SHARE)))
         while True:
             batch = _receive(process.stdout)
             if batch.error is not None:
                 raise ReadFailedError(batch.error)
             if not batch.count:
                 return
-            yield [(row[0], _fact(row)) for row in batch.rows], batch.last, batch.count
+            facts = [(row[0], _fact(row)) for row in batch.facts]
+            yield FactBatch(facts, batch.last, batch.count, batch.rows, batch.done)
     finally:
         process.stdout.close()
         try:
@@ -152,6 +187,47 @@ def _send(stream: IO[bytes], batch: Batch) -> None:
     stream.flush()
 
 
+class Folder:
+    """The reader's share of the folding: rows for some of the new verifications."""
+
+    def __init__(self, names: Sequence[str], share: float = READER_SHARE):
+        self.views = [VIEW_CLASSES[name] for name in names]
+        self.portion = share
+        self.seen: set[str] | None = set() if names else None
+        self.credit = 0.0
+
+    def share(self, batch: FactBatch) -> Batch:
+        out = Batch(batch.last, batch.count, rows={view.projection: [] for view in self.views})
+        seen = self.seen
+        if seen is None:
+            out.facts = [[scan_ref, *_values(fact)] for scan_ref, fact in batch.facts]
+            return out
+        grouped: dict[str, list[Fact]] = {}
+        for scan_ref, fact in batch.facts:
+            grouped.setdefault(scan_ref, []).append(fact)
+        for scan_ref, facts in grouped.items():
+            if scan_ref not in seen:
+                self.credit += self.portion
+            if scan_ref not in seen and self.credit >= 1.0:
+                self.credit -= 1.0
+                ordered = sorted(facts, key=_sequence)
+                state = VerificationState(scan_ref, ordered, rules.evaluate(scan_ref, ordered))
+                blob = encode_facts(ordered)
+                for view in self.views:
+                    out.rows[view.projection].append(list(view.row(state, blob)))
+                out.done.append(scan_ref)
+            else:
+                out.facts.extend([scan_ref, *_values(fact)] for fact in facts)
+        seen.update(grouped)
+        if len(seen) > MAX_REMEMBERED:
+            self.seen = None
+        return out
+
+
+def _sequence(fact: Fact) -> int:
+    return fact.sequence
+
+
 def main() -> None:
     """The reader process: every batch after the requested position, then an empty one."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the replay's process decides
@@ -163,9 +239,9 @@ def main() -> None:
     try:
         request = msgspec.msgpack.decode(sys.stdin.buffer.read(), type=Request)
         ledger = Ledger(env={**request.env, "CREATE_TABLE": "n"})
-        for facts, last, count in read_here(ledger, request.start, request.batch_size):
-            rows = [[scan_ref, *_values(fact)] for scan_ref, fact in facts]
-            _send(out, Batch(last, count, rows))
+        folder = Folder(request.fold, request.share)
+        for batch in read_here(ledger, request.start, request.batch_size):
+            _send(out, folder.share(batch))
         _send(out, Batch())
     except (BrokenPipeError, ConnectionResetError):
         pass  # the replay stopped listening

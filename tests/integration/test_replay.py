@@ -339,11 +339,12 @@ def test_reads_keep_answering_from_the_old_tables_until_the_switch(recorded: Rec
 # Large replays: a reader process, and copied-in rows on PostgreSQL.
 
 
-@pytest.mark.parametrize("batch_size", [7, 10_000])
+@pytest.mark.parametrize(("batch_size", "share"), [(7, 0.4), (10_000, 0.4), (7, 0.0), (7, 1.0)])
 def test_a_replay_read_by_a_reader_process_builds_the_same_views(
-    recorded: Recorded, monkeypatch: pytest.MonkeyPatch, batch_size: int
+    recorded: Recorded, monkeypatch: pytest.MonkeyPatch, batch_size: int, share: float
 ) -> None:
     monkeypatch.setattr(app.replay_reader, "PROCESS_THRESHOLD", 0)
+    monkeypatch.setattr(app.replay_reader, "READER_SHARE", share)
     # Rows are copied in from the first one, so small batches take that path too.
     monkeypatch.setattr(adapters.sql, "COPY_FROM_ROWS", 1)
     started: list[int] = []
@@ -410,3 +411,46 @@ def test_an_upsert_replaces_the_rows_whose_key_it_repeats(
         ("b", 20, b"\xfftwenty"),
         ("c", 3, b""),
     ]
+
+
+def test_a_replay_interrupted_and_resumed_with_a_reader_process_ends_identical(
+    recorded: Recorded, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(app.replay_reader, "PROCESS_THRESHOLD", 0)
+    monkeypatch.setattr(app.replay_reader, "READER_SHARE", 1.0)
+
+    def interrupt(done: int, total: int) -> None:
+        if done > 50:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        replay(
+            recorded.services.ledger, recorded.sql, progress=interrupt, batch_size=25, drop_grace=0
+        )
+    assert generations(recorded.sql) == {name: (1, 2) for name in NAMES}
+
+    summary = replay(recorded.services.ledger, recorded.sql, batch_size=25, drop_grace=0)
+
+    assert summary.events == recorded.events - 75
+    assert summary.status_changed == 0
+    assert snapshot(recorded.services.views) == recorded.live
+    assert_views_follow_the_rules(recorded.services)
+
+
+def test_the_reader_folds_only_verifications_it_has_not_seen() -> None:
+    folder = app.replay_reader.Folder(["current_status", "audit_timeline"], share=1.0)
+    first = [("a", result_fact(1, 1)), ("b", result_fact(1, 2)), ("a", result_fact(2, 3))]
+    out = folder.share(app.replay_reader.FactBatch(first, 3, 3))
+    assert sorted(out.done) == ["a", "b"]
+    assert out.facts == []
+    assert [row[0] for row in out.rows["current_status"]] == ["a", "b"]
+
+    later = [("a", result_fact(3, 4)), ("c", result_fact(1, 5))]
+    out = folder.share(app.replay_reader.FactBatch(later, 5, 2))
+    assert out.done == ["c"]
+    assert [row[0] for row in out.facts] == ["a"]
+    assert [row[0] for row in out.rows["audit_timeline"]] == ["c"]
+
+
+def result_fact(sequence: int, position: int) -> Fact:
+    return Fact(sequence, position, "auto-finished", f"t{position}", final=True, overall="APPROVED")
