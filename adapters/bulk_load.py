@@ -18,7 +18,7 @@ def select_events_of(recorder: Any, ids: Sequence[UUID]) -> list[StoredEvent]:
     sql = Sql(recorder.datastore)
     table = sql.table(recorder.events_table_name)
     found: list[StoredEvent] = []
-    with sql.transaction(commit=False) as c:
+    with sql.reading() as c:
         for start in range(0, len(ids), CHUNK):
             chunk = ids[start : start + CHUNK]
             rows = c.execute(

@@ -21,6 +21,7 @@ from eventsourcing.sqlite import (
     SQLiteFactory,
 )
 from eventsourcing.utils import Environment
+from psycopg.sql import SQL, Identifier
 
 from adapters.persistence import (
     POSTGRES_CONNECT_TIMEOUT_SECONDS,
@@ -57,11 +58,43 @@ class DurableSQLiteFactory(SQLiteFactory):
 
 
 class FailFastPostgresApplicationRecorder(PostgresApplicationRecorder):
-    """The library's recorder, without its ten retries when the server is unreachable.
+    """The library's recorder, without its ten retries when the server is unreachable,
+    and with a cheaper way to pass the new events to its insert.
 
     A webhook sender waits about ten seconds for an answer; a quick 503 lets it retry
     later, where retrying here would keep it waiting until it gives up.
+
+    The library sends a transaction's events as one array of a composite type, which
+    psycopg formats as text in Python, escaping every byte of every payload. Here the
+    same ``INSERT ... SELECT FROM unnest(...) RETURNING notification_id`` takes four
+    arrays of plain types in binary instead. Everything around it is the library's:
+    the table lock that makes commit order equal notification order, the NOTIFY, the
+    pipeline, and how the ids come back.
     """
+
+    def __init__(self, datastore: PostgresDatastore, **kwargs: Any):
+        super().__init__(datastore, **kwargs)
+        self.insert_arrays_statement = SQL(
+            "INSERT INTO {schema}.{table} (originator_id, originator_version, topic, state)"
+            " SELECT * FROM unnest(%b::uuid[], %b::bigint[], %b::text[], %b::bytea[])"
+            " RETURNING notification_id"
+        ).format(schema=Identifier(datastore.schema), table=Identifier(self.events_table_name))
+
+    def _insert_stored_events(
+        self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> None:
+        self._lock_table(curs)
+        self._notify_channel(curs)
+        curs.execute(
+            self.insert_arrays_statement,
+            (
+                [e.originator_id for e in stored_events],
+                [e.originator_version for e in stored_events],
+                [e.topic for e in stored_events],
+                [e.state for e in stored_events],
+            ),
+            prepare=True,
+        )
 
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Any:
         return _single_attempt(PostgresApplicationRecorder.insert_events)(

@@ -40,6 +40,18 @@ class Sql:
         return f"{left} IS DISTINCT FROM {right}" if self.postgres else f"{left} IS NOT {right}"
 
     @contextmanager
+    def reading(self) -> Iterator[Cursor]:
+        """A cursor for statements that each read on their own: on PostgreSQL each runs
+        in autocommit, one round trip, where a transaction adds a BEGIN and a ROLLBACK;
+        on SQLite it is a transaction as usual."""
+        if isinstance(self.datastore, PostgresDatastore):
+            with self.datastore.get_connection() as connection:
+                yield Cursor(self, connection.cursor())
+        else:
+            with self.datastore.transaction(commit=False) as cursor:
+                yield Cursor(self, cursor)
+
+    @contextmanager
     def transaction(self, *, commit: bool) -> Iterator[Cursor]:
         with self.datastore.transaction(commit=commit) as cursor:
             yield Cursor(self, cursor)

@@ -1,16 +1,21 @@
 """Group commit: concurrent writes to the ledger share one transaction.
 
-Callers hand in a command for a verification and wait. One of the waiting callers
-(the leader) takes everything queued so far, applies the commands in arrival order
-to the verifications they name (several commands for one verification see each
-other, so a repeat in the same batch is a duplicate), saves every changed
-verification in one transaction, and hands each caller its receipt. Then the next
-waiting caller leads the next batch. Nobody is answered before the transaction
-that holds its event has committed.
+Callers hand in a command for a verification and wait. A writer thread takes
+everything queued so far, applies the commands in arrival order to the verifications
+they name (several commands for one verification see each other, so a repeat in the
+same batch is a duplicate), saves every changed verification in one transaction,
+and hands each caller its receipt. Then it takes the next batch: what queued up
+while it was committing. Nobody is answered before the transaction that holds its
+event has committed.
+
+Callers on an event loop (the webhook endpoint) await their receipt without holding
+a thread of the threadpool; other callers block until theirs is settled.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -31,14 +36,18 @@ class Pending:
     command: Command
     weight: int = 0
     wake: threading.Event = field(default_factory=threading.Event)
-    lead: bool = False
     settled: bool = False
     receipt: Receipt | None = None
     error: BaseException | None = None
+    future: asyncio.Future[None] | None = None
 
     def settle(self, receipt: Receipt | None = None, error: BaseException | None = None) -> None:
         self.receipt, self.error, self.settled = receipt, error, True
         self.wake.set()
+        if self.future is not None:
+            # RuntimeError: the caller's event loop has closed, nobody is waiting any more.
+            with contextlib.suppress(RuntimeError):
+                self.future.get_loop().call_soon_threadsafe(_resolve, self.future)
 
     def outcome(self) -> Receipt:
         if self.error is not None:
@@ -47,35 +56,47 @@ class Pending:
         return self.receipt
 
 
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
 BatchWriter = Callable[[Sequence[Pending]], None]
 
 
 class GroupCommit:
-    """Queues writes and lets one waiting caller at a time commit a batch of them."""
+    """Queues writes; a writer thread of its own commits them, a batch at a time."""
 
     def __init__(self, write: BatchWriter, max_batch: int = 64, max_weight: int = 256 * 1024):
         self.write = write
         self.max_batch = max_batch
         self.max_weight = max_weight
         self.lock = threading.Lock()
+        self.queued = threading.Condition(self.lock)
         self.queue: list[Pending] = []
-        self.leading = False
+        self.writer: threading.Thread | None = None
+        self.closed = False
 
     def submit(self, scan_ref: str, at: datetime, command: Command, weight: int = 0) -> Receipt:
-        """Run ``command`` on the verification in the next committed batch.
+        """Run ``command`` on the verification in the next committed batch, and wait.
 
         ``weight`` (the payload's size) caps how much goes into one transaction.
         """
-        pending = Pending(scan_ref, at, command, weight)
-        with self.lock:
-            self.queue.append(pending)
-            if not self.leading:
-                self.leading = pending.lead = True
-        if not pending.lead:
-            pending.wake.wait()
-        if not pending.settled:
-            # Woken to lead: commit the next batch, which holds this write.
-            self._lead()
+        pending = self._enqueue(Pending(scan_ref, at, command, weight))
+        pending.wake.wait()
+        return pending.outcome()
+
+    async def submit_async(
+        self, scan_ref: str, at: datetime, command: Command, weight: int = 0
+    ) -> Receipt:
+        """``submit``, for a caller on an event loop: it awaits instead of blocking.
+
+        A caller that stops waiting (its client went away) does not withdraw the
+        write: it is committed with its batch all the same.
+        """
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        pending = self._enqueue(Pending(scan_ref, at, command, weight, future=future))
+        await asyncio.shield(future)
         return pending.outcome()
 
     def fail_waiting(self, error: BaseException) -> None:
@@ -85,25 +106,48 @@ class GroupCommit:
         for pending in waiting:
             pending.settle(error=error)
 
-    def _lead(self) -> None:
+    def close(self, timeout: float = 30.0) -> None:
+        """Commit what is queued, then stop the writer thread."""
         with self.lock:
-            taken, weight = 0, 0
-            for pending in self.queue[: self.max_batch]:
-                if taken and weight + pending.weight > self.max_weight:
-                    break
-                taken, weight = taken + 1, weight + pending.weight
-            batch, self.queue = self.queue[:taken], self.queue[taken:]
-        try:
-            self.write(batch)
-        except BaseException as error:  # every caller must hear back, whatever happened
-            for pending in batch:
-                if not pending.settled:
-                    pending.settle(error=error)
-        finally:
+            self.closed = True
+            self.queued.notify_all()
+            writer = self.writer
+        if writer is not None and writer is not threading.current_thread():
+            writer.join(timeout)
+
+    def _enqueue(self, pending: Pending) -> Pending:
+        with self.lock:
+            if self.closed:
+                raise RuntimeError("the ledger is closed")
+            self.queue.append(pending)
+            if self.writer is None:
+                self.writer = threading.Thread(
+                    target=self._run, name="ledger-group-commit", daemon=True
+                )
+                self.writer.start()
+            self.queued.notify()
+        return pending
+
+    def _run(self) -> None:
+        while True:
             with self.lock:
-                if self.queue:
-                    successor = self.queue[0]
-                    successor.lead = True
-                    successor.wake.set()
-                else:
-                    self.leading = False
+                while not self.queue and not self.closed:
+                    self.queued.wait()
+                if not self.queue:
+                    return
+                batch = self._next_batch()
+            try:
+                self.write(batch)
+            except BaseException as error:  # every caller must hear back, whatever happened
+                for pending in batch:
+                    if not pending.settled:
+                        pending.settle(error=error)
+
+    def _next_batch(self) -> list[Pending]:
+        taken, weight = 0, 0
+        for pending in self.queue[: self.max_batch]:
+            if taken and weight + pending.weight > self.max_weight:
+                break
+            taken, weight = taken + 1, weight + pending.weight
+        batch, self.queue = self.queue[:taken], self.queue[taken:]
+        return batch

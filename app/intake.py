@@ -13,13 +13,14 @@ from datetime import datetime
 from typing import Any
 
 from eventsourcing.persistence import PersistenceError
+from starlette.concurrency import run_in_threadpool
 
 from adapters.idenfy import HEADER_KINDS, UnusablePayloadError, decode_report
 from adapters.quarantine import QuarantinedDelivery, QuarantineFullError
 from app.bootstrap import Services
 from app.ledger import StoreUnavailableError
 from app.logs import annotate
-from domain.reports import Delivery, Kind
+from domain.reports import Delivery, ExpirationNotice, Kind, Outcome, Receipt
 
 
 @dataclass(frozen=True)
@@ -53,30 +54,67 @@ def resolve_kind(path_kind: Kind | None, header: str | None) -> tuple[Kind | Non
     return header_kind, None
 
 
-def take(services: Services, incoming: Incoming) -> Answer:
-    """Record ``incoming`` once, or keep it in quarantine; never raises for bad input."""
+@dataclass(frozen=True)
+class Examined:
+    """What checking a delivery found: what to record, or why it cannot be."""
+
+    digest: str
+    key: str | None
+    delivery: Delivery | None = None
+    report: Outcome | ExpirationNotice | None = None
+    cause: str = ""
+
+
+def examine(services: Services, incoming: Incoming) -> Examined:
+    """Authenticate, classify and decode ``incoming``; no input or output."""
     digest = hashlib.sha256(incoming.body).hexdigest()
     key = incoming.signing_key
     if key is None and services.verifier is not None:
         key = services.verifier.matching_key(incoming.body, incoming.signature)
     if key is None:
-        with contextlib.suppress(PersistenceError):
-            _keep(services, incoming, digest, None, "missing or wrong Idenfy-Signature")
-        return Answer(401, {"error": "missing or wrong Idenfy-Signature"})
+        return Examined(digest, None, cause="missing or wrong Idenfy-Signature")
     kind, disagreeing_header = resolve_kind(incoming.path_kind, incoming.event_type)
     if kind is None:
         cause = f"Idenfy-Event-Type {incoming.event_type!r} is not an event the ledger models"
-        return _quarantined(services, incoming, digest, key, cause)
+        return Examined(digest, key, cause=cause)
     try:
         report = decode_report(kind, incoming.body)
     except UnusablePayloadError as error:
-        return _quarantined(services, incoming, digest, key, f"unusable {kind} payload: {error}")
+        return Examined(digest, key, cause=f"unusable {kind} payload: {error}")
     annotate(scan_ref=report.scan_ref, kind=kind.value)
     delivery = Delivery(kind, incoming.received_at, incoming.body, digest, key, disagreeing_header)
+    return Examined(digest, key, delivery, report)
+
+
+def take(services: Services, incoming: Incoming) -> Answer:
+    """Record ``incoming`` once, or keep it in quarantine; never raises for bad input."""
+    examined = examine(services, incoming)
+    if examined.delivery is None or examined.report is None:
+        return turn_away(services, incoming, examined)
     try:
-        receipt = services.ledger.record(delivery, report)
+        receipt = services.ledger.record(examined.delivery, examined.report)
     except StoreUnavailableError:
-        return Answer(503, {"error": "the ledger cannot commit right now"})
+        return UNAVAILABLE
+    return recorded(receipt)
+
+
+async def take_async(services: Services, incoming: Incoming) -> Answer:
+    """``take`` on an event loop: the checks run on it, the commit is awaited, and only
+    a quarantine write (rare, and blocking) goes to the threadpool."""
+    examined = examine(services, incoming)
+    if examined.delivery is None or examined.report is None:
+        return await run_in_threadpool(turn_away, services, incoming, examined)
+    try:
+        receipt = await services.ledger.record_async(examined.delivery, examined.report)
+    except StoreUnavailableError:
+        return UNAVAILABLE
+    return recorded(receipt)
+
+
+UNAVAILABLE = Answer(503, {"error": "the ledger cannot commit right now"})
+
+
+def recorded(receipt: Receipt) -> Answer:
     body: dict[str, Any] = {
         "result": "duplicate" if receipt.duplicate else "recorded",
         "scanRef": receipt.scan_ref,
@@ -85,6 +123,15 @@ def take(services: Services, incoming: Incoming) -> Answer:
     if receipt.position is not None:
         body["position"] = receipt.position
     return Answer(200, body)
+
+
+def turn_away(services: Services, incoming: Incoming, examined: Examined) -> Answer:
+    """The answer to a delivery that cannot be recorded, kept in quarantine if authentic."""
+    if examined.key is None:
+        with contextlib.suppress(PersistenceError):
+            _keep(services, incoming, examined.digest, None, examined.cause)
+        return Answer(401, {"error": examined.cause})
+    return _quarantined(services, incoming, examined.digest, examined.key, examined.cause)
 
 
 def _keep(services: Services, incoming: Incoming, digest: str, key: str | None, cause: str) -> str:

@@ -9,7 +9,6 @@ IP addresses, query strings and tokens are never logged.
 from __future__ import annotations
 
 import contextvars
-import json
 import logging
 import re
 import sys
@@ -17,6 +16,7 @@ import time
 import uuid
 from typing import Any
 
+import msgspec
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 LOG_FORMAT = "LEDGER_LOG_FORMAT"
@@ -26,6 +26,8 @@ context: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar(
     "ledger_log_context", default=None
 )
 access = logging.getLogger("ledger.access")
+# Anything a log call passes that JSON has no type for is written as its str().
+_encode = msgspec.json.Encoder(enc_hook=str).encode
 
 
 def annotate(**fields: str) -> None:
@@ -50,7 +52,7 @@ class JsonFormatter(logging.Formatter):
         line.update(getattr(record, "fields", {}))
         if record.exc_info and record.exc_info[0] is not None:
             line["error"] = record.exc_info[0].__name__
-        return json.dumps(line, separators=(",", ":"))
+        return _encode(line).decode()
 
 
 class TextFormatter(logging.Formatter):

@@ -145,7 +145,9 @@ def read_in_process(
     assert process.stdout is not None
     try:
         with process.stdin:
-            process.stdin.write(_encoder.encode(Request(env, start, batch_size, list(fold), READER_SHARE)))
+            process.stdin.write(
+                _encoder.encode(Request(env, start, batch_size, list(fold), READER_SHARE))
+            )
         while True:
             batch = _receive(process.stdout)
             if batch.error is not None:

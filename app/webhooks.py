@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import time
 
-from starlette.concurrency import run_in_threadpool
+import msgspec
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from adapters.idenfy import HEADER_KINDS, PATH_KINDS
 from app.body import WEBHOOK_BODY_LIMIT, read_limited
 from app.bootstrap import Services
-from app.intake import Answer, Incoming, resolve_kind, take
+from app.intake import Answer, Incoming, resolve_kind, take_async
 from app.metrics import DELIVERIES, INGEST_SECONDS, STORE_ERRORS
 from domain.reports import Kind
 
@@ -22,6 +22,7 @@ HEADER_VALUE_LIMIT = 200
 
 __all__ = ["receive", "resolve_kind"]
 
+_encode = msgspec.json.Encoder().encode
 RESULTS = {401: "unauthorized", 404: "not_found", 413: "too_large", 503: "unavailable"}
 
 
@@ -38,7 +39,9 @@ async def receive(request: Request) -> Response:
         result = str(answer.body.get("result") or RESULTS.get(answer.status, answer.status))
         if answer.status >= 400:
             raise HTTPException(answer.status, answer.body["error"])
-        return JSONResponse(answer.body, status_code=answer.status)
+        return Response(
+            _encode(answer.body), status_code=answer.status, media_type="application/json"
+        )
     except HTTPException as error:
         result = RESULTS.get(error.status_code, str(error.status_code))
         raise
@@ -68,4 +71,4 @@ async def _receive(request: Request) -> Answer:
         event_type=None if header is None else header[:HEADER_VALUE_LIMIT],
         received_at=services.clock(),
     )
-    return await run_in_threadpool(take, services, incoming)
+    return await take_async(services, incoming)

@@ -3,12 +3,14 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import httpx2 as httpx
 import pytest
+from eventsourcing.persistence import PersistenceError, Recording
 from starlette.testclient import TestClient
 
 import adapters.persistence
@@ -16,8 +18,7 @@ from adapters.signing import fingerprint, sign
 from app.bootstrap import Services, bootstrap
 from app.config import load
 from app.http import create_app
-from app.ledger import Ledger, StoreUnavailableError
-from domain.reports import Delivery, ExpirationNotice, Outcome, Receipt
+from app.ledger import Ledger
 from domain.verification import Verification
 from tests.conftest import SIGNING_KEYS, environment
 from tests.support.idenfy import encode, result_body, signed_headers
@@ -529,10 +530,10 @@ def test_a_chunked_body_within_the_limit_is_recorded_whole(
 
 
 class UnavailableLedger(Ledger):
-    """A real ledger over the test's store whose writes always fail, as if it were down."""
+    """A real ledger over the test's store whose commits always fail, as if it were down."""
 
-    def record(self, delivery: Delivery, report: Outcome | ExpirationNotice) -> Receipt:
-        raise StoreUnavailableError("the store is down")
+    def _save(self, verifications: Sequence[Verification]) -> list[Recording[UUID]]:
+        raise PersistenceError("the store is down")
 
 
 def test_a_store_that_cannot_commit_asks_the_sender_to_retry_later(database_url: str) -> None:
