@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import os
 import re
 import sys
 import time
-import uuid
 from typing import Any
 
 import msgspec
@@ -68,6 +68,10 @@ class TextFormatter(logging.Formatter):
 
 def configure(text: bool = False, level: int = logging.INFO) -> None:
     """Send every logger's lines to stderr in one format."""
+    # No line shows the caller's file and line, thread or process: not looking them up
+    # for every record (a walk up the stack) is the logging module's own optimisation.
+    logging._srcfile = None
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(TextFormatter() if text else JsonFormatter())
     root = logging.getLogger()
@@ -89,8 +93,12 @@ class RequestLog:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        given = dict(scope.get("headers") or []).get(b"x-request-id", b"").decode("latin-1")
-        request_id = given if REQUEST_ID.match(given) else uuid.uuid4().hex[:16]
+        given = ""
+        for name, value in scope.get("headers") or ():
+            if name == b"x-request-id":
+                given = value.decode("latin-1")
+                break
+        request_id = given if given and REQUEST_ID.match(given) else os.urandom(8).hex()
         token = context.set({"request_id": request_id})
         started = time.perf_counter()
         status = 500
