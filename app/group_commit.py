@@ -92,11 +92,11 @@ class GroupCommit:
         """``submit``, for a caller on an event loop: it awaits instead of blocking.
 
         A caller that stops waiting (its client went away) does not withdraw the
-        write: it is committed with its batch all the same.
+        write: it is committed with its batch all the same, and nobody is told.
         """
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         pending = self._enqueue(Pending(scan_ref, at, command, weight, future=future))
-        await asyncio.shield(future)
+        await future
         return pending.outcome()
 
     def fail_waiting(self, error: BaseException) -> None:
