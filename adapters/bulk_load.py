@@ -26,6 +26,7 @@ def select_events_of(recorder: Any, ids: Sequence[UUID]) -> list[StoredEvent]:
                 f" FROM {table} WHERE originator_id IN ({', '.join('?' * len(chunk))})"
                 " ORDER BY originator_id, originator_version",
                 list(chunk) if sql.postgres else [i.hex for i in chunk],
+                binary=True,
             ).fetchall()
             found.extend(
                 StoredEvent(

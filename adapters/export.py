@@ -9,14 +9,17 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 import msgspec
-from eventsourcing.persistence import ApplicationRecorder, Mapper
+from eventsourcing.persistence import ApplicationRecorder, Mapper, Notification
 
-from adapters.fast_facts import kind_and_time, stored_state
+from adapters.fast_facts import kind_and_time, stored_state_of
+from adapters.sql import Sql
 from domain.verification import Verification
 
 BATCH = 5_000
@@ -27,6 +30,7 @@ COLUMNS = (
     "headerKind", "prevHash", "hash",
 )  # fmt: skip
 FORMATS = ("ndjson", "csv")
+StoredRow = tuple[int, int, str, bytes, Any]
 
 
 @dataclass(frozen=True)
@@ -69,45 +73,98 @@ class Window:
 def records(
     recorder: ApplicationRecorder, mapper: Mapper[Any], window: Window
 ) -> Iterator[list[dict[str, Any]]]:
-    """Batches of export records, in ledger order."""
-    position = (window.since_position or 1) - 1
-    while True:
+    """Batches of export records, in ledger order.
+
+    The next batch is read on a thread of its own while this one is decoded: the
+    database's time and the decoding's overlap (drivers release the GIL while they
+    wait), and at most two batches are in memory.
+    """
+    reading = ThreadPoolExecutor(1, thread_name_prefix="export-read")
+    try:
+        position = (window.since_position or 1) - 1
+        ahead = reading.submit(stored_rows, recorder, position, window.until_position, BATCH)
+        while True:
+            rows = ahead.result()
+            if len(rows) == BATCH:
+                after = int(rows[-1][0])
+                ahead = reading.submit(stored_rows, recorder, after, window.until_position, BATCH)
+            batch = []
+            for row in rows:
+                record = _record(mapper, row)
+                if window.admits(record["receivedAt"]):
+                    batch.append(record)
+            if batch:
+                yield batch
+            if len(rows) < BATCH:
+                return
+    finally:
+        reading.shutdown(wait=True, cancel_futures=True)
+
+
+def stored_rows(
+    recorder: ApplicationRecorder, after: int, until: int | None, limit: int
+) -> list[StoredRow]:
+    """(position, sequence, topic, state, originator id) of the events after ``after``,
+    up to ``until``.
+
+    Read straight from the library's events table, as ``select_notifications``
+    does, without making a ``Notification`` and a ``UUID`` of every row.
+    """
+    datastore: Any = getattr(recorder, "datastore", None)
+    table_name: Any = getattr(recorder, "events_table_name", None)
+    if datastore is None or table_name is None:
         notifications = recorder.select_notifications(
-            start=position, limit=BATCH, stop=window.until_position, inclusive_of_start=False
+            start=after, limit=limit, stop=until, inclusive_of_start=False
         )
-        batch = []
-        for notification in notifications:
-            record = _record(mapper, notification)
-            if window.admits(record["receivedAt"]):
-                batch.append(record)
-        if batch:
-            yield batch
-        if len(notifications) < BATCH:
-            return
-        position = notifications[-1].id
+        return [
+            (n.id, n.originator_version, n.topic, n.state, n.originator_id) for n in notifications
+        ]
+    sql = Sql(datastore)
+    position = "notification_id" if sql.postgres else "rowid"
+    bound = f" AND {position} <= ?" if until is not None else ""
+    originator = "CAST(originator_id AS TEXT)" if sql.postgres else "originator_id"
+    params = (after, until, limit) if until is not None else (after, limit)
+    with sql.reading(by_position=True) as c:
+        found = c.execute(
+            f"SELECT {position}, originator_version, topic, state, {originator}"
+            f" FROM {sql.table(table_name)} WHERE {position} > ?{bound}"
+            f" ORDER BY {position} LIMIT ?",
+            params,
+            binary=True,
+        ).fetchall()
+    return [(row[0], row[1], row[2], bytes(row[3]), row[4]) for row in found]
 
 
 class UnreadableEventError(ValueError):
     """A stored event that no longer decodes; ``ledger verify`` names it as tampering."""
 
 
-def _record(mapper: Mapper[Any], notification: Any) -> dict[str, Any]:
+def _record(mapper: Mapper[Any], row: StoredRow) -> dict[str, Any]:
     try:
-        return _decoded(mapper, notification)
+        return _decoded(mapper, *row)
     except Exception as error:
         raise UnreadableEventError(
-            f"the event at position {notification.id} no longer decodes"
+            f"the event at position {row[0]} no longer decodes"
             f" ({type(error).__name__}); run ledger verify"
         ) from None
 
 
-def _decoded(mapper: Mapper[Any], notification: Any) -> dict[str, Any]:
-    stored = stored_state(mapper, notification)
+def _decoded(
+    mapper: Mapper[Any], position: int, sequence: int, topic: str, state: bytes, originator: Any
+) -> dict[str, Any]:
+    stored = stored_state_of(mapper, topic, state)
     if stored is not None:
         fields = msgspec.structs.asdict(stored)
-        kind, received_at = kind_and_time(notification.topic, stored)
+        kind, received_at = kind_and_time(topic, stored)
         recorded_at = stored.timestamp.data
     else:
+        notification = Notification(
+            id=position,
+            originator_id=UUID(str(originator)),
+            originator_version=sequence,
+            topic=topic,
+            state=state,
+        )
         event = mapper.to_domain_event(notification)
         assert isinstance(event, Verification.Event)
         fields = dict(vars(event))
@@ -115,10 +172,10 @@ def _decoded(mapper: Mapper[Any], notification: Any) -> dict[str, Any]:
         received_at = getattr(event, "received_at", event.timestamp).isoformat()
         recorded_at = event.timestamp.isoformat()
     return {
-        "position": notification.id,
+        "position": position,
         "scanRef": fields["scan_ref"],
-        "sequence": notification.originator_version,
-        "event": notification.topic.rpartition(".")[2],
+        "sequence": sequence,
+        "event": topic.rpartition(".")[2],
         "kind": kind,
         "receivedAt": received_at.replace("+00:00", "Z"),
         "recordedAt": recorded_at.replace("+00:00", "Z"),

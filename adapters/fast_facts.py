@@ -78,10 +78,10 @@ def _iso(value: Typed) -> str:
 
 def stored_state(mapper: Mapper[Any], notification: Notification) -> StoredState | None:
     """The stored fields of a current-version verification event, else None."""
-    return _stored(mapper, notification.topic, notification.state)
+    return stored_state_of(mapper, notification.topic, notification.state)
 
 
-def _stored(mapper: Mapper[Any], topic: str, state: bytes) -> StoredState | None:
+def stored_state_of(mapper: Mapper[Any], topic: str, state: bytes) -> StoredState | None:
     if topic not in KNOWN_TOPICS:
         return None
     if mapper.cipher is not None:
@@ -128,11 +128,12 @@ def read_facts(
             f"SELECT {position} AS id, originator_id, originator_version, topic, state"
             f" FROM {table} WHERE {position} > ? ORDER BY {position} LIMIT ?",
             (start, limit),
+            binary=True,
         ).fetchall()
     found: list[tuple[str, Fact]] = []
     for row in rows:
         topic, state = row["topic"], bytes(row["state"])
-        stored = _stored(mapper, topic, state)
+        stored = stored_state_of(mapper, topic, state)
         if stored is not None:
             found.append(
                 (stored.scan_ref, _fact(topic, row["id"], row["originator_version"], stored))

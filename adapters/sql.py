@@ -12,6 +12,7 @@ from typing import Any
 
 from eventsourcing.postgres import PostgresDatastore
 from eventsourcing.sqlite import SQLiteDatastore
+from psycopg.rows import dict_row, tuple_row
 
 Datastore = SQLiteDatastore | PostgresDatastore
 # From this many rows, an upsert on PostgreSQL copies them in (see ``Cursor.upsert``).
@@ -40,13 +41,18 @@ class Sql:
         return f"{left} IS DISTINCT FROM {right}" if self.postgres else f"{left} IS NOT {right}"
 
     @contextmanager
-    def reading(self) -> Iterator[Cursor]:
+    def reading(self, *, by_position: bool = False) -> Iterator[Cursor]:
         """A cursor for statements that each read on their own: on PostgreSQL each runs
         in autocommit, one round trip, where a transaction adds a BEGIN and a ROLLBACK;
-        on SQLite it is a transaction as usual."""
+        on SQLite it is a transaction as usual.
+
+        With ``by_position`` rows are only indexed by column number, which saves
+        building a dict per row on PostgreSQL.
+        """
         if isinstance(self.datastore, PostgresDatastore):
             with self.datastore.get_connection() as connection:
-                yield Cursor(self, connection.cursor())
+                factory: Any = tuple_row if by_position else dict_row
+                yield Cursor(self, connection.cursor(row_factory=factory))
         else:
             with self.datastore.transaction(commit=False) as cursor:
                 yield Cursor(self, cursor)
@@ -64,8 +70,13 @@ class Cursor:
         self.sql = sql
         self.cursor = cursor
 
-    def execute(self, text: str, params: Sequence[Any] = ()) -> Cursor:
-        self.cursor.execute(self.sql.statement(text), tuple(params))
+    def execute(self, text: str, params: Sequence[Any] = (), *, binary: bool = False) -> Cursor:
+        """Run ``text``; ``binary`` asks PostgreSQL for its results in binary, which
+        spares escaping and unescaping large ``BYTEA`` values."""
+        if binary and self.sql.postgres:
+            self.cursor.execute(self.sql.statement(text), tuple(params), binary=True)
+        else:
+            self.cursor.execute(self.sql.statement(text), tuple(params))
         return self
 
     def executemany(self, text: str, rows: Sequence[Sequence[Any]]) -> None:

@@ -1,0 +1,43 @@
+"""The export reads ahead in batches; however they fall, it says the same."""
+
+from __future__ import annotations
+
+import pytest
+
+import adapters.export
+from adapters.export import Window, encoded
+from app.bootstrap import Services
+from tests.integration.test_projections import head, scenario, tell
+
+
+def export(services: Services, window: Window, fmt: str = "ndjson") -> bytes:
+    return b"".join(encoded(services.ledger.recorder, services.ledger.mapper, window, fmt))
+
+
+@pytest.mark.parametrize("fmt", ["ndjson", "csv"])
+def test_an_export_read_in_small_batches_equals_one_read_at_once(
+    services: Services, monkeypatch: pytest.MonkeyPatch, fmt: str
+) -> None:
+    for step in scenario(seed=3, count=25):
+        tell(services.ledger, step)
+    last = head(services.ledger)
+    middle = Window(since_position=5, until_position=last - 3)
+    whole, part = export(services, Window(), fmt), export(services, middle, fmt)
+
+    monkeypatch.setattr(adapters.export, "BATCH", 4)
+    assert export(services, Window(), fmt) == whole
+    assert export(services, middle, fmt) == part
+    if fmt == "ndjson":
+        lines = whole.splitlines()
+        assert len(lines) == last
+        assert part.splitlines() == lines[4 : last - 3]
+
+
+def test_a_batch_that_ends_exactly_at_the_last_event_ends_the_export(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for step in scenario(seed=4, count=6):
+        tell(services.ledger, step)
+    last = head(services.ledger)
+    monkeypatch.setattr(adapters.export, "BATCH", last)
+    assert len(export(services, Window()).splitlines()) == last
