@@ -12,8 +12,9 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
+from starlette.types import Receive, Scope, Send
 
 from adapters.status_reader import status_reader
 from app import auditor, backend, logs, metrics, openapi, reads, webhooks
@@ -69,6 +70,12 @@ async def readyz(request: Request) -> Response:
     return JSONResponse(answer)
 
 
+async def ui_slash(scope: Scope, receive: Receive, send: Send) -> None:
+    """``/ui`` is ``/ui/``, as the router would redirect it."""
+    url = Request(scope).url
+    await RedirectResponse(url.replace(path=f"{url.path}/"), status_code=307)(scope, receive, send)
+
+
 def create_app(services: Services) -> Starlette:
     """The service over ``services``; closing it is the caller's business."""
     routes = [
@@ -86,7 +93,9 @@ def create_app(services: Services) -> Starlette:
         Route("/readyz", readyz, methods=["GET"]),
         Route("/openapi.json", openapi.openapi, methods=["GET"]),
         Route("/metrics", metrics.metrics, methods=["GET"]),
-        Mount("/ui", app=create_ui(services)),
+        # The auditor UI, with its security headers; API routes go without that layer.
+        Route("/ui", SecurityHeaders(ui_slash), methods=["GET", "HEAD"]),
+        Mount("/ui", app=SecurityHeaders(create_ui(services))),
     ]
     reader = status_reader(services.settings.store)
 
@@ -102,7 +111,6 @@ def create_app(services: Services) -> Starlette:
         exception_handlers={HTTPException: http_error, Exception: unexpected_error},
         lifespan=lifespan,
     )
-    app.add_middleware(SecurityHeaders)
     app.add_middleware(logs.RequestLog)
     app.state.services = services
     app.state.status_reader = reader
