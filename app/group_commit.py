@@ -42,12 +42,9 @@ class Pending:
     future: asyncio.Future[None] | None = None
 
     def settle(self, receipt: Receipt | None = None, error: BaseException | None = None) -> None:
+        """Record the outcome; a blocked caller wakes now, an awaiting one with its batch."""
         self.receipt, self.error, self.settled = receipt, error, True
         self.wake.set()
-        if self.future is not None:
-            # RuntimeError: the caller's event loop has closed, nobody is waiting any more.
-            with contextlib.suppress(RuntimeError):
-                self.future.get_loop().call_soon_threadsafe(_resolve, self.future)
 
     def outcome(self) -> Receipt:
         if self.error is not None:
@@ -56,9 +53,22 @@ class Pending:
         return self.receipt
 
 
-def _resolve(future: asyncio.Future[None]) -> None:
-    if not future.done():
-        future.set_result(None)
+def _resolve(futures: list[asyncio.Future[None]]) -> None:
+    for future in futures:
+        if not future.done():
+            future.set_result(None)
+
+
+def _wake(pendings: Sequence[Pending]) -> None:
+    """Wake the awaiting callers of ``pendings``: one call into each event loop."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
+    for pending in pendings:
+        if pending.future is not None:
+            by_loop.setdefault(pending.future.get_loop(), []).append(pending.future)
+    for loop, futures in by_loop.items():
+        # RuntimeError: the caller's event loop has closed, nobody is waiting any more.
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(_resolve, futures)
 
 
 BatchWriter = Callable[[Sequence[Pending]], None]
@@ -105,6 +115,7 @@ class GroupCommit:
             waiting, self.queue = self.queue, []
         for pending in waiting:
             pending.settle(error=error)
+        _wake(waiting)
 
     def close(self, timeout: float = 30.0) -> None:
         """Commit what is queued, then stop the writer thread."""
@@ -142,6 +153,8 @@ class GroupCommit:
                 for pending in batch:
                     if not pending.settled:
                         pending.settle(error=error)
+            finally:
+                _wake(batch)
 
     def _next_batch(self) -> list[Pending]:
         taken, weight = 0, 0

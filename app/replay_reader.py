@@ -42,7 +42,7 @@ from projections.verification_view import VerificationState
 PROCESS_THRESHOLD = 100_000
 STOP_SECONDS = 5.0
 # The share of new verifications the reader folds itself, balancing the two processes.
-READER_SHARE = 0.4
+READER_SHARE = 0.5
 # Verifications the reader remembers having seen (to know new ones); beyond, it only reads.
 MAX_REMEMBERED = 2_000_000
 

@@ -64,7 +64,7 @@ from app.config import Settings
 from app.ledger import Ledger
 from app.replay import replay
 from bench.ingest_bench import peak_rss_mb, recreate_database, wait_up, wrk
-from bench.replay_bench import PER_SAVE, fill, server_version
+from bench.replay_bench import PER_SAVE, fill, flush_to_disk, server_version
 from tests.support.postgres import free_port, server_url
 
 SIGNING_KEY = "bench-signing-key"
@@ -253,6 +253,7 @@ def build(url: str, events: int) -> dict[str, Any]:
     filled = time.perf_counter() - started
     ledger.close()
     print(f"{store}: filled {events:,} events in {filled:.1f} s", flush=True)
+    flush_to_disk()
     views = open_views(settings)
     replayed = Ledger(env=ledger_settings(settings))
     summary = replay(replayed, views.sql, drop_grace=0)
