@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
 
-from adapters.status_reader import ReadFailedError, StatusReader
-from app.bootstrap import Services
+from adapters.persistence import PostgresLocation
+from adapters.status_reader import PostgresStatusReader, ReadFailedError, StatusReader
+from app.bootstrap import Services, bootstrap
+from app.config import load
+from app.http import create_app
 from app.replay import replay
+from tests.conftest import environment
 from tests.e2e.test_reads_http import auth, deliver, wait_for_views
 
 
@@ -122,3 +127,33 @@ def test_the_fast_reader_follows_a_replay_to_the_new_tables(
         assert after.json() == before.json()
     assert reader.answered >= 3
     assert "current_status_g2" in inner.generations.table
+
+
+@pytest.mark.postgres
+def test_the_postgres_reader_answers_only_on_the_event_loop_that_opened_it(
+    postgres_url: str,
+) -> None:
+    built = bootstrap(load(environment(postgres_url)))
+    try:
+        built.start_projections()
+        with TestClient(create_app(built), raise_server_exceptions=False) as client:
+            wait_for_views(built, deliver(client, "fast-5", overall="APPROVED"))
+        location = built.settings.store
+        assert isinstance(location, PostgresLocation)
+        reader = PostgresStatusReader(location)
+
+        async def read() -> bytes | None:
+            return await reader.document("fast-5")
+
+        loop = asyncio.new_event_loop()
+        try:
+            found = loop.run_until_complete(read())
+            assert found is not None
+            assert b'"APPROVED"' in found
+            with pytest.raises(ReadFailedError, match="another event loop"):
+                asyncio.run(read())
+        finally:
+            loop.run_until_complete(reader.close())
+            loop.close()
+    finally:
+        built.close()
