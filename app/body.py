@@ -6,6 +6,8 @@ from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 
 WEBHOOK_BODY_LIMIT = 1024 * 1024
+# What a 503 asks the caller to wait before trying again, in seconds.
+RETRY_AFTER_SECONDS = "5"
 
 
 async def read_limited(request: Request, limit: int) -> bytes:

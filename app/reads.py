@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 from typing import Any
 
 from eventsourcing.persistence import PersistenceError
@@ -70,15 +71,23 @@ def decode_cursor(cursor: str) -> int:
     return int(text[1:])
 
 
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if dataclasses.is_dataclass(value):
+        return any(_has_nul(field) for field in vars(value).values())
+    return False
+
+
 async def read_view(
     request: Request, view: SqlVerificationView, query: Any, *args: Any, none: Any = None
 ) -> Any:
     """Run a view query in the threadpool, first waiting for ``minPosition`` if asked.
 
-    Nothing recorded can contain NUL, so a name or filter with NUL finds ``none``.
+    Nothing recorded can contain NUL, so a name or filter (``args``) with NUL finds
+    ``none``. Other query parameters are either validated (``minPosition``) or unused.
     """
-    given = [*map(str, args), *request.query_params.values()]
-    if any("\x00" in value for value in given):
+    if any(_has_nul(value) for value in args):
         return none
     wanted = integer_param(request, "minPosition", None, 0, 2**62)
 

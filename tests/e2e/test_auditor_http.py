@@ -340,6 +340,18 @@ def test_the_digest_commits_to_every_event_up_to_the_position_it_names(
     assert abs(datetime.fromisoformat(body["at"]) - datetime.now(UTC)) < timedelta(minutes=5)
 
 
+def test_a_query_parameter_the_digest_does_not_use_cannot_empty_it(
+    client: TestClient, services: Services
+) -> None:
+    position = recorded(services)
+    wanted = client.get("/audit/digest", params={"minPosition": position}, headers=AUDITOR)
+
+    response = client.get("/audit/digest?unused=%00", headers=AUDITOR)
+
+    assert response.status_code == 200, response.text
+    assert response.json()["digest"] == wanted.json()["digest"]
+
+
 # The access log
 
 
