@@ -18,7 +18,12 @@ from uuid import UUID
 EXCLUDED = frozenset({"payload", "hash"})
 
 
+_AS_THEY_ARE = frozenset({str, int, bool, float, type(None)})
+
+
 def _plain(value: Any) -> Any:
+    if type(value) in _AS_THEY_ARE:
+        return value
     if isinstance(value, datetime):
         return value.isoformat()
     if isinstance(value, UUID):

@@ -9,6 +9,7 @@ combine into a status is a projection's concern.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import asdict
 from datetime import datetime
 from typing import Any
@@ -22,12 +23,18 @@ from domain.reports import Delivery, ExpirationNotice, Kind, Outcome, Receipt, R
 VERIFICATION_NAMESPACE = uuid5(NAMESPACE_URL, "urn:verification-ledger:verification")
 
 
+@functools.lru_cache(maxsize=8192)
+def _verification_id(scan_ref: str) -> UUID:
+    """``uuid5`` is asked of the same scanRef several times per write; it is remembered."""
+    return uuid5(VERIFICATION_NAMESPACE, scan_ref)
+
+
 class Verification(BaseAggregate[UUID]):
     """The recorded history of one verification, keyed by ``uuid5`` over its scanRef."""
 
     @staticmethod
     def create_id(scan_ref: str) -> UUID:
-        return uuid5(VERIFICATION_NAMESPACE, scan_ref)
+        return _verification_id(scan_ref)
 
     @classmethod
     def start(cls, scan_ref: str, at: datetime) -> Verification:
