@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from eventsourcing.persistence import StoredEvent
+from eventsourcing.persistence import ApplicationRecorder, StoredEvent, Subscription
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore, PostgresFactory
 from eventsourcing.sqlite import (
     SQLiteConnection,
@@ -29,7 +29,7 @@ from adapters.persistence import (
     SQLiteLocation,
     StoreLocation,
 )
-from adapters.subscription import PollingSQLiteApplicationRecorder
+from adapters.subscription import PollingSQLiteApplicationRecorder, TickingPostgresSubscription
 
 POSTGRES_SESSION_OPTIONS = "-c synchronous_commit=on"
 
@@ -109,6 +109,11 @@ class FailFastPostgresApplicationRecorder(PostgresApplicationRecorder):
     def max_notification_id(self) -> int | None:
         result = _single_attempt(PostgresApplicationRecorder.max_notification_id)(self)
         return None if result is None else int(result)
+
+    def subscribe(
+        self, gt: int | None = None, topics: Sequence[str] = ()
+    ) -> Subscription[ApplicationRecorder]:
+        return TickingPostgresSubscription(recorder=self, gt=gt, topics=topics)
 
 
 def _single_attempt(method: Callable[..., Any]) -> Callable[..., Any]:
