@@ -47,7 +47,11 @@ class ApiKeys:
 
     def require(self, request: Request, roles: frozenset[str]) -> Caller:
         """The caller, or 401 (no or unknown token) or 403 (role not allowed)."""
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        return self.require_header(request.headers.get("authorization", ""), roles)
+
+    def require_header(self, authorization: str, roles: frozenset[str]) -> Caller:
+        """``require``, given the Authorization header's value."""
+        scheme, _, token = authorization.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise HTTPException(401, "an Authorization: Bearer token is required")
         found = self.caller(token.strip())

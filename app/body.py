@@ -4,10 +4,18 @@ from __future__ import annotations
 
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
+from starlette.types import Scope
 
 WEBHOOK_BODY_LIMIT = 1024 * 1024
 # What a 503 asks the caller to wait before trying again, in seconds.
 RETRY_AFTER_SECONDS = "5"
+
+
+def route_path(scope: Scope) -> str:
+    """The request's path below the application's root path."""
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    return path[len(root) :] if root and path.startswith(root) else path
 
 
 async def read_limited(request: Request, limit: int) -> bytes:

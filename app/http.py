@@ -79,23 +79,29 @@ async def ui_slash(scope: Scope, receive: Receive, send: Send) -> None:
 
 
 class LedgerApp(Starlette):
-    """The Starlette application, with webhook deliveries taken before its middleware.
+    """The Starlette application, with its two busiest routes taken before its middleware.
 
-    Webhooks are most of the service's traffic and their endpoint needs nothing of the
-    middleware stack and router but the request log, which wraps it here too; going
-    around them leaves the event loop free for more deliveries (ADR 10).
+    Webhook deliveries and plain status reads are most of the service's traffic, and
+    they need nothing of the middleware stack and router but the request log, which
+    wraps them here too; going around the rest leaves the event loop free for more of
+    them (ADR 10). Everything else, and these routes with a query or another method,
+    goes the usual way.
     """
 
     def __init__(self, intake: ASGIApp, **kwargs: Any):
         super().__init__(**kwargs)
         self.intake = logs.RequestLog(intake)
+        self.status_read = logs.RequestLog(reads.StatusRead())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if webhooks.is_webhook(scope):
             scope["app"] = self
             await self.intake(scope, receive, send)
-            return
-        await super().__call__(scope, receive, send)
+        elif reads.is_plain_status_read(scope):
+            scope["app"] = self
+            await self.status_read(scope, receive, send)
+        else:
+            await super().__call__(scope, receive, send)
 
 
 def create_app(services: Services) -> LedgerApp:

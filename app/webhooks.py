@@ -15,7 +15,7 @@ import msgspec
 from starlette.types import Message, Receive, Scope, Send
 
 from adapters.idenfy import HEADER_KINDS, PATH_KINDS
-from app.body import RETRY_AFTER_SECONDS, WEBHOOK_BODY_LIMIT
+from app.body import RETRY_AFTER_SECONDS, WEBHOOK_BODY_LIMIT, route_path
 from app.bootstrap import Services
 from app.intake import Answer, Incoming, resolve_kind, take_async
 from app.metrics import DELIVERIES, INGEST_SECONDS, STORE_ERRORS
@@ -31,13 +31,6 @@ __all__ = ["PATH", "WebhookIntake", "is_webhook", "resolve_kind"]
 RESULTS = {401: "unauthorized", 404: "not_found", 413: "too_large", 503: "unavailable"}
 _encode = msgspec.json.Encoder().encode
 log = logging.getLogger("ledger.http")
-
-
-def route_path(scope: Scope) -> str:
-    """The request's path below the application's root path."""
-    path: str = scope["path"]
-    root: str = scope.get("root_path", "")
-    return path[len(root) :] if root and path.startswith(root) else path
 
 
 def is_webhook(scope: Scope) -> bool:

@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 import pytest
+from eventsourcing.persistence import PersistenceError
 from starlette.testclient import TestClient
 
 from adapters.persistence import PostgresLocation
@@ -157,3 +158,39 @@ def test_the_postgres_reader_answers_only_on_the_event_loop_that_opened_it(
             loop.close()
     finally:
         built.close()
+
+
+def test_a_plain_read_answers_json_errors_and_carries_a_request_id(
+    reads: TestClient, services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    wait_for_views(services, deliver(reads, "fast-6"))
+    swap_reader(reads, fail=True)
+
+    def unavailable(scan_ref: str) -> None:
+        raise PersistenceError("the views are gone")
+
+    monkeypatch.setattr(services.views.status, "status", unavailable)
+    response = reads.get("/verifications/fast-6", headers={**auth(), "X-Request-Id": "req-7"})
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "5"
+    assert response.headers["x-request-id"] == "req-7"
+    assert response.json() == {"error": "the views cannot be read right now"}
+
+    missing = reads.get("/verifications/fast-6")
+    assert missing.status_code == 401
+    assert missing.headers["content-type"] == "application/json"
+    assert "Bearer" in missing.json()["error"]
+
+
+def test_an_unexpected_failure_of_a_plain_read_is_a_json_500(
+    reads: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class Broken:
+        async def document(self, scan_ref: str) -> bytes | None:
+            raise RuntimeError("a bug")
+
+    app: Any = reads.app
+    monkeypatch.setattr(app.state, "status_reader", Broken())
+    response = reads.get("/verifications/anything", headers=auth())
+    assert response.status_code == 500
+    assert response.json() == {"error": "internal error"}
