@@ -23,10 +23,13 @@ from eventsourcing.application import (
 )
 from eventsourcing.persistence import (
     IntegrityError,
+    InterfaceError,
     JSONTranscoder,
+    OperationalError,
     PersistenceError,
     Recording,
 )
+from eventsourcing.postgres import PostgresDatastore
 from eventsourcing.utils import Environment, EnvType
 
 from adapters.bulk_load import select_events_of
@@ -131,7 +134,13 @@ class Ledger(Application[UUID]):
         """
         receipts: list[tuple[Pending, Receipt]] = []
         try:
-            verifications = self._load_many(batch)
+            try:
+                verifications = self._load_many(batch)
+            except (OperationalError, InterfaceError):
+                # Pooled connections are not pinged before use; after a server restart
+                # they are all broken. Test them all once, then read again.
+                self._check_connections()
+                verifications = self._load_many(batch)
         except PersistenceError as error:
             self._unavailable(batch, error)
             return
@@ -178,6 +187,12 @@ class Ledger(Application[UUID]):
         self._take_snapshots(processing)
         self._notify(recordings)
         return recordings
+
+    def _check_connections(self) -> None:
+        """Replace every broken idle connection of a PostgreSQL store's pool."""
+        datastore = getattr(self.recorder, "datastore", None)
+        if isinstance(datastore, PostgresDatastore):
+            datastore.pool.check()
 
     def _unavailable(self, batch: Sequence[Pending], error: Exception) -> None:
         """Refuse the batch, and every write queued behind it, which would wait in vain."""
