@@ -13,13 +13,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from uuid import UUID
 
 import msgspec
-from eventsourcing.persistence import ApplicationRecorder, Mapper, Notification
+from eventsourcing.persistence import ApplicationRecorder, Mapper
 
+from adapters.bulk_load import EventRow, notification_of, select_rows_after
 from adapters.fast_facts import kind_and_time, stored_state_of
-from adapters.sql import Sql
 from domain.verification import Verification
 
 BATCH = 5_000
@@ -30,7 +29,6 @@ COLUMNS = (
     "headerKind", "prevHash", "hash",
 )  # fmt: skip
 FORMATS = ("ndjson", "csv")
-StoredRow = tuple[int, int, str, bytes, Any]
 
 
 @dataclass(frozen=True)
@@ -82,12 +80,14 @@ def records(
     reading = ThreadPoolExecutor(1, thread_name_prefix="export-read")
     try:
         position = (window.since_position or 1) - 1
-        ahead = reading.submit(stored_rows, recorder, position, window.until_position, BATCH)
+        ahead = reading.submit(select_rows_after, recorder, position, BATCH, window.until_position)
         while True:
             rows = ahead.result()
             if len(rows) == BATCH:
-                after = int(rows[-1][0])
-                ahead = reading.submit(stored_rows, recorder, after, window.until_position, BATCH)
+                after = rows[-1][0]
+                ahead = reading.submit(
+                    select_rows_after, recorder, after, BATCH, window.until_position
+                )
             batch = []
             for row in rows:
                 record = _record(mapper, row)
@@ -101,47 +101,13 @@ def records(
         reading.shutdown(wait=True, cancel_futures=True)
 
 
-def stored_rows(
-    recorder: ApplicationRecorder, after: int, until: int | None, limit: int
-) -> list[StoredRow]:
-    """(position, sequence, topic, state, originator id) of the events after ``after``,
-    up to ``until``.
-
-    Read straight from the library's events table, as ``select_notifications``
-    does, without making a ``Notification`` and a ``UUID`` of every row.
-    """
-    datastore: Any = getattr(recorder, "datastore", None)
-    table_name: Any = getattr(recorder, "events_table_name", None)
-    if datastore is None or table_name is None:
-        notifications = recorder.select_notifications(
-            start=after, limit=limit, stop=until, inclusive_of_start=False
-        )
-        return [
-            (n.id, n.originator_version, n.topic, n.state, n.originator_id) for n in notifications
-        ]
-    sql = Sql(datastore)
-    position = "notification_id" if sql.postgres else "rowid"
-    bound = f" AND {position} <= ?" if until is not None else ""
-    originator = "CAST(originator_id AS TEXT)" if sql.postgres else "originator_id"
-    params = (after, until, limit) if until is not None else (after, limit)
-    with sql.reading(by_position=True) as c:
-        found = c.execute(
-            f"SELECT {position}, originator_version, topic, state, {originator}"
-            f" FROM {sql.table(table_name)} WHERE {position} > ?{bound}"
-            f" ORDER BY {position} LIMIT ?",
-            params,
-            binary=True,
-        ).fetchall()
-    return [(row[0], row[1], row[2], bytes(row[3]), row[4]) for row in found]
-
-
 class UnreadableEventError(ValueError):
     """A stored event that no longer decodes; ``ledger verify`` names it as tampering."""
 
 
-def _record(mapper: Mapper[Any], row: StoredRow) -> dict[str, Any]:
+def _record(mapper: Mapper[Any], row: EventRow) -> dict[str, Any]:
     try:
-        return _decoded(mapper, *row)
+        return _decoded(mapper, row)
     except Exception as error:
         raise UnreadableEventError(
             f"the event at position {row[0]} no longer decodes"
@@ -149,23 +115,15 @@ def _record(mapper: Mapper[Any], row: StoredRow) -> dict[str, Any]:
         ) from None
 
 
-def _decoded(
-    mapper: Mapper[Any], position: int, sequence: int, topic: str, state: bytes, originator: Any
-) -> dict[str, Any]:
+def _decoded(mapper: Mapper[Any], row: EventRow) -> dict[str, Any]:
+    position, sequence, topic, state, _ = row
     stored = stored_state_of(mapper, topic, state)
     if stored is not None:
         fields = msgspec.structs.asdict(stored)
         kind, received_at = kind_and_time(topic, stored)
         recorded_at = stored.timestamp.data
     else:
-        notification = Notification(
-            id=position,
-            originator_id=UUID(str(originator)),
-            originator_version=sequence,
-            topic=topic,
-            state=state,
-        )
-        event = mapper.to_domain_event(notification)
+        event = mapper.to_domain_event(notification_of(row))
         assert isinstance(event, Verification.Event)
         fields = dict(vars(event))
         kind = getattr(event, "kind", "registered")

@@ -9,15 +9,13 @@ class version, an unknown topic) is decoded the library's way instead.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
-from uuid import UUID
 
 import msgspec
 from eventsourcing.persistence import Mapper, Notification
 
-from adapters.sql import Sql
+from adapters.bulk_load import EventRow, notification_of, select_rows_after
 from domain.verification import RESULT_EVENTS, Verification
 from projections.facts import DOCUMENT_EXPIRATION, REGISTERED, Fact, fact_of
 
@@ -92,62 +90,27 @@ def stored_state_of(mapper: Mapper[Any], topic: str, state: bytes) -> StoredStat
     return stored if stored.class_version == 1 else None
 
 
-def facts_of(mapper: Mapper[Any], notifications: Sequence[Notification]) -> list[tuple[str, Fact]]:
-    """(scanRef, fact) of each notification, in ledger order."""
-    found: list[tuple[str, Fact]] = []
-    for notification in notifications:
-        stored = stored_state(mapper, notification)
-        if stored is None:
-            event = mapper.to_domain_event(notification)
-            assert isinstance(event, Verification.Event)
-            found.append((event.scan_ref, fact_of(event, notification.id)))
-            continue
-        found.append(
-            (
-                stored.scan_ref,
-                _fact(notification.topic, notification.id, notification.originator_version, stored),
-            )
-        )
-    return found
-
-
 def read_facts(
     recorder: Any, mapper: Mapper[Any], start: int, limit: int
 ) -> tuple[list[tuple[str, Fact]], int, int]:
     """(scanRef, fact) of up to ``limit`` events after position ``start``, the last
-    position read, and how many events were read.
+    position read, and how many events were read."""
+    rows = select_rows_after(recorder, start, limit)
+    return (
+        [_scan_ref_and_fact(mapper, row) for row in rows],
+        rows[-1][0] if rows else start,
+        len(rows),
+    )
 
-    Reads the library's events table directly, as ``select_notifications`` does,
-    but without making a ``Notification`` (and a ``UUID``) of every row first.
-    """
-    sql = Sql(recorder.datastore)
-    table = sql.table(recorder.events_table_name)
-    position = "notification_id" if sql.postgres else "rowid"
-    with sql.transaction(commit=False) as c:
-        rows = c.execute(
-            f"SELECT {position} AS id, originator_id, originator_version, topic, state"
-            f" FROM {table} WHERE {position} > ? ORDER BY {position} LIMIT ?",
-            (start, limit),
-            binary=True,
-        ).fetchall()
-    found: list[tuple[str, Fact]] = []
-    for row in rows:
-        topic, state = row["topic"], bytes(row["state"])
-        stored = stored_state_of(mapper, topic, state)
-        if stored is not None:
-            found.append(
-                (stored.scan_ref, _fact(topic, row["id"], row["originator_version"], stored))
-            )
-            continue
-        notification = Notification(
-            id=int(row["id"]),
-            originator_id=UUID(str(row["originator_id"])),
-            originator_version=int(row["originator_version"]),
-            topic=topic,
-            state=state,
-        )
-        found.extend(facts_of(mapper, [notification]))
-    return found, (int(rows[-1]["id"]) if rows else start), len(rows)
+
+def _scan_ref_and_fact(mapper: Mapper[Any], row: EventRow) -> tuple[str, Fact]:
+    position, sequence, topic, state, _ = row
+    stored = stored_state_of(mapper, topic, state)
+    if stored is not None:
+        return stored.scan_ref, _fact(topic, position, sequence, stored)
+    event = mapper.to_domain_event(notification_of(row))
+    assert isinstance(event, Verification.Event)
+    return event.scan_ref, fact_of(event, position)
 
 
 def kind_and_time(topic: str, stored: StoredState) -> tuple[str, str]:

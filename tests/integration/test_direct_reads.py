@@ -1,13 +1,16 @@
-"""The export reads ahead in batches; however they fall, it says the same."""
+"""Reading the events table directly: the export's batches and the replay's facts."""
 
 from __future__ import annotations
 
 import pytest
 
 import adapters.export
+import adapters.fast_facts
 from adapters.export import Window, encoded
+from adapters.fast_facts import read_facts
 from app.bootstrap import Services
-from tests.integration.test_projections import head, scenario, tell
+from projections.facts import Fact
+from tests.integration.test_projections import head, ledger_facts, scenario, tell
 
 
 def export(services: Services, window: Window, fmt: str = "ndjson") -> bytes:
@@ -41,3 +44,23 @@ def test_a_batch_that_ends_exactly_at_the_last_event_ends_the_export(
     last = head(services.ledger)
     monkeypatch.setattr(adapters.export, "BATCH", last)
     assert len(export(services, Window()).splitlines()) == last
+
+
+@pytest.mark.parametrize("decoded_by", ["msgspec", "the library"])
+def test_facts_read_straight_from_the_table_are_those_of_the_decoded_events(
+    services: Services, monkeypatch: pytest.MonkeyPatch, decoded_by: str
+) -> None:
+    for step in scenario(seed=5, count=25):
+        tell(services.ledger, step)
+    if decoded_by == "the library":
+        # As for an event of a class version or topic the fast decoder does not know.
+        monkeypatch.setattr(adapters.fast_facts, "KNOWN_TOPICS", frozenset())
+    ledger = services.ledger
+
+    read, last, count = read_facts(ledger.recorder, ledger.mapper, 0, 10_000)
+
+    assert count == last == head(ledger)
+    grouped: dict[str, list[Fact]] = {}
+    for scan_ref, fact in read:
+        grouped.setdefault(scan_ref, []).append(fact)
+    assert grouped == ledger_facts(ledger)
