@@ -131,8 +131,8 @@ def eventsourcing_settings(
         "POSTGRES_PASSWORD": location.password,
         "POSTGRES_SCHEMA": location.schema,
         "POSTGRES_CONNECT_TIMEOUT": str(POSTGRES_CONNECT_TIMEOUT_SECONDS),
-        # No ping before each checkout: under load it is a round trip per batch, and a
-        # connection a restart broke fails one batch (503, the sender retries) and goes.
+        # No ping before each checkout: under load it is a round trip per batch. After a
+        # connection error the ledger has the pool test its connections (Ledger._write_batch).
         "POSTGRES_PRE_PING": "n",
         "POSTGRES_POOL_SIZE": "4",
         "POSTGRES_MAX_OVERFLOW": "12",

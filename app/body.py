@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from starlette.exceptions import HTTPException
-from starlette.requests import ClientDisconnect, Request
-from starlette.types import Scope
+from starlette.requests import Request
+from starlette.types import Receive, Scope, Send
 
 WEBHOOK_BODY_LIMIT = 1024 * 1024
 # What a 503 asks the caller to wait before trying again, in seconds.
@@ -18,23 +18,42 @@ def route_path(scope: Scope) -> str:
     return path[len(root) :] if root and path.startswith(root) else path
 
 
+async def send_json(send: Send, status: int, content: bytes) -> None:
+    """A JSON response, sent the plain-ASGI way; a 503 asks the caller to retry later."""
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(content)).encode()),
+    ]
+    if status == 503:
+        headers.append((b"retry-after", RETRY_AFTER_SECONDS.encode()))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": content})
+
+
 async def read_limited(request: Request, limit: int) -> bytes:
-    """The whole body, or 413 as soon as more than ``limit`` bytes are announced or sent.
+    """The request's whole body, or 413 (see ``receive_limited``)."""
+    return await receive_limited(request.receive, request.headers.get("content-length", ""), limit)
+
+
+async def receive_limited(receive: Receive, declared: str, limit: int) -> bytes:
+    """The whole body, or 413 as soon as more than ``limit`` bytes are announced (in
+    ``declared``, the Content-Length) or sent; 400 if the client goes away first.
 
     Bytes are counted while they arrive, so an endless chunked body is cut off at the
     limit instead of being buffered.
     """
-    declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         raise HTTPException(413, f"body over {limit} bytes")
     chunks: list[bytes] = []
     size = 0
-    try:
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise HTTPException(413, f"body over {limit} bytes")
-            chunks.append(chunk)
-    except ClientDisconnect:
-        raise HTTPException(400, "the client went away before the body was complete") from None
-    return b"".join(chunks)
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise HTTPException(400, "the client went away before the body was complete")
+        chunk: bytes = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise HTTPException(413, f"body over {limit} bytes")
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)

@@ -119,15 +119,12 @@ def setting_up(settings: Settings, create_tables: bool = True) -> Iterator[None]
         return
     if isinstance(settings.store, SQLiteLocation):
         settings.store.path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        lock = setup_lock(settings.store)
-        lock.__enter__()
-    except (OSError, psycopg.Error) as error:
-        raise StoreUnavailableError(f"cannot open the ledger's database: {error}") from error
-    try:
+    with contextlib.ExitStack() as held:
+        try:
+            held.enter_context(setup_lock(settings.store))
+        except (OSError, psycopg.Error) as error:
+            raise StoreUnavailableError(f"cannot open the ledger's database: {error}") from error
         yield
-    finally:
-        lock.__exit__(None, None, None)
 
 
 def ledger_settings(settings: Settings, *, create_tables: bool = False) -> dict[str, str]:

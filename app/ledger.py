@@ -45,6 +45,19 @@ MAX_BATCH = 64
 MAX_BATCH_BYTES = 256 * 1024
 
 
+def _receiving(
+    delivery: Delivery, report: Outcome | ExpirationNotice
+) -> tuple[str, datetime, Callable[[Verification], Receipt], int]:
+    """The group-commit write of a delivery: its verification, time, command and weight
+    (the payload's size, which caps a batch)."""
+    return (
+        report.scan_ref,
+        delivery.received_at,
+        lambda v: v.receive(delivery, report),
+        len(delivery.payload),
+    )
+
+
 class StoreUnavailableError(Exception):
     """The event store could not commit or answer; nothing was acknowledged."""
 
@@ -68,21 +81,11 @@ class Ledger(Application[UUID]):
 
     def record(self, delivery: Delivery, report: Outcome | ExpirationNotice) -> Receipt:
         """Append one authentic delivery, once; a repeat gets the original's receipt."""
-        return self.group.submit(
-            report.scan_ref,
-            delivery.received_at,
-            lambda v: v.receive(delivery, report),
-            weight=len(delivery.payload),
-        )
+        return self.group.submit(*_receiving(delivery, report))
 
     async def record_async(self, delivery: Delivery, report: Outcome | ExpirationNotice) -> Receipt:
         """``record``, awaited on an event loop instead of holding a thread."""
-        return await self.group.submit_async(
-            report.scan_ref,
-            delivery.received_at,
-            lambda v: v.receive(delivery, report),
-            weight=len(delivery.payload),
-        )
+        return await self.group.submit_async(*_receiving(delivery, report))
 
     def register(self, registration: Registration, at: datetime) -> Receipt:
         """Append the backend's registration, once."""

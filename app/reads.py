@@ -24,7 +24,7 @@ from starlette.types import Receive, Scope, Send
 from adapters.status_reader import ReadFailedError, StatusReader
 from adapters.views import SqlVerificationView
 from app.auth import BACKEND_ROLES
-from app.body import RETRY_AFTER_SECONDS, route_path
+from app.body import route_path, send_json
 from app.bootstrap import Services
 from app.ledger import Ledger
 from projections.current_status import StatusFilter
@@ -148,7 +148,6 @@ class StatusRead:
         app = scope["app"]
         services: Services = app.state.services
         scan_ref = route_path(scope)[len(STATUS_PREFIX) :]
-        headers: list[tuple[bytes, bytes]] = [(b"content-type", b"application/json")]
         try:
             authorization = b""
             for name, value in scope["headers"]:
@@ -160,14 +159,10 @@ class StatusRead:
             status = 200
         except HTTPException as error:
             status, content = error.status_code, _encode({"error": error.detail})
-            if status == 503:
-                headers.append((b"retry-after", RETRY_AFTER_SECONDS.encode()))
         except Exception as error:
             log.error("unexpected error on GET %s: %s", STATUS_PREFIX, type(error).__name__)
             status, content = 500, _encode({"error": "internal error"})
-        headers.append((b"content-length", str(len(content)).encode()))
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": content})
+        await send_json(send, status, content)
 
     async def _document(self, reader: StatusReader, services: Services, scan_ref: str) -> bytes:
         found: bytes | None = None

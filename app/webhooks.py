@@ -12,10 +12,11 @@ import logging
 import time
 
 import msgspec
-from starlette.types import Message, Receive, Scope, Send
+from starlette.exceptions import HTTPException
+from starlette.types import Receive, Scope, Send
 
 from adapters.idenfy import HEADER_KINDS, PATH_KINDS
-from app.body import RETRY_AFTER_SECONDS, WEBHOOK_BODY_LIMIT, route_path
+from app.body import WEBHOOK_BODY_LIMIT, receive_limited, route_path, send_json
 from app.bootstrap import Services
 from app.intake import Answer, Incoming, resolve_kind, take_async
 from app.metrics import DELIVERIES, INGEST_SECONDS, STORE_ERRORS
@@ -44,14 +45,6 @@ def is_webhook(scope: Scope) -> bool:
     return path.startswith(f"{PATH}/") and kind != "" and "/" not in kind
 
 
-class Failure(Exception):
-    """An answer of ``status`` with ``detail`` as its error."""
-
-    def __init__(self, status: int, detail: str):
-        super().__init__(detail)
-        self.status, self.detail = status, detail
-
-
 class WebhookIntake:
     """The webhook endpoint, as an ASGI app."""
 
@@ -65,10 +58,10 @@ class WebhookIntake:
         result = "error"
         try:
             answer = await self._answer(scope["app"].state.services, segment, headers, receive)
-            result = str(answer.body.get("result") or RESULTS.get(answer.status, answer.status))
-        except Failure as failure:
-            answer = Answer(failure.status, {"error": failure.detail})
-            result = RESULTS.get(failure.status, str(failure.status))
+            result = answer.body.get("result") or RESULTS.get(answer.status, str(answer.status))
+        except HTTPException as error:
+            answer = Answer(error.status_code, {"error": error.detail})
+            result = RESULTS.get(error.status_code, str(error.status_code))
         except Exception as error:
             log.error("unexpected error on POST %s: %s", PATH, type(error).__name__)
             answer = Answer(500, {"error": "internal error"})
@@ -78,7 +71,7 @@ class WebhookIntake:
             INGEST_SECONDS.observe(time.perf_counter() - started)
             if result == "unavailable":
                 STORE_ERRORS.labels("ingest").inc()
-        await _respond(send, answer)
+        await send_json(send, answer.status, _encode(answer.body))
 
     async def _answer(
         self, services: Services, segment: str, headers: dict[bytes, bytes], receive: Receive
@@ -87,10 +80,11 @@ class WebhookIntake:
         if segment:
             path_kind = PATH_KINDS.get(segment.lower())
             if path_kind is None:
-                raise Failure(404, f"unknown webhook kind {segment!r}")
-        body = await _read_limited(headers, receive, WEBHOOK_BODY_LIMIT)
+                raise HTTPException(404, f"unknown webhook kind {segment!r}")
+        declared = headers.get(b"content-length", b"").decode("latin-1")
+        body = await receive_limited(receive, declared, WEBHOOK_BODY_LIMIT)
         if services.verifier is None:
-            raise Failure(503, "no webhook signing key is configured")
+            raise HTTPException(503, "no webhook signing key is configured")
         event_type = headers.get(EVENT_TYPE_HEADER)
         signature = headers.get(SIGNATURE_HEADER)
         incoming = Incoming(
@@ -102,43 +96,4 @@ class WebhookIntake:
             else event_type.decode("latin-1")[:HEADER_VALUE_LIMIT],
             received_at=services.clock(),
         )
-        answer = await take_async(services, incoming)
-        if answer.status >= 400:
-            raise Failure(answer.status, answer.body["error"])
-        return answer
-
-
-async def _read_limited(headers: dict[bytes, bytes], receive: Receive, limit: int) -> bytes:
-    """The whole body, or 413 as soon as more than ``limit`` bytes are announced or sent.
-
-    Bytes are counted while they arrive, so an endless chunked body is cut off at the
-    limit instead of being buffered.
-    """
-    declared = headers.get(b"content-length", b"")
-    if declared.isdigit() and int(declared) > limit:
-        raise Failure(413, f"body over {limit} bytes")
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message: Message = await receive()
-        if message["type"] == "http.disconnect":
-            raise Failure(400, "the client went away before the body was complete")
-        chunk: bytes = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise Failure(413, f"body over {limit} bytes")
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return b"".join(chunks)
-
-
-async def _respond(send: Send, answer: Answer) -> None:
-    content = _encode(answer.body)
-    headers: list[tuple[bytes, bytes]] = [
-        (b"content-type", b"application/json"),
-        (b"content-length", str(len(content)).encode()),
-    ]
-    if answer.status == 503:
-        headers.append((b"retry-after", RETRY_AFTER_SECONDS.encode()))
-    await send({"type": "http.response.start", "status": answer.status, "headers": headers})
-    await send({"type": "http.response.body", "body": content})
+        return await take_async(services, incoming)
