@@ -21,16 +21,14 @@ from adapters.fact_codec import encode_facts
 from adapters.sql import Sql
 from adapters.views import SqlVerificationView, begin_build, switch_to
 from app.ledger import Ledger
-from app.replay_reader import fact_batches
+from app.replay_reader import MAX_REMEMBERED, fact_batches
 from app.workers import PROJECTIONS
 from projections import rules
 from projections.facts import Fact
-from projections.verification_view import VerificationProjection, VerificationState
+from projections.verification_view import VerificationProjection, VerificationState, folded
 
 BATCH_SIZE = 10_000
 DROP_GRACE_SECONDS = 2.0  # longer than a reader keeps its generation (0.5 s)
-# Verifications a fresh build remembers having written, to skip looking up the others.
-MAX_REMEMBERED = 2_000_000
 
 Progress = Callable[[int, int], None]
 
@@ -172,16 +170,7 @@ class Fold:
         if not new:
             return []
         stored = self._stored(new.keys())
-        states = []
-        for scan_ref, added in new.items():
-            known = stored.get(scan_ref)
-            if known:
-                merged = {f.sequence: f for f in known}
-                merged.update((f.sequence, f) for f in added)
-                ordered = sorted(merged.values(), key=_sequence)
-            else:
-                ordered = sorted(added, key=_sequence)
-            states.append(VerificationState(scan_ref, ordered, rules.evaluate(scan_ref, ordered)))
+        states = [folded(ref, stored.get(ref, ()), added) for ref, added in new.items()]
         if self.written is not None:
             self.written.update(new)
             if len(self.written) > MAX_REMEMBERED:
@@ -192,10 +181,6 @@ class Fold:
         written = self.written
         missing = [ref for ref in scan_refs if written is None or ref in written]
         return self.builds[0].view.facts(missing) if missing else {}
-
-
-def _sequence(fact: Fact) -> int:
-    return fact.sequence
 
 
 def _begin(views: Sql, name: str) -> Build:

@@ -34,16 +34,16 @@ from adapters.fact_codec import FIELDS, TAGS, encode_facts
 from adapters.fast_facts import read_facts
 from adapters.view_tables import VIEW_CLASSES
 from app.ledger import Ledger
-from projections import rules
 from projections.facts import Fact
-from projections.verification_view import VerificationState
+from projections.verification_view import folded
 
 # From this many events to read, a replay starts a reader process (about a second).
 PROCESS_THRESHOLD = 100_000
 STOP_SECONDS = 5.0
 # The share of new verifications the reader folds itself, balancing the two processes.
 READER_SHARE = 0.5
-# Verifications the reader remembers having seen (to know new ones); beyond, it only reads.
+# Verifications a process remembers having seen (to know new ones, which have no stored
+# facts); beyond that many it stops remembering: the reader only reads, the replay asks.
 MAX_REMEMBERED = 2_000_000
 
 
@@ -212,9 +212,8 @@ class Folder:
                 self.credit += self.portion
             if scan_ref not in seen and self.credit >= 1.0:
                 self.credit -= 1.0
-                ordered = sorted(facts, key=_sequence)
-                state = VerificationState(scan_ref, ordered, rules.evaluate(scan_ref, ordered))
-                blob = encode_facts(ordered)
+                state = folded(scan_ref, (), facts)
+                blob = encode_facts(state.facts)
                 for view in self.views:
                     out.rows[view.projection].append(list(view.row(state, blob)))
                 out.done.append(scan_ref)
@@ -224,10 +223,6 @@ class Folder:
         if len(seen) > MAX_REMEMBERED:
             self.seen = None
         return out
-
-
-def _sequence(fact: Fact) -> int:
-    return fact.sequence
 
 
 def main() -> None:

@@ -71,10 +71,19 @@ class VerificationProjection(Projection[TView], Generic[TView]):
     def fold_facts(self, new: Mapping[str, Sequence[Fact]]) -> list[VerificationState]:
         """The new state of each verification in ``new`` after adding its new facts."""
         stored = self.view.facts(new.keys()) if new else {}
-        states = []
-        for scan_ref, facts in new.items():
-            merged = {f.sequence: f for f in stored.get(scan_ref, ())}
-            merged.update((f.sequence, f) for f in facts)
-            ordered = sorted(merged.values(), key=lambda f: f.sequence)
-            states.append(VerificationState(scan_ref, ordered, evaluate(scan_ref, ordered)))
-        return states
+        return [folded(ref, stored.get(ref, ()), facts) for ref, facts in new.items()]
+
+
+def folded(scan_ref: str, stored: Sequence[Fact], added: Sequence[Fact]) -> VerificationState:
+    """A verification's state from its stored facts and new ones (a repeat replaces)."""
+    if stored:
+        merged = {f.sequence: f for f in stored}
+        merged.update((f.sequence, f) for f in added)
+        ordered = sorted(merged.values(), key=_sequence)
+    else:
+        ordered = sorted(added, key=_sequence)
+    return VerificationState(scan_ref, ordered, evaluate(scan_ref, ordered))
+
+
+def _sequence(fact: Fact) -> int:
+    return fact.sequence
