@@ -8,7 +8,6 @@ where its answer said, and the projections read exactly as a replay rebuilds the
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import subprocess
@@ -30,10 +29,10 @@ from tests.integration.test_projections import assert_views_follow_the_rules
 from tests.support.process import (
     LEDGER,
     STOP_SECONDS,
+    Launcher,
     RunningService,
     clean_environment,
     free_port,
-    wait_until_healthy,
 )
 
 SCENARIO = "day"
@@ -52,33 +51,15 @@ class Server:
 
     def __init__(self, env: dict[str, str], logs: Path) -> None:
         self.env = env
-        self.logs = logs
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.started: list[RunningService] = []
+        self.launcher = Launcher(logs)
 
     def start(self) -> RunningService:
-        number = len(self.started) + 1
-        out, err = self.logs / f"serve-{number}.stdout", self.logs / f"serve-{number}.stderr"
-        command = [str(LEDGER), "serve", "--host", "127.0.0.1", "--port", str(self.port)]
-        with out.open("wb") as stdout, err.open("wb") as stderr:
-            process = subprocess.Popen(
-                command,
-                env=clean_environment(self.env),
-                cwd=self.logs,
-                stdin=subprocess.DEVNULL,
-                stdout=stdout,
-                stderr=stderr,
-            )
-        service = RunningService(self.url, process, out, err)
-        self.started.append(service)
-        wait_until_healthy(service)
-        return service
+        return self.launcher.start(self.env, port=self.port)
 
     def close(self) -> None:
-        for service in self.started:
-            with contextlib.suppress(ProcessLookupError, subprocess.TimeoutExpired):
-                service.kill()
+        self.launcher.close()
 
 
 @pytest.fixture

@@ -39,11 +39,10 @@ def clean_environment(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     return inherited | dict(extra or {})
 
 
-@dataclass
-class RunningService:
-    """One ``ledger serve`` process that answered ``/healthz``."""
+@dataclass(kw_only=True)
+class Subprocess:
+    """A ``ledger`` subprocess, with the files its output goes to."""
 
-    url: str
     process: subprocess.Popen[bytes]
     stdout_path: Path
     stderr_path: Path
@@ -52,14 +51,25 @@ class RunningService:
     def pid(self) -> int:
         return self.process.pid
 
+    def stdout(self) -> str:
+        return self.stdout_path.read_text(errors="replace")
+
     def stderr(self) -> str:
         return self.stderr_path.read_text(errors="replace")
 
     def kill(self) -> int:
-        """SIGKILL: no shutdown of any kind, as in a crash or an OOM kill."""
+        """SIGKILL: no shutdown of any kind, as in a crash or an OOM kill; its exit status."""
         if self.process.poll() is None:
-            os.kill(self.process.pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.process.pid, signal.SIGKILL)
         return self.process.wait(timeout=STOP_SECONDS)
+
+
+@dataclass(kw_only=True)
+class RunningService(Subprocess):
+    """One ``ledger serve`` process that answered ``/healthz``."""
+
+    url: str
 
     def stop(self) -> int:
         """SIGTERM and wait, as an operator or a supervisor stops it; its exit status.
@@ -92,10 +102,12 @@ class Launcher:
         *,
         args: Sequence[str] = (),
         cwd: Path | None = None,
+        port: int | None = None,
     ) -> RunningService:
-        """``ledger serve --port P *args`` with ``clean_environment(environ)``, once healthy."""
+        """``ledger serve --port P *args`` with ``clean_environment(environ)``, once healthy;
+        on a free port unless ``port`` is given."""
         number = len(self.started) + 1
-        port = free_port()
+        port = port or free_port()
         stdout_path = self.logs / f"serve-{number}.stdout"
         stderr_path = self.logs / f"serve-{number}.stderr"
         command = [str(LEDGER), "serve", "--host", "127.0.0.1", "--port", str(port), *args]
@@ -108,7 +120,12 @@ class Launcher:
                 stdout=out,
                 stderr=err,
             )
-        service = RunningService(f"http://127.0.0.1:{port}", process, stdout_path, stderr_path)
+        service = RunningService(
+            url=f"http://127.0.0.1:{port}",
+            process=process,
+            stdout_path=stdout_path,
+            stderr_path=stderr_path,
+        )
         self.started.append(service)
         wait_until_healthy(service)
         return service

@@ -26,9 +26,15 @@ import psycopg
 from adapters.leadership import lock_key
 from adapters.persistence import PostgresLocation, parse_database_url
 from tests.conftest import environment
-from tests.support.process import LEDGER, Launcher, RunningService, clean_environment
+from tests.support.process import (
+    LEDGER,
+    STOP_SECONDS,
+    Launcher,
+    RunningService,
+    Subprocess,
+    clean_environment,
+)
 
-STOP_SECONDS = 15.0
 POLL_SECONDS = 0.05
 T = TypeVar("T")
 
@@ -44,24 +50,11 @@ def wait_for(check: Callable[[], T], seconds: float, what: str) -> T:
         time.sleep(POLL_SECONDS)
 
 
-@dataclass
-class Started:
-    """One ``ledger`` subprocess other than a service, with its output files."""
+@dataclass(kw_only=True)
+class Started(Subprocess):
+    """One ``ledger`` subprocess other than a service."""
 
     name: str
-    process: subprocess.Popen[bytes]
-    stdout_path: Path
-    stderr_path: Path
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    def stdout(self) -> str:
-        return self.stdout_path.read_text(errors="replace")
-
-    def stderr(self) -> str:
-        return self.stderr_path.read_text(errors="replace")
 
     def log_lines(self) -> list[dict[str, Any]]:
         """The JSON log lines of its stderr (other lines are left out)."""
@@ -72,13 +65,6 @@ class Started:
                 if isinstance(parsed, dict):
                     lines.append(parsed)
         return lines
-
-    def kill(self) -> int:
-        """SIGKILL, as in a crash; its exit status."""
-        if self.process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(self.pid, signal.SIGKILL)
-        return self.process.wait(timeout=STOP_SECONDS)
 
 
 def leading(started: Started) -> dict[str, str]:
@@ -145,7 +131,12 @@ class Topology:
                 stdout=out,
                 stderr=err,
             )
-        started = Started(f"{name}-{number}", process, stdout_path, stderr_path)
+        started = Started(
+            name=f"{name}-{number}",
+            process=process,
+            stdout_path=stdout_path,
+            stderr_path=stderr_path,
+        )
         self.started.append(started)
         return started
 
