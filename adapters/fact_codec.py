@@ -16,7 +16,6 @@ keys, or values that do not match its facts, is stored whole, as JSON.
 
 from __future__ import annotations
 
-from dataclasses import fields
 from operator import attrgetter, itemgetter
 from typing import Any
 
@@ -24,13 +23,12 @@ import msgspec
 
 from projections.facts import Fact
 
-FIELDS = tuple(field.name for field in fields(Fact))
+FIELDS: tuple[str, ...] = Fact._fields
 DIGESTS = tuple(FIELDS.index(name) for name in ("payload_sha256", "prev_hash", "hash"))
 TAGS = tuple(FIELDS.index(name) for name in ("fraud_tags", "mismatch_tags"))
-_values = attrgetter(*FIELDS)
 _pack = msgspec.msgpack.Encoder()
 _unpack = msgspec.msgpack.Decoder(list[list[Any]])
-_json_objects = msgspec.json.Decoder(list[Fact])
+_json_objects = msgspec.json.Decoder(list[dict[str, Any]])
 _json = msgspec.json.Decoder()
 
 # Timeline entries: what comes from the fact, and what the rules derive.
@@ -53,21 +51,25 @@ _entry_derived = itemgetter(*DERIVED)
 
 
 def _digest(value: str | None) -> str | bytes | None:
-    if value is None or len(value) != 64:
+    """A digest as 32 raw bytes when it is 64 lower-case hex digits, else as it is."""
+    if value is None or len(value) != 64 or not (value.islower() or value.isdecimal()):
         return value
     try:
-        raw = bytes.fromhex(value)
+        return bytes.fromhex(value)
     except ValueError:
         return value
-    return raw if raw.hex() == value else value
+
+
+_PAYLOAD, _PREV, _HASH = DIGESTS
 
 
 def encode_facts(facts: list[Fact]) -> bytes:
     rows = []
     for fact in facts:
-        row = list(_values(fact))
-        for index in DIGESTS:
-            row[index] = _digest(row[index])
+        row: list[Any] = list(fact)
+        row[_PAYLOAD] = _digest(fact.payload_sha256)
+        row[_PREV] = _digest(fact.prev_hash)
+        row[_HASH] = _digest(fact.hash)
         rows.append(row)
     return _pack.encode(rows)
 
@@ -83,10 +85,18 @@ def _fact(values: list[Any]) -> Fact:
     return Fact(*values)
 
 
+def _fact_of_object(values: dict[str, Any]) -> Fact:
+    for index in TAGS:
+        name = FIELDS[index]
+        if name in values:
+            values[name] = tuple(values[name])
+    return Fact(**values)
+
+
 def decode_facts(data: bytes) -> list[Fact]:
     """The facts of a stored row, in either format."""
     if data[:1] == b"[":
-        return _json_objects.decode(data)
+        return [_fact_of_object(values) for values in _json_objects.decode(data)]
     return [_fact(values) for values in _unpack.decode(data)]
 
 

@@ -19,18 +19,19 @@ from __future__ import annotations
 import contextlib
 import gc
 import os
+import queue
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator, Sequence
+import threading
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass, field
-from operator import attrgetter
 from pathlib import Path
 from typing import IO, Any
 
 import msgspec
 
-from adapters.fact_codec import FIELDS, TAGS, encode_facts
+from adapters.fact_codec import encode_facts
 from adapters.fast_facts import read_facts
 from adapters.view_tables import VIEW_CLASSES
 from app.ledger import Ledger
@@ -40,8 +41,10 @@ from projections.verification_view import folded
 # From this many events to read, a replay starts a reader process (about a second).
 PROCESS_THRESHOLD = 100_000
 STOP_SECONDS = 5.0
+# Batches read ahead from the reader process (each a few megabytes).
+AHEAD = 3
 # The share of new verifications the reader folds itself, balancing the two processes.
-READER_SHARE = 0.5
+READER_SHARE = 0.4
 # Verifications a process remembers having seen (to know new ones, which have no stored
 # facts); beyond that many it stops remembering: the reader only reads, the replay asks.
 MAX_REMEMBERED = 2_000_000
@@ -78,13 +81,12 @@ class Request(msgspec.Struct, array_like=True):
 class Batch(msgspec.Struct, array_like=True):
     last: int = 0
     count: int = 0
-    facts: list[list[Any]] = []
+    facts: list[tuple[str, Fact]] = []
     rows: dict[str, list[list[Any]]] = {}
     done: list[str] = []
     error: str | None = None
 
 
-_values = attrgetter(*FIELDS)
 _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder(Batch)
 
@@ -126,7 +128,7 @@ def _readable_elsewhere(ledger: Ledger) -> bool:
 
 def read_in_process(
     env: dict[str, str], start: int, batch_size: int, fold: Sequence[str] = ()
-) -> Iterator[FactBatch]:
+) -> Generator[FactBatch, None, None]:
     """The batches after ``start``, read by a process started for it.
 
     The process runs this module (``python -m app.replay_reader``) with the same
@@ -143,20 +145,22 @@ def read_in_process(
     )
     assert process.stdin is not None
     assert process.stdout is not None
+    frames = Frames(process.stdout)
     try:
         with process.stdin:
             process.stdin.write(
                 _encoder.encode(Request(env, start, batch_size, list(fold), READER_SHARE))
             )
+        frames.start()
         while True:
-            batch = _receive(process.stdout)
+            batch = _decoder.decode(frames.next())
             if batch.error is not None:
                 raise ReadFailedError(batch.error)
             if not batch.count:
                 return
-            facts = [(row[0], _fact(row)) for row in batch.facts]
-            yield FactBatch(facts, batch.last, batch.count, batch.rows, batch.done)
+            yield FactBatch(batch.facts, batch.last, batch.count, batch.rows, batch.done)
     finally:
+        frames.stop(process)
         process.stdout.close()
         try:
             process.wait(STOP_SECONDS)
@@ -165,21 +169,62 @@ def read_in_process(
             process.wait()
 
 
-def _receive(stream: IO[bytes]) -> Batch:
+class Frames(threading.Thread):
+    """Reads the reader's batches ahead, up to ``AHEAD`` of them.
+
+    Without it the reader, once its batch fills the pipe, would wait for this process
+    to finish the batch before, and each would wait for the other in turn.
+    """
+
+    def __init__(self, stream: IO[bytes]):
+        super().__init__(name="replay-reader-frames", daemon=True)
+        self.stream = stream
+        self.frames: queue.Queue[bytes | None] = queue.Queue(AHEAD)
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        frame: bytes | None = None
+        try:
+            while not self.stopping.is_set():
+                frame = _read_frame(self.stream)
+                self._put(frame)
+                if frame is None:
+                    return
+        except BaseException:
+            self._put(None)
+            raise
+
+    def _put(self, frame: bytes | None) -> None:
+        while not self.stopping.is_set():
+            with contextlib.suppress(queue.Full):
+                self.frames.put(frame, timeout=0.1)
+                return
+
+    def next(self) -> bytes:
+        frame = self.frames.get()
+        if frame is None:
+            raise ReadFailedError("the replay's reader process stopped unexpectedly")
+        return frame
+
+    def stop(self, process: subprocess.Popen[bytes]) -> None:
+        """Stop reading ahead; a reader that sends nothing more is killed."""
+        self.stopping.set()
+        if not self.is_alive():
+            return
+        self.join(STOP_SECONDS)
+        if self.is_alive():
+            process.kill()
+            self.join()
+
+
+def _read_frame(stream: IO[bytes]) -> bytes | None:
+    """One length-prefixed batch, or None when the stream ends before it is whole."""
     header = stream.read(4)
     if len(header) < 4:
-        raise ReadFailedError("the replay's reader process stopped unexpectedly")
+        return None
     size = int.from_bytes(header, "big")
     data = stream.read(size)
-    if len(data) < size:
-        raise ReadFailedError("the replay's reader process stopped unexpectedly")
-    return _decoder.decode(data)
-
-
-def _fact(row: list[Any]) -> Fact:
-    for index in TAGS:
-        row[index + 1] = tuple(row[index + 1])
-    return Fact(*row[1:])
+    return data if len(data) == size else None
 
 
 def _send(stream: IO[bytes], batch: Batch) -> None:
@@ -202,7 +247,7 @@ class Folder:
         out = Batch(batch.last, batch.count, rows={view.projection: [] for view in self.views})
         seen = self.seen
         if seen is None:
-            out.facts = [[scan_ref, *_values(fact)] for scan_ref, fact in batch.facts]
+            out.facts = batch.facts
             return out
         grouped: dict[str, list[Fact]] = {}
         for scan_ref, fact in batch.facts:
@@ -218,7 +263,7 @@ class Folder:
                     out.rows[view.projection].append(list(view.row(state, blob)))
                 out.done.append(scan_ref)
             else:
-                out.facts.extend([scan_ref, *_values(fact)] for fact in facts)
+                out.facts.extend((scan_ref, fact) for fact in facts)
         seen.update(grouped)
         if len(seen) > MAX_REMEMBERED:
             self.seen = None

@@ -7,9 +7,9 @@ the same verification arrives, in whatever order.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import singledispatch
+from typing import NamedTuple
 
 from domain.verification import Verification
 
@@ -19,9 +19,13 @@ CANCELLED = "cancelled"
 EXPIRED = "expired"
 
 
-@dataclass(frozen=True)
-class Fact:
-    """One event of a verification, as the rules see it."""
+class Fact(NamedTuple):
+    """One event of a verification, as the rules see it.
+
+    A named tuple: a replay makes one per event and passes them between its processes,
+    so they must be cheap to make, and codecs take them as arrays of their field values
+    in this order. A field added later must come last, with a default.
+    """
 
     sequence: int
     position: int

@@ -1,8 +1,9 @@
 from __future__ import annotations
 
+import sqlite3
 import uuid
 from collections.abc import Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, closing
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -12,14 +13,15 @@ from eventsourcing.postgres import PostgresDatastore
 from eventsourcing.sqlite import SQLiteDatastore
 from starlette.testclient import TestClient
 
-from adapters.persistence import PostgresLocation, parse_database_url
+from adapters.durability import VIEWS_PAGE_SIZE, views_path
+from adapters.persistence import PostgresLocation, SQLiteLocation, parse_database_url
 from app.bootstrap import Services, bootstrap
 from app.config import load
 from app.http import create_app
 from tests.conftest import SIGNING_KEYS, environment
 from tests.support.idenfy import encode, result_body, signed_headers
 
-SQLITE_FULL = 2
+SQLITE_NORMAL, SQLITE_FULL = 1, 2
 
 
 def record_a_delivery(services: Services) -> None:
@@ -79,6 +81,32 @@ def test_a_reopened_sqlite_ledger_syncs_fully_too(sqlite_url: str) -> None:
             assert sqlite_pragmas(cursor) == (SQLITE_FULL, "wal")
     finally:
         services.close()
+
+
+def views_file_page_size(sqlite_url: str) -> int:
+    location = parse_database_url(sqlite_url)
+    assert isinstance(location, SQLiteLocation)
+    with closing(sqlite3.connect(views_path(location))) as connection:
+        return int(connection.execute("PRAGMA page_size").fetchone()[0])
+
+
+def test_a_new_views_file_has_large_pages_in_wal_mode_and_syncs_normally(sqlite_url: str) -> None:
+    services = bootstrap(load(environment(sqlite_url)))
+    try:
+        with services.views.sql.transaction(commit=True) as cursor:
+            assert sqlite_pragmas(cursor.cursor) == (SQLITE_NORMAL, "wal")
+    finally:
+        services.close()
+    assert views_file_page_size(sqlite_url) == VIEWS_PAGE_SIZE
+
+
+def test_an_existing_views_file_keeps_its_page_size(sqlite_url: str) -> None:
+    location = parse_database_url(sqlite_url)
+    assert isinstance(location, SQLiteLocation)
+    with closing(sqlite3.connect(views_path(location))) as connection:
+        connection.execute("CREATE TABLE earlier (n INTEGER)")
+    bootstrap(load(environment(sqlite_url))).close()
+    assert views_file_page_size(sqlite_url) == 4096
 
 
 def conninfo(url: str) -> str:

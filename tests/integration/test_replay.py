@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -454,3 +456,39 @@ def test_the_reader_folds_only_verifications_it_has_not_seen() -> None:
 
 def result_fact(sequence: int, position: int) -> Fact:
     return Fact(sequence, position, "auto-finished", f"t{position}", final=True, overall="APPROVED")
+
+
+def test_batches_read_ahead_from_a_reader_that_stops_midway_end_in_an_error() -> None:
+    read, write = os.pipe()
+    with os.fdopen(read, "rb") as stream:
+        frames = app.replay_reader.Frames(stream)
+        frames.start()
+        with os.fdopen(write, "wb") as out:
+            out.write((5).to_bytes(4, "big") + b"whole")
+            out.write((100).to_bytes(4, "big") + b"cut short")
+        assert frames.next() == b"whole"
+        with pytest.raises(app.replay_reader.ReadFailedError, match="stopped unexpectedly"):
+            frames.next()
+        frames.join(5)
+        assert not frames.is_alive()
+
+
+def test_a_replay_that_stops_reading_early_stops_its_reader_process(
+    recorded: Recorded, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(app.replay_reader, "AHEAD", 1)
+    started: list[subprocess.Popen[bytes]] = []
+    popen = subprocess.Popen
+
+    def remembered(*args: Any, **kwargs: Any) -> subprocess.Popen[bytes]:
+        started.append(popen(*args, **kwargs))
+        return started[-1]
+
+    monkeypatch.setattr(subprocess, "Popen", remembered)
+    env = dict(recorded.services.ledger.env)
+    batches = app.replay_reader.read_in_process(env, 0, 5)
+    assert next(batches).count == 5
+    batches.close()  # the reader still has batches to send, and the queue is full
+
+    assert len(started) == 1
+    assert started[0].returncode is not None

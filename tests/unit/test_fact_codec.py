@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import replace
 
 import msgspec
 from hypothesis import given, settings
@@ -21,9 +20,14 @@ def chained(facts: list[Fact]) -> list[Fact]:
     out, previous = [], None
     for fact in facts:
         digest = hashlib.sha256(f"{fact.sequence}{previous}".encode()).hexdigest()
-        out.append(replace(fact, prev_hash=previous, hash=digest))
+        out.append(fact._replace(prev_hash=previous, hash=digest))
         previous = digest
     return out
+
+
+def as_json_objects(facts: list[Fact]) -> bytes:
+    """Facts as the views stored them before MessagePack: JSON objects."""
+    return msgspec.json.encode([fact._asdict() for fact in facts])
 
 
 def test_facts_round_trip_with_every_kind_of_value() -> None:
@@ -50,13 +54,13 @@ def test_facts_round_trip_with_every_kind_of_value() -> None:
     ]
     encoded = encode_facts(facts)
     assert decode_facts(encoded) == facts
-    assert len(encoded) < len(msgspec.json.encode(facts)) / 2
+    assert len(encoded) < len(as_json_objects(facts)) / 2
     assert decode_facts(encode_facts([])) == []
 
 
 def test_facts_stored_as_json_objects_before_are_still_read() -> None:
     facts = [Fact(1, 1, "registered", "t", client_id="c"), Fact(2, 2, "cancelled", "u")]
-    assert decode_facts(msgspec.json.encode(facts)) == facts
+    assert decode_facts(as_json_objects(facts)) == facts
     assert decode_facts(b"[]") == []
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -118,8 +117,7 @@ def chain_hash(sequence: int) -> str | None:
 def arrive(*facts: Fact) -> list[Fact]:
     """The facts numbered and chained in the order given, as the ledger would record them."""
     return [
-        replace(
-            f,
+        f._replace(
             sequence=n,
             position=FIRST_POSITION + n,
             received_at=received_at(n),
@@ -566,9 +564,8 @@ def test_unknown_overall_values_pass_through_verbatim() -> None:
 
 
 def test_tags_and_review_fields_come_from_the_result_in_force_verbatim() -> None:
-    superseded = replace(preliminary(FIRST), fraud_tags=("AUTO_SUSPICIOUS",), auto_face="X")
-    in_force = replace(
-        manual(FIRST, "DENIED"),
+    superseded = preliminary(FIRST)._replace(fraud_tags=("AUTO_SUSPICIOUS",), auto_face="X")
+    in_force = manual(FIRST, "DENIED")._replace(
         fraud_tags=("MANUAL_NEW_TAG_2031",),
         mismatch_tags=("NAME", "Unheard_Of_Mismatch"),
         auto_document="DOC_VALIDATED",
@@ -602,13 +599,13 @@ def test_tags_and_review_fields_come_from_the_result_in_force_verbatim() -> None
 def test_a_verification_is_suspected_when_its_result_in_force_is_suspected_or_tagged(
     overall: str, fraud_tags: tuple[str, ...], mismatch_tags: tuple[str, ...], suspected: bool
 ) -> None:
-    fact = replace(auto(FIRST, overall), fraud_tags=fraud_tags, mismatch_tags=mismatch_tags)
+    fact = auto(FIRST, overall)._replace(fraud_tags=fraud_tags, mismatch_tags=mismatch_tags)
 
     assert document(fact)["suspected"] is suspected
 
 
 def test_a_tagged_result_no_longer_in_force_does_not_make_a_verification_suspected() -> None:
-    tagged = replace(auto(FIRST, "SUSPECTED"), fraud_tags=("AUTO_SUSPICIOUS",))
+    tagged = auto(FIRST, "SUSPECTED")._replace(fraud_tags=("AUTO_SUSPICIOUS",))
 
     assert document(tagged, manual(FIRST, "APPROVED"))["suspected"] is False
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import itertools
 from collections.abc import Sequence
-from dataclasses import replace
 from typing import Any
 
 from hypothesis import HealthCheck, example, given, settings
@@ -44,7 +43,7 @@ Shape = tuple[str, int | None, bool | None]
 def arrive(facts: Sequence[Fact]) -> list[Fact]:
     """The facts numbered in the order given, as the ledger would record them."""
     return [
-        replace(f, sequence=n, position=500 + n, received_at=f"2024-06-19T09:{n:02d}:00Z")
+        f._replace(sequence=n, position=500 + n, received_at=f"2024-06-19T09:{n:02d}:00Z")
         for n, f in enumerate(facts, start=1)
     ]
 
@@ -204,7 +203,7 @@ def test_the_timeline_leaves_exactly_the_result_in_force_unsuperseded(facts: lis
 
 def test_a_cancel_depends_on_what_was_known_when_it_arrived() -> None:
     approved = result("auto-finished", True, "APPROVED")
-    cancel = replace(result("cancelled", True, "APPROVED"), finish_time=None)
+    cancel = result("cancelled", True, "APPROVED")._replace(finish_time=None)
 
     result_first = evaluate(SCAN_REF, arrive([approved, cancel])).document
     cancel_first = evaluate(SCAN_REF, arrive([cancel, approved])).document
