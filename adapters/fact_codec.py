@@ -65,11 +65,16 @@ _PAYLOAD, _PREV, _HASH = DIGESTS
 
 def encode_facts(facts: list[Fact]) -> bytes:
     rows = []
+    # In a whole history each fact's prev_hash is the hash of the fact before.
+    before: str | None = None
+    before_raw: str | bytes | None = None
     for fact in facts:
         row: list[Any] = list(fact)
         row[_PAYLOAD] = _digest(fact.payload_sha256)
-        row[_PREV] = _digest(fact.prev_hash)
-        row[_HASH] = _digest(fact.hash)
+        prev = fact.prev_hash
+        row[_PREV] = before_raw if prev is not None and prev == before else _digest(prev)
+        before, before_raw = fact.hash, _digest(fact.hash)
+        row[_HASH] = before_raw
         rows.append(row)
     return _pack.encode(rows)
 
