@@ -55,9 +55,11 @@ def _digest(value: str | None) -> str | bytes | None:
     if value is None or len(value) != 64 or not (value.islower() or value.isdecimal()):
         return value
     try:
-        return bytes.fromhex(value)
+        raw = bytes.fromhex(value)
     except ValueError:
         return value
+    # fromhex skips spaces: 64 characters make 32 bytes only when every one is a digit.
+    return raw if len(raw) == 32 else value
 
 
 _PAYLOAD, _PREV, _HASH = DIGESTS

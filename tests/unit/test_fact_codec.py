@@ -51,6 +51,8 @@ def test_facts_round_trip_with_every_kind_of_value() -> None:
             hash=DIGEST.upper(),  # not lowercase hex: kept as text
         ),
         Fact(3, 12, "document-expiration", "x", payload_sha256="not hex " * 8, threshold="30"),
+        # Hex digits with spaces among them: bytes.fromhex would accept them.
+        Fact(4, 13, "cancelled", "y", payload_sha256="ab" * 30 + " cd ", hash="0" * 64),
     ]
     encoded = encode_facts(facts)
     assert decode_facts(encoded) == facts
