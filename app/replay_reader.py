@@ -4,8 +4,9 @@ Reading the stored events and extracting their facts is about half of a replay's
 work; folding them and writing the views is the other half. A replay of many
 events therefore reads in a process of its own, so that the halves run at once on
 two cores (threads would not: both halves are mostly Python, and the GIL would take
-turns). The reader sends each batch through a pipe as MessagePack; the pipe holds
-little, so the reader runs at most a batch or two ahead and memory stays bounded.
+turns). The reader sends each batch through a pipe as MessagePack; a thread of the
+replay takes them off the pipe into a queue of ``AHEAD`` batches, so the reader runs
+at most a few batches ahead and memory stays bounded.
 
 When the replay builds every named projection from nothing, the reader also takes a
 share of the folding: a verification whose first event is in the batch has no facts
