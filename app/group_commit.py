@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
 from domain.reports import Receipt
@@ -35,7 +35,8 @@ class Pending:
     at: datetime
     command: Command
     weight: int = 0
-    wake: threading.Event = field(default_factory=threading.Event)
+    wake: threading.Event | None = None
+    """What a blocked caller waits on (an awaiting caller has ``future`` instead)."""
     settled: bool = False
     receipt: Receipt | None = None
     error: BaseException | None = None
@@ -44,7 +45,8 @@ class Pending:
     def settle(self, receipt: Receipt | None = None, error: BaseException | None = None) -> None:
         """Record the outcome; a blocked caller wakes now, an awaiting one with its batch."""
         self.receipt, self.error, self.settled = receipt, error, True
-        self.wake.set()
+        if self.wake is not None:
+            self.wake.set()
 
     def outcome(self) -> Receipt:
         if self.error is not None:
@@ -92,8 +94,9 @@ class GroupCommit:
 
         ``weight`` (the payload's size) caps how much goes into one transaction.
         """
-        pending = self._enqueue(Pending(scan_ref, at, command, weight))
-        pending.wake.wait()
+        wake = threading.Event()
+        pending = self._enqueue(Pending(scan_ref, at, command, weight, wake=wake))
+        wake.wait()
         return pending.outcome()
 
     async def submit_async(

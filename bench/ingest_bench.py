@@ -151,7 +151,9 @@ def run_store(store: str, url: str, args: Any, folder: Path, script: Path) -> di
                 [ledger, "serve", "--no-projections", "--port", str(port)], env, port, args, script
             )
         )
-    return {name: {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+    # The medians, and each run's requests/s: the runs' spread is part of the result.
+    return {name: {**{k: statistics.median(r[k] for r in runs) for k in runs[0]},
+                   "each": [r["rps"] for r in runs]}
             for name, runs in figures.items()}  # fmt: skip
 
 
