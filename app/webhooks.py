@@ -54,7 +54,9 @@ class WebhookIntake:
         for name, value in scope["headers"]:
             headers.setdefault(name, value)
         segment = route_path(scope)[len(PATH) + 1 :]
-        label = segment or headers.get(EVENT_TYPE_HEADER, b"").decode("latin-1")
+        # What the delivery says it is, for the metrics; with neither a path kind nor an
+        # Idenfy-Event-Type header it is an identification result, as ``resolve_kind`` has it.
+        label = segment or headers.get(EVENT_TYPE_HEADER, b"").decode("latin-1") or "identification"
         result = "error"
         try:
             answer = await self._answer(scope["app"].state.services, segment, headers, receive)

@@ -107,7 +107,7 @@ def simulate(
 
 
 def send_unrecordable(service: RunningService) -> Counter[tuple[str, str]]:
-    """Two deliveries without a valid signature and two authentic but unusable ones."""
+    """Three deliveries without a valid signature and two authentic but unusable ones."""
     raw = encode(result_body(SCAN_REF))
     sent: Counter[tuple[str, str]] = Counter()
     with httpx2.Client(base_url=service.url, timeout=10.0) as client:
@@ -141,6 +141,11 @@ def send_unrecordable(service: RunningService) -> Counter[tuple[str, str]]:
         )
         assert unmodelled.status_code == 202, unmodelled.text
         sent["other", "quarantined"] += 1
+        no_kind_given = client.post(
+            "/webhooks/idenfy", content=raw, headers={"Content-Type": "application/json"}
+        )
+        assert no_kind_given.status_code == 401
+        sent["identification", "unauthorized"] += 1
     return sent
 
 
@@ -207,7 +212,7 @@ def test_every_delivery_is_timed_in_the_ingest_histogram(traffic: Traffic) -> No
 def test_quarantined_deliveries_are_counted_as_signed_or_unsigned(traffic: Traffic) -> None:
     seen = scrape(traffic.service)
 
-    assert seen.by("ledger_quarantine_deliveries", "signed") == {"true": 2, "false": 2}
+    assert seen.by("ledger_quarantine_deliveries", "signed") == {"true": 2, "false": 3}
 
 
 def test_the_projection_lag_falls_to_zero_once_the_projections_catch_up(
