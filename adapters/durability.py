@@ -8,12 +8,19 @@ server or build defaults.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from eventsourcing.persistence import ApplicationRecorder, StoredEvent, Subscription
+import psycopg
+from eventsourcing.persistence import (
+    ApplicationRecorder,
+    ProgrammingError,
+    StoredEvent,
+    Subscription,
+)
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore, PostgresFactory
 from eventsourcing.sqlite import (
     SQLiteConnection,
@@ -60,44 +67,100 @@ class DurableSQLiteFactory(SQLiteFactory):
 
 class FailFastPostgresApplicationRecorder(PostgresApplicationRecorder):
     """The library's recorder, without its ten retries when the server is unreachable,
-    and with a cheaper way to pass the new events to its insert.
+    and with its insert in one statement.
 
     A webhook sender waits about ten seconds for an answer; a quick 503 lets it retry
     later, where retrying here would keep it waiting until it gives up.
 
-    The library sends a transaction's events as one array of a composite type, which
-    psycopg formats as text in Python, escaping every byte of every payload. Here the
-    same ``INSERT ... SELECT FROM unnest(...) RETURNING notification_id`` takes four
-    arrays of plain types in binary instead. Everything around it is the library's:
-    the table lock that makes commit order equal notification order, the NOTIFY, the
-    pipeline, and how the ids come back.
+    The library's insert takes two round trips in a pipeline: ``BEGIN``, the table lock,
+    ``NOTIFY`` and the ``INSERT`` of one array of a composite type (which psycopg
+    formats as text in Python, escaping every byte of every payload); then ``COMMIT``.
+    Here a function of the store's own does the same lock, notify and insert, of four
+    arrays of plain types sent in binary, and one autocommitted ``SELECT`` of it is the
+    whole transaction: one round trip, and no pipeline to drive. The table lock (which
+    makes commit order equal notification order) is the library's, held to the commit
+    as before. A store whose function is missing (its tables were made by an earlier
+    version and nothing has set them up since) gets the library's insert.
     """
 
     def __init__(self, datastore: PostgresDatastore, **kwargs: Any):
         super().__init__(datastore, **kwargs)
-        self.insert_arrays_statement = SQL(
-            "INSERT INTO {schema}.{table} (originator_id, originator_version, topic, state)"
-            " SELECT * FROM unnest(%b::uuid[], %b::bigint[], %b::text[], %b::bytea[])"
-            " RETURNING notification_id"
-        ).format(schema=Identifier(datastore.schema), table=Identifier(self.events_table_name))
+        schema, table = Identifier(datastore.schema), Identifier(self.events_table_name)
+        function = Identifier(f"{self.events_table_name}_insert")
+        self.create_insert_function_statement = SQL(
+            "CREATE OR REPLACE FUNCTION {schema}.{function}"
+            "(ids uuid[], versions bigint[], topics text[], states bytea[])"
+            " RETURNS SETOF bigint LANGUAGE plpgsql AS $body$"
+            " BEGIN"
+            " SET LOCAL lock_timeout = '{lock_timeout}s';"
+            " LOCK TABLE {schema}.{table} IN EXCLUSIVE MODE;"
+            " NOTIFY {channel};"
+            " RETURN QUERY INSERT INTO {schema}.{table}"
+            " (originator_id, originator_version, topic, state)"
+            " SELECT * FROM unnest(ids, versions, topics, states)"
+            " RETURNING notification_id;"
+            " END $body$"
+        ).format(
+            schema=schema,
+            function=function,
+            table=table,
+            channel=Identifier(self.channel_name),
+            lock_timeout=datastore.lock_timeout,
+        )
+        self.insert_function_statement = SQL(
+            "SELECT notification_id FROM {schema}.{function}"
+            "(%b::uuid[], %b::bigint[], %b::text[], %b::bytea[]) AS notification_id"
+        ).format(schema=schema, function=function)
+        self.has_insert_function = True
 
-    def _insert_stored_events(
-        self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
-    ) -> None:
-        self._lock_table(curs)
-        self._notify_channel(curs)
-        curs.execute(
-            self.insert_arrays_statement,
-            (
+    def _create_table(self, curs: Any) -> None:
+        super()._create_table(curs)
+        self._compress_states_with_lz4(curs)
+        curs.execute(self.create_insert_function_statement)
+
+    def _compress_states_with_lz4(self, curs: Any) -> None:
+        """Compress new events' states with lz4 rather than PostgreSQL's default pglz.
+
+        States of a few kilobytes are compressed as they are stored; pglz took a quarter
+        of the server's time per event, lz4 much less, for a similar size. Events
+        stored before keep their compression, and both read alike. A server built
+        without lz4 keeps pglz.
+        """
+        table = f"{self.datastore.schema}.{self.events_table_name}"
+        found = curs.execute(
+            "SELECT attcompression FROM pg_attribute"
+            " WHERE attrelid = %s::regclass AND attname = 'state'",
+            (table,),
+        ).fetchone()
+        if found is None or found["attcompression"] == "l":
+            return
+        with contextlib.suppress(psycopg.errors.FeatureNotSupported), curs.connection.transaction():
+            curs.execute(
+                SQL("ALTER TABLE {schema}.{table} ALTER COLUMN state SET COMPRESSION lz4").format(
+                    schema=Identifier(self.datastore.schema),
+                    table=Identifier(self.events_table_name),
+                )
+            )
+
+    def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Any:
+        if not stored_events:
+            return []
+        if self.has_insert_function:
+            arrays = (
                 [e.originator_id for e in stored_events],
                 [e.originator_version for e in stored_events],
                 [e.topic for e in stored_events],
                 [e.state for e in stored_events],
-            ),
-            prepare=True,
-        )
-
-    def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Any:
+            )
+            try:
+                with self.datastore.get_connection() as conn, conn.cursor() as curs:
+                    assert conn.autocommit, "the statement must be its own transaction"
+                    curs.execute(self.insert_function_statement, arrays, prepare=True)
+                    return [row["notification_id"] for row in curs.fetchall()]
+            except ProgrammingError as error:
+                if not isinstance(error.__cause__, psycopg.errors.UndefinedFunction):
+                    raise
+                self.has_insert_function = False
         return _single_attempt(PostgresApplicationRecorder.insert_events)(
             self, stored_events, **kwargs
         )

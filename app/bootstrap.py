@@ -28,6 +28,7 @@ from app.auth import ApiKeys
 from app.config import Settings
 from app.ledger import Ledger, StoreUnavailableError
 from app.workers import ProjectionWorkers
+from app.writer import WriterProcess
 
 OPEN_ATTEMPTS = 5
 
@@ -65,6 +66,8 @@ class Services:
     views: Views
     access_log: AccessLog
     workers: ProjectionWorkers | None = None
+    writer: WriterProcess | None = None
+    """Where webhook deliveries are committed, when not by ``ledger`` in this process."""
 
     def start_projections(self) -> ProjectionWorkers:
         """Run the projection workers in this process until ``close()``."""

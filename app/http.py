@@ -17,6 +17,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from adapters.persistence import PostgresLocation
 from adapters.status_reader import status_reader
 from app import auditor, backend, logs, metrics, openapi, reads, webhooks
 from app.body import RETRY_AFTER_SECONDS
@@ -24,6 +25,7 @@ from app.bootstrap import Services, bootstrap
 from app.config import load
 from app.ledger import Ledger
 from app.ui import SecurityHeaders, create_ui
+from app.writer import WriterProcess, WriterStoppedError
 
 log = logging.getLogger("ledger.http")
 
@@ -158,6 +160,9 @@ def create_app_from_environment() -> LedgerApp:
     sys.setswitchinterval(GIL_SWITCH_SECONDS)
     # `ledger serve` has set up the store before starting the server processes.
     services = bootstrap(load(os.environ), create_tables=False)
+    if isinstance(services.settings.store, PostgresLocation):
+        # Deliveries are committed by a process of their own, in parallel (ADR 10).
+        services.writer = WriterProcess()
 
     app = create_app(services)
     own_lifespan = app.router.lifespan_context
@@ -165,9 +170,17 @@ def create_app_from_environment() -> LedgerApp:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         try:
+            if services.writer is not None:
+                try:
+                    await services.writer.start()
+                except WriterStoppedError as error:
+                    # Deliveries get 503s until a writer process can start.
+                    log.error("%s", error)
             async with own_lifespan(app):
                 yield
         finally:
+            if services.writer is not None:
+                await services.writer.close()
             services.close()
 
     app.router.lifespan_context = lifespan

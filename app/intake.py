@@ -104,8 +104,9 @@ async def take_async(services: Services, incoming: Incoming) -> Answer:
     examined = examine(services, incoming)
     if examined.delivery is None or examined.report is None:
         return await run_in_threadpool(turn_away, services, incoming, examined)
+    writer = services.writer or services.ledger
     try:
-        receipt = await services.ledger.record_async(examined.delivery, examined.report)
+        receipt = await writer.record_async(examined.delivery, examined.report)
     except StoreUnavailableError:
         return UNAVAILABLE
     return recorded(receipt)

@@ -103,6 +103,22 @@ def peak_rss_mb(pid: int) -> float:
     return int(match.group(1)) / 1024 if match else 0.0
 
 
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (the ledger's writer process, on PostgreSQL)."""
+    found, index = [pid], 0
+    while index < len(found):
+        for task in Path(f"/proc/{found[index]}/task").glob("*/children"):
+            found.extend(int(child) for child in task.read_text().split())
+        index += 1
+    return found
+
+
+def peak_rss_of_tree(pid: int) -> tuple[float, float]:
+    """The largest peak RSS of one process in ``pid``'s tree, and the peaks' sum."""
+    peaks = [peak_rss_mb(member) for member in process_tree(pid)]
+    return max(peaks), sum(peaks)
+
+
 def wrk(port: int, script: Path, seconds: int, connections: int) -> dict[str, float]:
     out = subprocess.run(
         ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script),
@@ -131,7 +147,7 @@ def measure(
     try:
         wait_up(f"http://127.0.0.1:{port}/healthz")
         result = wrk(port, script, args.seconds, args.connections)
-        result["rss"] = peak_rss_mb(process.pid)
+        result["rss"], result["rss_all"] = peak_rss_of_tree(process.pid)
         return result
     finally:
         process.send_signal(signal.SIGTERM)

@@ -75,11 +75,17 @@ def ingest_rows(data: dict[str, Any]) -> list[Row]:
                    _each(ceiling["each"]))] if "each" in ledger and "each" in ceiling else []),
             Row("ingest p50 / p99", store, f"{ledger['p50']:.1f} / {ledger['p99']:.1f} ms", "-",
                 f"{ceiling['p50']:.1f} / {ceiling['p99']:.1f} ms"),
-            Row("ingest service peak RSS", store, f"{ledger['rss']:.0f} MB",
+            Row("ingest service peak RSS", store, f"{ledger['rss']:.0f} MB{_all(ledger)}",
                 f"< {SERVICE_RSS_MB} MB", f"{ceiling['rss']:.0f} MB", None,
                 ledger["rss"] < SERVICE_RSS_MB),
         ]  # fmt: skip
     return rows
+
+
+def _all(figures: dict[str, Any]) -> str:
+    """The peaks of all the service's processes together, when it ran more than one."""
+    total = figures.get("rss_all", figures["rss"])
+    return f" ({total:.0f} MB, all processes)" if total > figures["rss"] + 0.5 else ""
 
 
 def replay_rows(data: dict[str, Any]) -> list[Row]:
