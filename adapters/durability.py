@@ -40,6 +40,8 @@ from adapters.persistence import (
 from adapters.subscription import PollingSQLiteApplicationRecorder, TickingPostgresSubscription
 
 POSTGRES_SESSION_OPTIONS = "-c synchronous_commit=on"
+LZ4_SINCE = 140000
+"""The first PostgreSQL (``server_version_num``) with a column compression to choose."""
 
 
 class DurableSQLiteConnectionPool(SQLiteConnectionPool):
@@ -124,8 +126,10 @@ class FailFastPostgresApplicationRecorder(PostgresApplicationRecorder):
         States of a few kilobytes are compressed as they are stored; pglz took a quarter
         of the server's time per event, lz4 much less, for a similar size. Events
         stored before keep their compression, and both read alike. A server built
-        without lz4 keeps pglz.
+        without lz4, or older than PostgreSQL 14 (which brought lz4), keeps pglz.
         """
+        if curs.connection.info.server_version < LZ4_SINCE:
+            return
         table = f"{self.datastore.schema}.{self.events_table_name}"
         found = curs.execute(
             "SELECT attcompression FROM pg_attribute"

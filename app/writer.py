@@ -31,6 +31,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Mapping
+from functools import partial
 from typing import cast
 
 import msgspec
@@ -110,6 +111,7 @@ class WriterProcess:
         self.decode = msgspec.msgpack.Decoder(Response).decode
         self.ids = itertools.count(READY + 1)
         self.waiting: dict[int, asyncio.Future[Receipt]] = {}
+        """The current writer process's deliveries still to be answered."""
         self.process: subprocess.Popen[bytes] | None = None
         self.link: _Link | None = None
         self.ready: asyncio.Future[Response] | None = None
@@ -122,15 +124,17 @@ class WriterProcess:
         return None if self.process is None else self.process.pid
 
     async def start(self) -> None:
-        """Start the writer process and wait until its ledger is open."""
+        """Start the writer process, unless one runs, and wait until its ledger is open."""
         async with self.starting:
-            if self.link is None:
+            if self.closed:
+                raise WriterStoppedError("the ledger is closed")
+            if not _open(self.link):
                 await self._start()
 
     async def record_async(self, delivery: Delivery, report: Outcome | ExpirationNotice) -> Receipt:
         """``Ledger.record_async``, committed by the writer process."""
         link = self.link
-        if link is None or link.transport is None or link.transport.is_closing():
+        if link is None or not _open(link):
             link = await self._restart()
         notice = report if isinstance(report, ExpirationNotice) else None
         outcome = report if isinstance(report, Outcome) else None
@@ -145,6 +149,8 @@ class WriterProcess:
         """Let the writer process commit what it has, answer it, and stop."""
         self.closed = True
         async with self.starting:
+            if self.waiting:
+                await asyncio.wait(list(self.waiting.values()), timeout=STOP_SECONDS)
             if self.link is not None and self.link.transport is not None:
                 self.link.transport.close()
             process, self.process = self.process, None
@@ -156,7 +162,7 @@ class WriterProcess:
 
         async with self.starting:
             link = self.link
-            if link is not None and link.transport is not None and not link.transport.is_closing():
+            if link is not None and _open(link):
                 return link
             if self.closed:
                 raise StoreUnavailableError("the ledger is closed")
@@ -183,18 +189,29 @@ class WriterProcess:
             )
         loop = asyncio.get_running_loop()
         self.ready = loop.create_future()
-        link = _Link(self._answer, self._lost)
+        # Each writer process answers for its own deliveries: when one is lost, only
+        # those wait in vain.
+        waiting: dict[int, asyncio.Future[Receipt]] = {}
+        link = _Link(partial(self._answer, waiting), partial(self._lost, waiting))
         await loop.connect_accepted_socket(lambda: link, ours)
-        self.link = link
         try:
             _, _, kind, message = await asyncio.wait_for(self.ready, START_SECONDS)
-        except (TimeoutError, WriterStoppedError) as error:
+        except TimeoutError:
             self._stop_link(link)
-            failure = f"the ledger's writer process did not start: {error}"
-            raise WriterStoppedError(failure) from None
+            failure = f"no answer within {START_SECONDS:.0f} seconds"
+            raise WriterStoppedError(
+                f"the ledger's writer process did not start: {failure}"
+            ) from None
+        except WriterStoppedError as error:
+            self._stop_link(link)
+            raise WriterStoppedError(
+                f"the ledger's writer process did not start: {error}"
+            ) from None
         if kind:
             self._stop_link(link)
             raise WriterStoppedError(message)
+        # Only now may deliveries go to it.
+        self.link, self.waiting = link, waiting
         return link
 
     def _stop_link(self, link: _Link) -> None:
@@ -204,7 +221,7 @@ class WriterProcess:
             with contextlib.suppress(ProcessLookupError):
                 self.process.kill()
 
-    def _answer(self, body: bytes) -> None:
+    def _answer(self, waiting: dict[int, asyncio.Future[Receipt]], body: bytes) -> None:
         from app.ledger import StoreUnavailableError
 
         number, receipt, kind, message = self.decode(body)
@@ -212,7 +229,7 @@ class WriterProcess:
             if self.ready is not None and not self.ready.done():
                 self.ready.set_result((number, receipt, kind, message))
             return
-        future = self.waiting.pop(number, None)
+        future = waiting.pop(number, None)
         if future is None or future.done():
             return
         if receipt is not None:
@@ -222,17 +239,22 @@ class WriterProcess:
         else:
             future.set_exception(RuntimeError(f"the ledger's writer process failed: {message}"))
 
-    def _lost(self) -> None:
+    def _lost(self, waiting: dict[int, asyncio.Future[Receipt]]) -> None:
         from app.ledger import StoreUnavailableError
 
         if self.ready is not None and not self.ready.done():
             self.ready.set_exception(WriterStoppedError("it stopped"))
-        waiting, self.waiting = self.waiting, {}
-        for future in waiting.values():
+        lost = list(waiting.values())
+        waiting.clear()
+        for future in lost:
             if not future.done():
                 future.set_exception(
                     StoreUnavailableError("the ledger's writer process stopped before committing")
                 )
+
+
+def _open(link: _Link | None) -> bool:
+    return link is not None and link.transport is not None and not link.transport.is_closing()
 
 
 def _reap(process: subprocess.Popen[bytes]) -> None:
@@ -267,7 +289,8 @@ async def _serve(sock: socket.socket) -> None:
         if not stopped.done():
             stopped.set_result(None)
 
-    link = _Link(lambda body: None, lost)
+    early: list[bytes] = []  # frames that come before the ledger is open
+    link = _Link(early.append, lost)
     await loop.connect_accepted_socket(lambda: link, sock)
     assert link.transport is not None
     transport = link.transport
@@ -308,6 +331,8 @@ async def _serve(sock: socket.socket) -> None:
 
     link.on_frame = take
     send((READY, None, "", ""))
+    for body in early:
+        take(body)
     try:
         await stopped
         # The server is gone or going: finish what was taken (it may still be listening).

@@ -1,0 +1,211 @@
+"""``ledger serve`` on PostgreSQL with its writer process: no writer outlives its server."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx2
+import pytest
+
+from app.bootstrap import open_ledger
+from app.config import load
+from domain.verification import Verification
+from tests.conftest import SIGNING_KEYS, environment
+from tests.support.idenfy import encode, result_body, signed_headers
+from tests.support.process import CLEAN_STOP, Launcher, RunningService
+
+pytestmark = pytest.mark.postgres
+
+SCAN_REF = "writer-e2e-5a7d-11ef-9c2a-0242ac120002"
+EXIT_SECONDS = 5.0
+FIND_SECONDS = 10.0
+
+
+@pytest.fixture
+def launcher(tmp_path: Path) -> Iterator[Launcher]:
+    started = Launcher(tmp_path)
+    yield started
+    started.close()
+
+
+@pytest.fixture
+def orphans() -> Iterator[list[int]]:
+    """Writer processes found in a test, killed at its end if they are still running."""
+    found: list[int] = []
+    yield found
+    for pid in found:
+        if is_running(pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
+def children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid``, from every thread's ``children`` file."""
+    found: list[int] = []
+    for listing in Path(f"/proc/{pid}/task").glob("*/children"):
+        with contextlib.suppress(OSError):
+            found.extend(int(child) for child in listing.read_text().split())
+    return found
+
+
+def command_line(pid: int) -> list[str]:
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return []
+    return raw.decode(errors="replace").rstrip("\0").split("\0")
+
+
+def is_running(pid: int) -> bool:
+    """Whether ``pid`` is alive: neither gone nor a zombie waiting to be reaped."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    state = stat.rpartition(")")[2].split()[0]
+    return state not in ("Z", "X")
+
+
+def writer_of(service: RunningService, orphans: list[int]) -> int:
+    """The server's writer process: its one child running ``app.writer``."""
+    deadline = time.monotonic() + FIND_SECONDS
+    while True:
+        writers = [pid for pid in children(service.pid) if "app.writer" in command_line(pid)]
+        if writers:
+            orphans.extend(writers)
+            assert len(writers) == 1, writers
+            return writers[0]
+        assert service.process.poll() is None, service.stderr()
+        assert time.monotonic() < deadline, f"no writer process under {service.pid}"
+        time.sleep(0.05)
+
+
+def wait_until_gone(pid: int, seconds: float = EXIT_SECONDS) -> bool:
+    deadline = time.monotonic() + seconds
+    while is_running(pid):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def post(service: RunningService, n: int = 0) -> httpx2.Response:
+    raw = encode(result_body(SCAN_REF, finish_time=1718787742 + n))
+    headers = signed_headers(raw, SIGNING_KEYS[0])
+    with httpx2.Client(base_url=service.url, timeout=10.0) as client:
+        return client.post("/webhooks/idenfy/auto-finished", content=raw, headers=headers)
+
+
+def post_a_delivery(service: RunningService, n: int = 0) -> dict[str, object]:
+    response = post(service, n)
+    assert response.status_code == 200, response.text
+    answer: dict[str, object] = response.json()
+    return answer
+
+
+def listening_sockets(port: int) -> set[str]:
+    """The inodes of the sockets listening on ``port``."""
+    found: set[str] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError):
+            for line in Path(table).read_text().splitlines()[1:]:
+                fields = line.split()
+                local, state, inode = fields[1], fields[3], fields[9]
+                if state == "0A" and int(local.rpartition(":")[2], 16) == port:
+                    found.add(inode)
+    return found
+
+
+def open_sockets(pid: int) -> set[str]:
+    """The inodes of the sockets ``pid`` holds open."""
+    found: set[str] = set()
+    for descriptor in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):
+            target = os.readlink(descriptor)
+            if target.startswith("socket:["):
+                found.add(target.removeprefix("socket:[").removesuffix("]"))
+    return found
+
+
+def stored_payloads(postgres_url: str) -> list[bytes]:
+    ledger = open_ledger(load(environment(postgres_url)), create_tables=False)
+    try:
+        events = ledger.events.get(Verification.create_id(SCAN_REF))
+        return [e.payload for e in events if isinstance(e, Verification.Reported)]
+    finally:
+        ledger.close()
+
+
+def test_the_writer_process_of_a_killed_server_exits_by_itself(
+    launcher: Launcher, postgres_url: str, orphans: list[int]
+) -> None:
+    service = launcher.start(environment(postgres_url), args=["--no-projections"])
+    writer = writer_of(service, orphans)
+    assert command_line(writer)[1:3] == ["-m", "app.writer"]
+    answer = post_a_delivery(service)
+    assert (answer["result"], answer["sequence"]) == ("recorded", 1)
+    assert is_running(writer)
+
+    assert service.kill() == -signal.SIGKILL
+    assert wait_until_gone(writer), f"writer process {writer} outlived its killed server"
+    assert stored_payloads(postgres_url) == [encode(result_body(SCAN_REF))]
+
+
+def test_the_writer_process_of_a_server_stopped_gracefully_exits_with_it(
+    launcher: Launcher, postgres_url: str, orphans: list[int]
+) -> None:
+    service = launcher.start(environment(postgres_url), args=["--no-projections"])
+    writer = writer_of(service, orphans)
+    answers = [post_a_delivery(service, n) for n in range(3)]
+    assert [answer["sequence"] for answer in answers] == [1, 2, 3]
+
+    assert service.stop() in CLEAN_STOP, service.stderr()
+    assert wait_until_gone(writer), f"writer process {writer} outlived its stopped server"
+    assert len(stored_payloads(postgres_url)) == 3
+
+
+def test_a_writer_process_sent_sigterm_keeps_serving_its_server(
+    launcher: Launcher, postgres_url: str, orphans: list[int]
+) -> None:
+    service = launcher.start(environment(postgres_url), args=["--no-projections"])
+    writer = writer_of(service, orphans)
+    os.kill(writer, signal.SIGTERM)
+    time.sleep(0.5)
+    assert is_running(writer)
+    assert post_a_delivery(service)["result"] == "recorded"
+    assert writer_of(service, orphans) == writer
+    assert service.stop() in CLEAN_STOP, service.stderr()
+    assert wait_until_gone(writer)
+
+
+def test_a_writer_process_killed_under_its_server_is_replaced_and_never_holds_the_port(
+    launcher: Launcher, postgres_url: str, orphans: list[int]
+) -> None:
+    service = launcher.start(environment(postgres_url), args=["--no-projections"])
+    listening = listening_sockets(int(service.url.rpartition(":")[2]))
+    assert listening, "the server's listening socket was not found"
+    assert open_sockets(service.pid) & listening
+    writer = writer_of(service, orphans)
+    assert not open_sockets(writer) & listening
+    assert post_a_delivery(service)["result"] == "recorded"
+
+    os.kill(writer, signal.SIGKILL)
+    assert wait_until_gone(writer)
+    statuses: list[int] = []
+    deadline = time.monotonic() + FIND_SECONDS
+    while not statuses or statuses[-1] != 200:
+        assert time.monotonic() < deadline, f"no 200 after the writer process died: {statuses}"
+        statuses.append(post(service, 1).status_code)
+        time.sleep(0.1)
+    assert set(statuses) <= {200, 503}, statuses
+    replacement = writer_of(service, orphans)
+    assert replacement != writer
+    assert not open_sockets(replacement) & listening
+    assert len(stored_payloads(postgres_url)) == 2
+    assert service.stop() in CLEAN_STOP, service.stderr()
+    assert wait_until_gone(replacement)
