@@ -154,9 +154,10 @@ def create_app(services: Services) -> LedgerApp:
 def create_app_from_environment() -> LedgerApp:
     """The service as ``ledger serve`` runs it: configured from the environment."""
     logs.configure(text=os.environ.get(logs.LOG_FORMAT) == "text")
-    # The ledger's writer thread spends its time waiting for the store, and each time
-    # its answer comes it must get the GIL back from the busy event loop; a shorter
-    # switch interval hands it over sooner (ADR 10).
+    # The ledger's writer thread in this process (on SQLite; on PostgreSQL only for
+    # registrations) spends its time waiting for the store, and each time its answer
+    # comes it must get the GIL back from the busy event loop; a shorter switch interval
+    # hands it over sooner (ADR 10).
     sys.setswitchinterval(GIL_SWITCH_SECONDS)
     # `ledger serve` has set up the store before starting the server processes.
     services = bootstrap(load(os.environ), create_tables=False)
