@@ -270,8 +270,11 @@ def _reap(process: subprocess.Popen[bytes]) -> None:
 
 def serve(descriptor: int) -> None:
     """Commit what the server sends on ``descriptor`` until the server closes it."""
+    from app import logs
+
     for number in (signal.SIGINT, signal.SIGTERM):
         signal.signal(number, signal.SIG_IGN)
+    logs.configure(text=os.environ.get(logs.LOG_FORMAT) == "text")
     asyncio.run(_serve(socket.socket(fileno=descriptor)))
 
 
