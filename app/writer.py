@@ -114,7 +114,6 @@ class WriterProcess:
         """The current writer process's deliveries still to be answered."""
         self.process: subprocess.Popen[bytes] | None = None
         self.link: _Link | None = None
-        self.ready: asyncio.Future[Response] | None = None
         self.starting = asyncio.Lock()
         self.last_start = -RESTART_PAUSE_SECONDS
         self.closed = False
@@ -188,14 +187,14 @@ class WriterProcess:
                 stdin=subprocess.DEVNULL,
             )
         loop = asyncio.get_running_loop()
-        self.ready = loop.create_future()
-        # Each writer process answers for its own deliveries: when one is lost, only
-        # those wait in vain.
+        # Each writer process answers for its own start and deliveries: when one is
+        # lost, only those wait in vain.
+        ready: asyncio.Future[Response] = loop.create_future()
         waiting: dict[int, asyncio.Future[Receipt]] = {}
-        link = _Link(partial(self._answer, waiting), partial(self._lost, waiting))
+        link = _Link(partial(self._answer, ready, waiting), partial(self._lost, ready, waiting))
         await loop.connect_accepted_socket(lambda: link, ours)
         try:
-            _, _, kind, message = await asyncio.wait_for(self.ready, START_SECONDS)
+            _, _, kind, message = await asyncio.wait_for(ready, START_SECONDS)
         except TimeoutError:
             self._stop_link(link)
             failure = f"no answer within {START_SECONDS:.0f} seconds"
@@ -221,13 +220,18 @@ class WriterProcess:
             with contextlib.suppress(ProcessLookupError):
                 self.process.kill()
 
-    def _answer(self, waiting: dict[int, asyncio.Future[Receipt]], body: bytes) -> None:
+    def _answer(
+        self,
+        ready: asyncio.Future[Response],
+        waiting: dict[int, asyncio.Future[Receipt]],
+        body: bytes,
+    ) -> None:
         from app.ledger import StoreUnavailableError
 
         number, receipt, kind, message = self.decode(body)
         if number == READY:
-            if self.ready is not None and not self.ready.done():
-                self.ready.set_result((number, receipt, kind, message))
+            if not ready.done():
+                ready.set_result((number, receipt, kind, message))
             return
         future = waiting.pop(number, None)
         if future is None or future.done():
@@ -239,11 +243,13 @@ class WriterProcess:
         else:
             future.set_exception(RuntimeError(f"the ledger's writer process failed: {message}"))
 
-    def _lost(self, waiting: dict[int, asyncio.Future[Receipt]]) -> None:
+    def _lost(
+        self, ready: asyncio.Future[Response], waiting: dict[int, asyncio.Future[Receipt]]
+    ) -> None:
         from app.ledger import StoreUnavailableError
 
-        if self.ready is not None and not self.ready.done():
-            self.ready.set_exception(WriterStoppedError("it stopped"))
+        if not ready.done():
+            ready.set_exception(WriterStoppedError("it stopped"))
         lost = list(waiting.values())
         waiting.clear()
         for future in lost:
