@@ -109,6 +109,9 @@ class FailFastPostgresApplicationRecorder(PostgresApplicationRecorder):
             channel=Identifier(self.channel_name),
             lock_timeout=datastore.lock_timeout,
         )
+        self.lz4_statement = SQL(
+            "ALTER TABLE {schema}.{table} ALTER COLUMN state SET COMPRESSION lz4"
+        ).format(schema=schema, table=table)
         self.insert_function_statement = SQL(
             "SELECT notification_id FROM {schema}.{function}"
             "(%b::uuid[], %b::bigint[], %b::text[], %b::bytea[]) AS notification_id"
@@ -130,21 +133,17 @@ class FailFastPostgresApplicationRecorder(PostgresApplicationRecorder):
         """
         if curs.connection.info.server_version < LZ4_SINCE:
             return
-        table = f"{self.datastore.schema}.{self.events_table_name}"
         found = curs.execute(
-            "SELECT attcompression FROM pg_attribute"
-            " WHERE attrelid = %s::regclass AND attname = 'state'",
-            (table,),
+            "SELECT a.attcompression FROM pg_attribute a"
+            " JOIN pg_class c ON c.oid = a.attrelid"
+            " JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE n.nspname = %s AND c.relname = %s AND a.attname = 'state'",
+            (self.datastore.schema, self.events_table_name),
         ).fetchone()
         if found is None or found["attcompression"] == "l":
             return
         with contextlib.suppress(psycopg.errors.FeatureNotSupported), curs.connection.transaction():
-            curs.execute(
-                SQL("ALTER TABLE {schema}.{table} ALTER COLUMN state SET COMPRESSION lz4").format(
-                    schema=Identifier(self.datastore.schema),
-                    table=Identifier(self.events_table_name),
-                )
-            )
+            curs.execute(self.lz4_statement)
 
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Any:
         if not stored_events:

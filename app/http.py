@@ -162,7 +162,7 @@ def create_app_from_environment() -> LedgerApp:
     # `ledger serve` has set up the store before starting the server processes.
     services = bootstrap(load(os.environ), create_tables=False)
     if isinstance(services.settings.store, PostgresLocation):
-        # Deliveries are committed by a process of their own, in parallel (ADR 10).
+        # Deliveries are committed by a process of their own, in parallel (ADR 11).
         services.writer = WriterProcess()
 
     app = create_app(services)

@@ -35,6 +35,7 @@ import msgspec
 from adapters.fact_codec import encode_facts
 from adapters.fast_facts import read_facts
 from adapters.view_tables import VIEW_CLASSES
+from app.framing import read_frame, write_frame
 from app.ledger import Ledger
 from projections.facts import Fact
 from projections.verification_view import folded
@@ -187,7 +188,7 @@ class Frames(threading.Thread):
         frame: bytes | None = None
         try:
             while not self.stopping.is_set():
-                frame = _read_frame(self.stream)
+                frame = read_frame(self.stream)
                 self._put(frame)
                 if frame is None:
                     return
@@ -218,21 +219,8 @@ class Frames(threading.Thread):
             self.join()
 
 
-def _read_frame(stream: IO[bytes]) -> bytes | None:
-    """One length-prefixed batch, or None when the stream ends before it is whole."""
-    header = stream.read(4)
-    if len(header) < 4:
-        return None
-    size = int.from_bytes(header, "big")
-    data = stream.read(size)
-    return data if len(data) == size else None
-
-
 def _send(stream: IO[bytes], batch: Batch) -> None:
-    data = _encoder.encode(batch)
-    stream.write(len(data).to_bytes(4, "big"))
-    stream.write(data)
-    stream.flush()
+    write_frame(stream, _encoder.encode(batch))
 
 
 class Folder:

@@ -3,10 +3,10 @@
 A uvicorn worker is one process, and its event loop and the ledger's writer thread
 share one GIL: under load the process spends a whole core on the two, taking turns,
 while the machine has cores to spare. ``ledger serve`` on PostgreSQL therefore hands
-deliveries to a writer process of its own (ADR 10): the event loop checks, decodes and
+deliveries to a writer process of its own (ADR 11): the event loop checks, decodes and
 answers; the writer process loads, decides, inserts and commits, in parallel.
 
-The two talk over a socket pair, in frames of a 4-byte length and a msgpack body:
+The two talk over a socket pair, in frames (``app.framing``) of msgpack bodies:
 
 - to the writer: ``(id, delivery, outcome or None, expiration notice or None)``;
 - back: ``(id, receipt or None, error kind, message)``, once the delivery's batch has
@@ -26,7 +26,6 @@ import itertools
 import os
 import signal
 import socket
-import struct
 import subprocess
 import sys
 import time
@@ -36,9 +35,9 @@ from typing import cast
 
 import msgspec
 
+from app.framing import FrameBuffer, frame
 from domain.reports import Delivery, ExpirationNotice, Outcome, Receipt
 
-HEADER = struct.Struct(">I")
 Request = tuple[int, Delivery, Outcome | None, ExpirationNotice | None]
 Response = tuple[int, Receipt | None, str, str]
 READY = 0
@@ -53,35 +52,11 @@ class WriterStoppedError(Exception):
     """The writer process is gone, or could not be started."""
 
 
-class Frames:
-    """Frames out of a byte stream, however it is cut."""
-
-    def __init__(self) -> None:
-        self.buffer = bytearray()
-
-    def feed(self, data: bytes) -> list[bytes]:
-        self.buffer += data
-        frames, start, end = [], 0, len(self.buffer)
-        while end - start >= HEADER.size:
-            (size,) = HEADER.unpack_from(self.buffer, start)
-            if end - start - HEADER.size < size:
-                break
-            start += HEADER.size
-            frames.append(bytes(self.buffer[start : start + size]))
-            start += size
-        del self.buffer[:start]
-        return frames
-
-
-def frame(body: bytes) -> bytes:
-    return HEADER.pack(len(body)) + body
-
-
 class _Link(asyncio.Protocol):
     """One end of the socket pair, as an asyncio protocol: frames in, a callback each."""
 
     def __init__(self, on_frame: Callable[[bytes], None], on_lost: Callable[[], None]):
-        self.frames = Frames()
+        self.frames = FrameBuffer()
         self.on_frame = on_frame
         self.on_lost = on_lost
         self.transport: asyncio.Transport | None = None

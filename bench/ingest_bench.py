@@ -32,6 +32,7 @@ from adapters.persistence import PostgresLocation, parse_database_url
 from adapters.signing import sign
 from app.scenarios import Person
 from tests.support.postgres import free_port, server_url
+from tests.support.process import children_of
 
 KEY = "bench-signing-key"
 # Bodies per Lua function in the bodies file (two constants each, at most 65,536 a function).
@@ -107,8 +108,7 @@ def process_tree(pid: int) -> list[int]:
     """``pid`` and its descendants (the ledger's writer process, on PostgreSQL)."""
     found, index = [pid], 0
     while index < len(found):
-        for task in Path(f"/proc/{found[index]}/task").glob("*/children"):
-            found.extend(int(child) for child in task.read_text().split())
+        found.extend(children_of(found[index]))
         index += 1
     return found
 

@@ -17,7 +17,7 @@ from app.config import load
 from domain.verification import Verification
 from tests.conftest import SIGNING_KEYS, environment
 from tests.support.idenfy import encode, result_body, signed_headers
-from tests.support.process import CLEAN_STOP, Launcher, RunningService
+from tests.support.process import CLEAN_STOP, Launcher, RunningService, children_of
 
 pytestmark = pytest.mark.postgres
 
@@ -44,15 +44,6 @@ def orphans() -> Iterator[list[int]]:
                 os.kill(pid, signal.SIGKILL)
 
 
-def children(pid: int) -> list[int]:
-    """The processes whose parent is ``pid``, from every thread's ``children`` file."""
-    found: list[int] = []
-    for listing in Path(f"/proc/{pid}/task").glob("*/children"):
-        with contextlib.suppress(OSError):
-            found.extend(int(child) for child in listing.read_text().split())
-    return found
-
-
 def command_line(pid: int) -> list[str]:
     try:
         raw = Path(f"/proc/{pid}/cmdline").read_bytes()
@@ -75,7 +66,7 @@ def writer_of(service: RunningService, orphans: list[int]) -> int:
     """The server's writer process: its one child running ``app.writer``."""
     deadline = time.monotonic() + FIND_SECONDS
     while True:
-        writers = [pid for pid in children(service.pid) if "app.writer" in command_line(pid)]
+        writers = [pid for pid in children_of(service.pid) if "app.writer" in command_line(pid)]
         if writers:
             orphans.extend(writers)
             assert len(writers) == 1, writers

@@ -14,12 +14,13 @@ from eventsourcing.sqlite import SQLiteDatastore
 from starlette.testclient import TestClient
 
 from adapters.durability import VIEWS_PAGE_SIZE, views_path
-from adapters.persistence import PostgresLocation, SQLiteLocation, parse_database_url
+from adapters.persistence import SQLiteLocation, parse_database_url
 from app.bootstrap import Services, bootstrap
 from app.config import load
 from app.http import create_app
 from tests.conftest import SIGNING_KEYS, environment
 from tests.support.idenfy import encode, result_body, signed_headers
+from tests.support.topology import postgres_location
 
 SQLITE_NORMAL, SQLITE_FULL = 1, 2
 
@@ -109,17 +110,11 @@ def test_an_existing_views_file_keeps_its_page_size(sqlite_url: str) -> None:
     assert views_file_page_size(sqlite_url) == 4096
 
 
-def conninfo(url: str) -> str:
-    location = parse_database_url(url)
-    assert isinstance(location, PostgresLocation)
-    return location.conninfo()
-
-
 @pytest.fixture
 def lax_database_url(postgres_server: str) -> Iterator[str]:
     """A database, and a role owning it, whose defaults turn synchronous commits off."""
     name = f"lax_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(conninfo(postgres_server), autocommit=True) as admin:
+    with psycopg.connect(postgres_location(postgres_server).conninfo(), autocommit=True) as admin:
         admin.execute(f'CREATE ROLE "{name}" LOGIN')
         admin.execute(f'CREATE DATABASE "{name}" OWNER "{name}"')
         admin.execute(f'ALTER DATABASE "{name}" SET synchronous_commit = off')
@@ -127,7 +122,7 @@ def lax_database_url(postgres_server: str) -> Iterator[str]:
     parts = urlsplit(postgres_server)
     netloc = f"{name}@{parts.hostname}:{parts.port or 5432}"
     yield urlunsplit(parts._replace(netloc=netloc, path=f"/{name}"))
-    with psycopg.connect(conninfo(postgres_server), autocommit=True) as admin:
+    with psycopg.connect(postgres_location(postgres_server).conninfo(), autocommit=True) as admin:
         admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
         admin.execute(f'DROP ROLE "{name}"')
 
@@ -136,7 +131,7 @@ def lax_database_url(postgres_server: str) -> Iterator[str]:
 def test_every_postgres_session_of_the_recorder_commits_synchronously_whatever_the_defaults(
     lax_database_url: str,
 ) -> None:
-    with psycopg.connect(conninfo(lax_database_url)) as plain:
+    with psycopg.connect(postgres_location(lax_database_url).conninfo()) as plain:
         default = plain.execute("SHOW synchronous_commit").fetchone()
     assert default == ("off",)
     services = bootstrap(load(environment(lax_database_url)))

@@ -37,6 +37,7 @@ from domain.verification import Verification
 from tests.conftest import SIGNING_KEYS, environment
 from tests.support.idenfy import encode, result_body
 from tests.support.process import clean_environment, free_port
+from tests.support.topology import postgres_location
 
 T = TypeVar("T")
 LoopFactory = Callable[[], asyncio.AbstractEventLoop]
@@ -571,31 +572,28 @@ def postgres_recorder(ledger: Ledger) -> FailFastPostgresApplicationRecorder:
     return recorder
 
 
-def conninfo(url: str) -> str:
-    location = parse_database_url(url)
-    assert isinstance(location, PostgresLocation)
-    return location.conninfo()
+def events_table(ledger: Ledger) -> str:
+    recorder = postgres_recorder(ledger)
+    return f'"{recorder.datastore.schema}"."{recorder.events_table_name}"'
+
+
+def column_compression(conn: psycopg.Connection[Any], table: str, column: str) -> str:
+    """The compression chosen for ``column`` ('l' lz4, 'p' pglz, '' the server's default)."""
+    [(compression,)] = conn.execute(
+        "SELECT attcompression FROM pg_attribute WHERE attrelid = %s::regclass AND attname = %s",
+        (table, column),
+    ).fetchall()
+    return str(compression)
 
 
 @pytest.mark.postgres
 def test_a_fresh_schemas_events_table_compresses_states_with_lz4(
     postgres_ledger: Ledger, postgres_url: str
 ) -> None:
-    recorder = postgres_recorder(postgres_ledger)
-    table = f'"{recorder.datastore.schema}"."{recorder.events_table_name}"'
-    with psycopg.connect(conninfo(postgres_url), autocommit=True) as conn:
-        [(compression,)] = conn.execute(
-            "SELECT attcompression FROM pg_attribute"
-            " WHERE attrelid = %s::regclass AND attname = 'state'",
-            (table,),
-        ).fetchall()
-        [(elsewhere,)] = conn.execute(
-            "SELECT attcompression FROM pg_attribute"
-            " WHERE attrelid = %s::regclass AND attname = 'topic'",
-            (table,),
-        ).fetchall()
-    assert compression == "l"
-    assert elsewhere == ""
+    table = events_table(postgres_ledger)
+    with psycopg.connect(postgres_location(postgres_url).conninfo(), autocommit=True) as conn:
+        assert column_compression(conn, table, "state") == "l"
+        assert column_compression(conn, table, "topic") == ""
 
 
 @pytest.mark.postgres
@@ -611,19 +609,15 @@ def test_a_reopened_ledger_keeps_its_events_table_and_lz4_states(
         assert found.state == event.state
     finally:
         again.close()
-    table = f'"{recorder.datastore.schema}"."{recorder.events_table_name}"'
-    with psycopg.connect(conninfo(postgres_url), autocommit=True) as conn:
-        [(compression,)] = conn.execute(
-            "SELECT attcompression FROM pg_attribute"
-            " WHERE attrelid = %s::regclass AND attname = 'state'",
-            (table,),
-        ).fetchall()
+    table = events_table(postgres_ledger)
+    with psycopg.connect(postgres_location(postgres_url).conninfo(), autocommit=True) as conn:
+        compression = column_compression(conn, table, "state")
         [(method,)] = conn.execute(f"SELECT pg_column_compression(state) FROM {table}").fetchall()
     assert (compression, method) == ("l", "lz4")
 
 
 def functions_of(url: str, schema: str) -> set[str]:
-    with psycopg.connect(conninfo(url), autocommit=True) as conn:
+    with psycopg.connect(postgres_location(url).conninfo(), autocommit=True) as conn:
         rows = conn.execute(
             "SELECT proname || '(' || oidvectortypes(proargtypes) || ')'"
             " FROM pg_proc WHERE pronamespace = %s::regnamespace",
@@ -657,7 +651,7 @@ def stored_event(originator_id: uuid.UUID, version: int, state: bytes = b"{}") -
 
 def drop_functions(url: str, schema: str) -> None:
     """Drop every function of ``schema``, as in a store set up before they existed."""
-    with psycopg.connect(conninfo(url), autocommit=True) as conn:
+    with psycopg.connect(postgres_location(url).conninfo(), autocommit=True) as conn:
         functions = conn.execute(
             "SELECT oid::regprocedure::text FROM pg_proc WHERE pronamespace = %s::regnamespace",
             (schema,),
@@ -691,7 +685,7 @@ def session_of(datastore: PostgresDatastore) -> tuple[int, TransactionStatus]:
 
 
 def server_side_state(url: str, backend_pid: int) -> str:
-    with psycopg.connect(conninfo(url), autocommit=True) as conn:
+    with psycopg.connect(postgres_location(url).conninfo(), autocommit=True) as conn:
         [(state,)] = conn.execute(
             "SELECT state FROM pg_stat_activity WHERE pid = %s", (backend_pid,)
         ).fetchall()

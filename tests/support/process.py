@@ -33,6 +33,16 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def children_of(pid: int) -> list[int]:
+    """The ids of a process's children (uvicorn's workers, multiprocessing's helpers, the
+    ledger's writer process), whichever of its threads started them."""
+    found: list[int] = []
+    for listing in Path(f"/proc/{pid}/task").glob("*/children"):
+        with contextlib.suppress(OSError):
+            found.extend(int(child) for child in listing.read_text().split())
+    return found
+
+
 def clean_environment(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """This process's environment without the ledger's own variables, plus ``extra``."""
     inherited = {k: v for k, v in os.environ.items() if not k.startswith(OWN_PREFIXES)}

@@ -32,6 +32,7 @@ from tests.support.process import (
     Launcher,
     RunningService,
     Subprocess,
+    children_of,
     clean_environment,
 )
 
@@ -75,13 +76,6 @@ def leading(started: Started) -> dict[str, str]:
         if message.startswith("projection ") and message.endswith(": leading"):
             found[message.removeprefix("projection ").removesuffix(": leading")] = line["time"]
     return found
-
-
-def children_of(pid: int) -> list[int]:
-    """The ids of a process's children (uvicorn's workers, multiprocessing's helpers)."""
-    with contextlib.suppress(OSError):
-        return [int(n) for n in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    return []
 
 
 class Topology:

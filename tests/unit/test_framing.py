@@ -1,13 +1,14 @@
-"""The writer process's framing: a 4-byte big-endian length, then the body."""
+"""Frames between processes: a 4-byte big-endian length, then the body."""
 
 from __future__ import annotations
 
+import io
 import itertools
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.writer import HEADER, Frames, frame
+from app.framing import HEADER, FrameBuffer, frame, read_frame, write_frame
 
 BODIES = st.lists(st.binary(max_size=300), max_size=12)
 
@@ -31,7 +32,7 @@ def test_feeding_a_stream_cut_anywhere_gives_back_exactly_the_framed_bodies(
     bodies: list[bytes], points: list[int]
 ) -> None:
     stream = b"".join(frame(body) for body in bodies)
-    frames = Frames()
+    frames = FrameBuffer()
     received: list[bytes] = []
     for piece in cut(stream, points):
         received.extend(frames.feed(piece))
@@ -47,7 +48,7 @@ def test_an_incomplete_last_frame_is_kept_until_the_rest_of_it_comes(
     complete = b"".join(frame(body) for body in bodies)
     tail = frame(last)
     missing = data.draw(st.integers(min_value=1, max_value=len(tail)), label="missing")
-    frames = Frames()
+    frames = FrameBuffer()
     assert frames.feed(complete + tail[:-missing]) == bodies
     assert frames.buffer == tail[:-missing]
     if missing > 1:
@@ -58,15 +59,31 @@ def test_an_incomplete_last_frame_is_kept_until_the_rest_of_it_comes(
 
 def test_one_byte_at_a_time_gives_each_frame_when_its_last_byte_arrives() -> None:
     stream = frame(b"first") + frame(b"") + frame(b"third")
-    frames = Frames()
+    frames = FrameBuffer()
     answers = [frames.feed(stream[i : i + 1]) for i in range(len(stream))]
     ends = {4 + 5 - 1: [b"first"], 9 + 4 - 1: [b""], len(stream) - 1: [b"third"]}
     assert answers == [ends.get(i, []) for i in range(len(stream))]
 
 
 def test_several_frames_in_one_piece_come_out_in_order_with_the_start_of_the_next_kept() -> None:
-    frames = Frames()
+    frames = FrameBuffer()
     stream = frame(b"a") + frame(b"bb") + frame(b"ccc")
     assert frames.feed(stream[:-2]) == [b"a", b"bb"]
     assert frames.feed(b"") == []
     assert frames.feed(stream[-2:]) == [b"ccc"]
+
+
+@given(BODIES)
+def test_frames_written_on_a_stream_read_back_whole_and_a_cut_one_reads_as_none(
+    bodies: list[bytes],
+) -> None:
+    stream = io.BytesIO()
+    for body in bodies:
+        write_frame(stream, body)
+    whole = stream.getvalue()
+    assert whole == b"".join(frame(body) for body in bodies)
+    reading = io.BytesIO(whole)
+    assert [read_frame(reading) for _ in bodies] == bodies
+    assert read_frame(reading) is None
+    if whole:
+        assert read_frame(io.BytesIO(whole[: len(frame(bodies[0])) - 1])) is None
