@@ -16,10 +16,8 @@ from typing import Any
 
 import psycopg
 from eventsourcing.persistence import (
-    ApplicationRecorder,
     ProgrammingError,
     StoredEvent,
-    Subscription,
 )
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore, PostgresFactory
 from eventsourcing.sqlite import (
@@ -37,7 +35,8 @@ from adapters.persistence import (
     SQLiteLocation,
     StoreLocation,
 )
-from adapters.subscription import PollingSQLiteApplicationRecorder, TickingPostgresSubscription
+from adapters.subscription import AnnouncingSQLiteApplicationRecorder
+from adapters.wakeups import COMMITTED
 
 POSTGRES_SESSION_OPTIONS = "-c synchronous_commit=on"
 LZ4_SINCE = 140000
@@ -54,9 +53,9 @@ class DurableSQLiteConnectionPool(SQLiteConnectionPool):
 
 
 class DurableSQLiteFactory(SQLiteFactory):
-    """The library's SQLite persistence, on a durable connection pool, with a subscription."""
+    """The library's SQLite persistence, on a durable connection pool, announcing commits."""
 
-    application_recorder_class = PollingSQLiteApplicationRecorder
+    application_recorder_class = AnnouncingSQLiteApplicationRecorder
 
     def __init__(self, env: Environment | dict[str, str] | None):
         super().__init__(env)
@@ -146,6 +145,12 @@ class FailFastPostgresApplicationRecorder(PostgresApplicationRecorder):
             curs.execute(self.lz4_statement)
 
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Any:
+        try:
+            return self._insert(stored_events, **kwargs)
+        finally:
+            COMMITTED.announce()
+
+    def _insert(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Any:
         if not stored_events:
             return []
         if self.has_insert_function:
@@ -176,11 +181,6 @@ class FailFastPostgresApplicationRecorder(PostgresApplicationRecorder):
     def max_notification_id(self) -> int | None:
         result = _single_attempt(PostgresApplicationRecorder.max_notification_id)(self)
         return None if result is None else int(result)
-
-    def subscribe(
-        self, gt: int | None = None, topics: Sequence[str] = ()
-    ) -> Subscription[ApplicationRecorder]:
-        return TickingPostgresSubscription(recorder=self, gt=gt, topics=topics)
 
 
 def _single_attempt(method: Callable[..., Any]) -> Callable[..., Any]:

@@ -1,87 +1,96 @@
-"""Subscriptions to the event store that wake the library's pull loop on a clock too.
+"""News of the ledger for the projection workers: when to look for new events.
 
-SQLite has no subscription of its own in the library: a ticker wakes the library's
-pull loop at a short interval, so the library's ``ProjectionRunner`` machinery drives
-projections over both stores through one code path.
+The workers read new events themselves, in batches (``app.workers``); all they need
+from the store is a wake-up when there may be some. Three sources set one flag, so
+that however many commits happen while a batch is being written, the worker reads
+once afterwards:
 
-On PostgreSQL the library's subscription pulls what is recorded, then starts to
-LISTEN on another thread; an event committed between the two sends its NOTIFY to
-nobody, and the projection would wait for the next event to see it. A slower ticker
-wakes that pull loop too, so such an event is seen within a second, as is one whose
-notification was lost with a connection.
+- a commit of the ledger in this process (``COMMITTED``, announced by the recorders
+  below): on SQLite the server's own writer wakes the workers beside it;
+- on PostgreSQL, the ``NOTIFY`` each insert sends, heard on a connection of its own
+  (``LISTEN``), from every process that writes;
+- the worker's own clock: it looks again after a short wait in any case, which finds
+  what another process committed to SQLite, or a notification lost with its
+  connection.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import threading
 from collections.abc import Sequence
-from threading import Event, Thread
+from typing import Any
 
-from eventsourcing.persistence import ApplicationRecorder, ListenNotifySubscription, Subscription
-from eventsourcing.postgres import PostgresApplicationRecorder, PostgresSubscription
+from eventsourcing.persistence import StoredEvent
+from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder
+from psycopg.sql import SQL, Identifier
 
-POLL_INTERVAL_SECONDS = 0.05
-POSTGRES_POLL_INTERVAL_SECONDS = 0.5
+from adapters.wakeups import COMMITTED
+
+log = logging.getLogger("ledger.projections")
+
+# How long a worker waits for news before it looks anyway.
+SQLITE_POLL_SECONDS = 0.05
+POSTGRES_POLL_SECONDS = 0.5
+LISTEN_RETRY_SECONDS = 1.0
 
 
-class Ticker:
-    """Wakes a subscription's pull loop every ``interval`` seconds until it stops."""
+class AnnouncingSQLiteApplicationRecorder(SQLiteApplicationRecorder):
+    """The library's SQLite recorder, announcing each commit to this process."""
 
-    def __init__(self, wake: Event, interval: float, name: str):
-        self._wake = wake
-        self._interval = interval
-        self._stopping = Event()
-        self._thread = Thread(target=self._tick, name=name, daemon=True)
-        self._thread.start()
+    def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Any:
+        try:
+            return super().insert_events(stored_events, **kwargs)
+        finally:
+            COMMITTED.announce()
 
-    def _tick(self) -> None:
-        while not self._stopping.wait(self._interval):
-            self._wake.set()
+
+def poll_seconds(recorder: Any) -> float:
+    """How long a worker over ``recorder`` may sleep without news."""
+    return (
+        POSTGRES_POLL_SECONDS
+        if isinstance(recorder, PostgresApplicationRecorder)
+        else (SQLITE_POLL_SECONDS)
+    )
+
+
+class LedgerNews:
+    """Sets ``wakeup`` when the ledger behind ``recorder`` may have new events, until
+    ``stop()``."""
+
+    def __init__(self, recorder: Any, wakeup: threading.Event):
+        self.wakeup = wakeup
+        self.stopping = threading.Event()
+        COMMITTED.listen(wakeup)
+        self.listener: threading.Thread | None = None
+        if isinstance(recorder, PostgresApplicationRecorder):
+            self.listener = threading.Thread(
+                target=self._listen, args=(recorder,), name="ledger-listen", daemon=True
+            )
+            self.listener.start()
+
+    def _listen(self, recorder: PostgresApplicationRecorder) -> None:
+        """LISTEN on the events table's channel; every notification sets the flag."""
+        statement = SQL("LISTEN {0}").format(Identifier(recorder.channel_name))
+        while not self.stopping.is_set():
+            try:
+                with recorder.datastore.get_connection() as connection:
+                    connection.execute(statement)
+                    # Events committed before the LISTEN sent their news to nobody.
+                    self.wakeup.set()
+                    while not self.stopping.is_set():
+                        for _ in connection.notifies(timeout=0.25, stop_after=1):
+                            self.wakeup.set()
+                    with contextlib.suppress(Exception):
+                        connection.execute("UNLISTEN *")
+            except Exception as error:
+                log.info("listening for new events failed (%s); again", type(error).__name__)
+                self.stopping.wait(LISTEN_RETRY_SECONDS)
 
     def stop(self) -> None:
-        self._stopping.set()
-
-
-class PollingSubscription(ListenNotifySubscription[SQLiteApplicationRecorder]):
-    """The library's pull loop, woken by a clock instead of a database notification."""
-
-    def __init__(
-        self,
-        recorder: SQLiteApplicationRecorder,
-        gt: int | None = None,
-        topics: Sequence[str] = (),
-        interval: float = POLL_INTERVAL_SECONDS,
-    ) -> None:
-        super().__init__(recorder=recorder, gt=gt, topics=topics)
-        self._ticker = Ticker(self._has_been_notified, interval, "sqlite-subscription-ticker")
-
-    def stop(self) -> None:
-        self._ticker.stop()
-        super().stop()
-
-
-class TickingPostgresSubscription(PostgresSubscription):
-    """The library's LISTEN/NOTIFY subscription, also woken every half second."""
-
-    def __init__(
-        self,
-        recorder: PostgresApplicationRecorder,
-        gt: int | None = None,
-        topics: Sequence[str] = (),
-        interval: float = POSTGRES_POLL_INTERVAL_SECONDS,
-    ) -> None:
-        super().__init__(recorder=recorder, gt=gt, topics=topics)
-        self._ticker = Ticker(self._has_been_notified, interval, "postgres-subscription-ticker")
-
-    def stop(self) -> None:
-        self._ticker.stop()
-        super().stop()
-
-
-class PollingSQLiteApplicationRecorder(SQLiteApplicationRecorder):
-    """The library's SQLite recorder, plus a polling subscription."""
-
-    def subscribe(
-        self, gt: int | None = None, topics: Sequence[str] = ()
-    ) -> Subscription[ApplicationRecorder]:
-        return PollingSubscription(recorder=self, gt=gt, topics=topics)
+        COMMITTED.ignore(self.wakeup)
+        self.stopping.set()
+        if self.listener is not None:
+            self.listener.join(2.0)

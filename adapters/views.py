@@ -13,15 +13,22 @@ transaction as the rows they account for.
 from __future__ import annotations
 
 import functools
+import threading
 import time
 from collections.abc import Callable, Collection, Sequence
 from typing import Any, ClassVar, Literal, TypeVar
 
 import msgspec
-from eventsourcing.persistence import IntegrityError, PersistenceError, Tracking
+from eventsourcing.persistence import (
+    IntegrityError,
+    PersistenceError,
+    Tracking,
+    WaitInterruptedError,
+)
 
 from adapters.fact_codec import decode_facts, encode_facts
 from adapters.sql import Cursor, Sql
+from adapters.wakeups import PROJECTED
 from projections.facts import Fact
 from projections.verification_view import VerificationState, VerificationView
 
@@ -31,6 +38,9 @@ IN_CHUNK = 500
 # Readers may use the previous generation this long after a replay's switch; a replay
 # waits longer than this before it drops the old tables.
 GENERATION_LOOKUP_SECONDS = 0.5
+# A read waiting for a position looks again after 2 ms, then twice as long, up to 25 ms.
+WAIT_FIRST_POLL_SECONDS = 0.002
+WAIT_POLL_SECONDS = 0.025
 
 Mode = Literal["live", "build", "read"]
 T = TypeVar("T")
@@ -137,8 +147,11 @@ class SqlVerificationView(VerificationView):
 
     def is_current(self) -> bool:
         """Whether this view's generation is still the active one."""
-        with self.sql.transaction(commit=True) as c:
-            return generations(c, self.projection)[0] == self.bound
+        with self.sql.transaction(commit=False) as c:
+            row = c.execute(
+                f"SELECT active FROM {self.sql.table(META)} WHERE name = ?", (self.projection,)
+            ).fetchone()
+        return row is not None and int(row["active"]) == self.bound
 
     def building_progress(self) -> int | None:
         """How far a replay's half-built generation has got, or None when none is."""
@@ -199,6 +212,37 @@ class SqlVerificationView(VerificationView):
         with self.sql.transaction(commit=False) as c:
             return self._tracked(c, key, application_name)
 
+    def wait(
+        self,
+        application_name: str,
+        notification_id: int | None,
+        timeout: float = 1.0,
+        interrupt: threading.Event | None = None,
+    ) -> None:
+        """Block until the view has recorded ``notification_id`` (TimeoutError after
+        ``timeout`` seconds).
+
+        The library's wait sleeps 0.1 s before it looks a second time. Here a commit of
+        the projection workers in this process wakes the wait at once, and it looks
+        again after 2 ms, 4 ms, ... up to ``WAIT_POLL_SECONDS`` in any case (for workers
+        in another process).
+        """
+        deadline = time.monotonic() + timeout
+        interval = WAIT_FIRST_POLL_SECONDS
+        while True:
+            seen = PROJECTED.count
+            if self.has_tracking_id(application_name, notification_id):
+                return
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(
+                    f"the view {self.projection} has not reached position {notification_id}"
+                )
+            if interrupt is not None and interrupt.is_set():
+                raise WaitInterruptedError
+            PROJECTED.wait(seen, min(interval, remaining))
+            interval = min(interval * 2, WAIT_POLL_SECONDS)
+
     def _tracked(self, c: Cursor, key: str, application_name: str) -> int | None:
         row = c.execute(
             f"SELECT notification_id FROM {self.sql.table(TRACKING)}"
@@ -245,21 +289,37 @@ class SqlVerificationView(VerificationView):
         replay writes the same states to several views; ``rows`` are more rows made
         elsewhere (``row``), written with them.
         """
+        with self.sql.transaction(commit=True) as c:
+            self.write(c, states, tracking, blobs, rows)
+
+    def write(
+        self,
+        c: Cursor,
+        states: Sequence[VerificationState],
+        tracking: Tracking,
+        blobs: Sequence[bytes] | None = None,
+        rows: Sequence[Sequence[Any]] = (),
+    ) -> bool:
+        """``save`` within a transaction of the caller's (which may write other views
+        too); False when the view had already recorded ``tracking``, and wrote nothing.
+
+        A live view raises ``GenerationChangedError`` once a replay has switched it.
+        """
         columns = ["scan_ref", *(name for name, _ in self.columns), "facts"]
         if blobs is None:
             blobs = [encode_facts(state.facts) for state in states]
+        if self.mode == "live" and generations(c, self.projection)[0] != self.bound:
+            raise GenerationChangedError(self.projection)
+        done = self._tracked(c, self.key(), tracking.application_name)
+        if done is not None and tracking.notification_id <= done:
+            return False
         written = [
             *(self.row(state, blob) for state, blob in zip(states, blobs, strict=True)),
             *rows,
         ]
-        with self.sql.transaction(commit=True) as c:
-            if self.mode == "live" and generations(c, self.projection)[0] != self.bound:
-                raise GenerationChangedError(self.projection)
-            done = self._tracked(c, self.key(), tracking.application_name)
-            if done is not None and tracking.notification_id <= done:
-                return
-            c.upsert(self.rows_table(), columns, written, "scan_ref")
-            self._track(c, tracking)
+        c.upsert(self.rows_table(), columns, written, "scan_ref")
+        self._track(c, tracking)
+        return True
 
     @classmethod
     def row(cls, state: VerificationState, blob: bytes) -> tuple[Any, ...]:

@@ -28,7 +28,7 @@ from app.cli_common import fail, settings_from
 from app.config import API_KEYS, SIGNING_KEYS, ConfigError, Settings, load
 from app.devkeys import DevKeysError, dev_keys, keys_path
 from app.ledger import StoreUnavailableError
-from app.workers import ProjectionWorkers
+from app.workers import BATCH_LIMIT, ProjectionWorkers
 
 
 @click.group()
@@ -90,11 +90,18 @@ def serve(host: str, port: int, workers: int, dev: bool, no_projections: bool) -
 
 
 @main.command()
-def project() -> None:
+@click.option(
+    "--batch-size",
+    default=BATCH_LIMIT,
+    show_default=True,
+    type=click.IntRange(1, 100_000),
+    help="Events read and written in one transaction at most.",
+)
+def project(batch_size: int) -> None:
     """Run the projection workers alone, for services started with --no-projections."""
     logs.configure(text=os.environ.get(logs.LOG_FORMAT) == "text")
     settings = settings_from(os.environ)
-    workers = workers_for(settings, prepare_store(settings)).start()
+    workers = workers_for(settings, prepare_store(settings), batch_size).start()
     stopping = threading.Event()
     for number in (signal.SIGINT, signal.SIGTERM):
         signal.signal(number, lambda *_: stopping.set())
@@ -106,9 +113,14 @@ def project() -> None:
     workers.stop()
 
 
-def workers_for(settings: Settings, views: Sql) -> ProjectionWorkers:
+def workers_for(
+    settings: Settings, views: Sql, batch_limit: int = BATCH_LIMIT
+) -> ProjectionWorkers:
     return ProjectionWorkers(
-        ledger_settings(settings), views, partial(leadership_for, settings.store)
+        ledger_settings(settings),
+        views,
+        partial(leadership_for, settings.store),
+        batch_limit=batch_limit,
     )
 
 

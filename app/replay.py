@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import gc
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,8 +24,7 @@ from app.ledger import Ledger
 from app.replay_reader import MAX_REMEMBERED, fact_batches
 from app.workers import PROJECTIONS
 from projections import rules
-from projections.facts import Fact
-from projections.verification_view import VerificationProjection, VerificationState, folded
+from projections.verification_view import Fold, VerificationProjection, in_step
 
 BATCH_SIZE = 10_000
 DROP_GRACE_SECONDS = 2.0  # longer than a reader keeps its generation (0.5 s)
@@ -103,15 +102,19 @@ def _replay(
     position = min(b.start for b in builds)
     first = position
     head = ledger.recorder.max_notification_id() or 0
-    folds = [Fold(group) for group in _in_step(builds)]
+    by_name = {b.name: b for b in builds}
+    folds = [
+        (Fold([by_name[n].view for n in group], start, MAX_REMEMBERED), [by_name[n] for n in group])
+        for start, group in in_step({b.name: b.start for b in builds}).items()
+    ]
     # Built from nothing, all in step: the reader process may fold a share itself.
-    fresh = [b.name for b in builds] if len(folds) == 1 and folds[0].start == 0 else []
+    fresh = [b.name for b in builds] if len(folds) == 1 and folds[0][0].start == 0 else []
     for batch in fact_batches(ledger, position, batch_size, head, fresh):
         tracking = Tracking(Ledger.name, batch.last)
-        for fold in folds:
+        for fold, group in folds:
             states = fold.fold(batch.facts, batch.done)
             blobs = [encode_facts(state.facts) for state in states]
-            for build in fold.builds if states or batch.done else ():
+            for build in group if states or batch.done else ():
                 build.view.save(states, tracking, blobs, batch.rows.get(build.name, ()))
         position = batch.last
         summary.events += batch.count
@@ -131,56 +134,6 @@ def _replay(
             build.view.drop_tables(build.active)
     summary.seconds = time.monotonic() - started
     return summary
-
-
-def _in_step(builds: Sequence[Build]) -> list[list[Build]]:
-    """Builds grouped by where they start: each group shares one evaluation."""
-    by_start: dict[int, list[Build]] = {}
-    for build in builds:
-        by_start.setdefault(build.start, []).append(build)
-    return list(by_start.values())
-
-
-class Fold:
-    """Folds batches of facts into the states of a group of builds that are in step.
-
-    A build begun from nothing remembers which verifications it has written, so that
-    it only asks its tables for the facts of those (until there are too many to
-    remember): in a ledger written in order, most batches hold whole histories.
-    """
-
-    def __init__(self, builds: list[Build]):
-        self.builds = builds
-        self.start = builds[0].start
-        self.written: set[str] | None = set() if self.start == 0 else None
-
-    def fold(
-        self, facts: Sequence[tuple[str, Fact]], done: Sequence[str] = ()
-    ) -> list[VerificationState]:
-        """The new states of the verifications ``facts`` add to.
-
-        ``done`` are verifications whose rows the reader process made for this batch.
-        """
-        if self.written is not None:
-            self.written.update(done)
-        new: dict[str, list[Fact]] = {}
-        for scan_ref, fact in facts:
-            if fact.position > self.start:
-                new.setdefault(scan_ref, []).append(fact)
-        if not new:
-            return []
-        stored = self._stored(new.keys())
-        states = [folded(ref, stored.get(ref, ()), added) for ref, added in new.items()]
-        if self.written is not None:
-            self.written.update(new)
-            if len(self.written) > MAX_REMEMBERED:
-                self.written = None
-        return states
-
-    def _stored(self, scan_refs: Iterable[str]) -> dict[str, list[Fact]]:
-        written = self.written
-        missing = [ref for ref in scan_refs if written is None or ref in written]
-        return self.builds[0].view.facts(missing) if missing else {}
 
 
 def _begin(views: Sql, name: str) -> Build:

@@ -9,7 +9,7 @@ the tracking record, in one transaction of the view.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -87,3 +87,59 @@ def folded(scan_ref: str, stored: Sequence[Fact], added: Sequence[Fact]) -> Veri
 
 def _sequence(fact: Fact) -> int:
     return fact.sequence
+
+
+class Fold:
+    """Folds batches of facts into the states of views that are in step.
+
+    The one way events become view rows, live and in a replay: ``views`` have all
+    recorded the ledger up to ``start``; each batch's facts past that are added to
+    the facts the first view has stored for their verifications, and evaluated.
+
+    With ``remember`` (views built from nothing) it keeps which verifications it has
+    written, so that it only asks the view for the facts of those, until there are
+    more than ``remember``: in a ledger written in order, most batches hold whole
+    histories.
+    """
+
+    def __init__(self, views: Sequence[VerificationView], start: int, remember: int = 0):
+        self.views = views
+        self.start = start
+        self.remember = remember
+        self.written: set[str] | None = set() if remember and start == 0 else None
+
+    def fold(
+        self, facts: Iterable[tuple[str, Fact]], done: Sequence[str] = ()
+    ) -> list[VerificationState]:
+        """The new states of the verifications ``facts`` add to (in ledger order).
+
+        ``done`` are verifications whose rows were made elsewhere for this batch.
+        """
+        if self.written is not None:
+            self.written.update(done)
+        new: dict[str, list[Fact]] = {}
+        for scan_ref, fact in facts:
+            if fact.position > self.start:
+                new.setdefault(scan_ref, []).append(fact)
+        if not new:
+            return []
+        stored = self._stored(new.keys())
+        states = [folded(ref, stored.get(ref, ()), added) for ref, added in new.items()]
+        if self.written is not None:
+            self.written.update(new)
+            if len(self.written) > self.remember:
+                self.written = None
+        return states
+
+    def _stored(self, scan_refs: Iterable[str]) -> dict[str, list[Fact]]:
+        written = self.written
+        missing = [ref for ref in scan_refs if written is None or ref in written]
+        return self.views[0].facts(missing) if missing else {}
+
+
+def in_step(positions: Mapping[str, int]) -> dict[int, list[str]]:
+    """The names of ``positions`` grouped by position: each group shares one fold."""
+    groups: dict[int, list[str]] = {}
+    for name, position in positions.items():
+        groups.setdefault(position, []).append(name)
+    return groups

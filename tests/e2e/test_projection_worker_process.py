@@ -1,8 +1,9 @@
 """``ledger project`` killed mid-stream and started again ends with the same views.
 
-The events are recorded first, straight through a ``Ledger``; then a projection
-worker process follows them, is SIGKILLed part of the way through, and a second
-one finishes the job from the tracking records the first left behind.
+Thousands of events are recorded first, straight through a ``Ledger``; then a
+projection worker process follows them in small batches, is SIGKILLed part of the
+way through (most likely inside a batch: that is where it spends its time), and a
+second one finishes the job from the tracking records the first left behind.
 """
 
 from __future__ import annotations
@@ -48,11 +49,11 @@ class WorkerProcesses:
         self.logs = logs
         self.started: list[subprocess.Popen[bytes]] = []
 
-    def start(self) -> subprocess.Popen[bytes]:
+    def start(self, *options: str) -> subprocess.Popen[bytes]:
         number = len(self.started) + 1
         with (self.logs / f"project-{number}.stderr").open("wb") as err:
             process = subprocess.Popen(
-                [str(LEDGER), "project"],
+                [str(LEDGER), "project", *options],
                 env=self.environ,
                 cwd=self.logs,
                 stdin=subprocess.DEVNULL,
@@ -106,17 +107,18 @@ def wait_until(
 def test_a_worker_killed_mid_stream_and_restarted_ends_with_the_same_views(
     services: Services, workers: WorkerProcesses
 ) -> None:
-    for step in scenario(seed=21, count=120, prefix="kill"):
+    for step in scenario(seed=21, count=1200, prefix="kill"):
         tell(services.ledger, step)
     end = head(services.ledger)
-    assert end >= 250
+    assert end >= 2500
 
-    first = workers.start()
+    first = workers.start("--batch-size", "40")
     wait_until(services, first, lambda positions: max(positions) >= end // 3)
     os.kill(first.pid, signal.SIGKILL)
     assert first.wait(timeout=STOP_SECONDS) == -signal.SIGKILL
     at_kill = tracked(services)
     assert min(at_kill) < end, f"the first worker finished ({at_kill}) before it was killed"
+    assert len(set(at_kill)) == 1, f"the views' batches did not commit together: {at_kill}"
 
     second = workers.start()
     wait_until(services, second, lambda positions: min(positions) >= end)
