@@ -16,6 +16,7 @@ from eventsourcing.postgres import PostgresDatastore
 from eventsourcing.sqlite import SQLiteDatastore
 
 from adapters.access_log import AccessLog
+from adapters.commit_probe import CommitProbe
 from adapters.durability import views_datastore
 from adapters.leadership import leadership_for, setup_lock
 from adapters.persistence import SQLiteLocation, eventsourcing_settings
@@ -65,6 +66,7 @@ class Services:
     clock: Callable[[], datetime]
     views: Views
     access_log: AccessLog
+    commit_probe: CommitProbe
     workers: ProjectionWorkers | None = None
     writer: WriterProcess | None = None
     """Where webhook deliveries are committed, when not by ``ledger`` in this process."""
@@ -102,6 +104,7 @@ def bootstrap(
             quarantine = open_quarantine(ledger)
         views = open_views(settings)
         access_log = open_access_log(ledger)
+        commit_probe = open_commit_probe(ledger)
     return Services(
         settings=settings,
         ledger=ledger,
@@ -111,6 +114,7 @@ def bootstrap(
         clock=clock,
         views=views,
         access_log=access_log,
+        commit_probe=commit_probe,
     )
 
 
@@ -191,3 +195,10 @@ def open_access_log(ledger: Ledger) -> AccessLog:
         return AccessLog(ledger_sql(ledger))
     except PersistenceError as error:
         raise StoreUnavailableError(f"cannot open the access log: {error}") from error
+
+
+def open_commit_probe(ledger: Ledger) -> CommitProbe:
+    try:
+        return CommitProbe(ledger_sql(ledger))
+    except PersistenceError as error:
+        raise StoreUnavailableError(f"cannot open the commit probe's table: {error}") from error

@@ -20,6 +20,7 @@ from app import cli_audit, cli_operations, logs
 from app.bootstrap import (
     ledger_settings,
     open_access_log,
+    open_commit_probe,
     open_ledger,
     open_quarantine,
     setting_up,
@@ -131,6 +132,7 @@ def prepare_store(settings: Settings) -> Sql:
             ledger = open_ledger(settings)
             open_quarantine(ledger)
             open_access_log(ledger)
+            open_commit_probe(ledger)
             ledger.close()
             views = Sql(views_datastore(settings.store))
             for view_class in VIEW_CLASSES.values():

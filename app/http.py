@@ -51,7 +51,8 @@ async def healthz(request: Request) -> Response:
 
 
 def readiness(services: Services) -> dict[str, Any]:
-    """Whether the store answers and every projection is within the lag bound."""
+    """Whether the store answers and commits, and every projection is within the lag
+    bound."""
     try:
         head = services.ledger.recorder.max_notification_id() or 0
     except Exception:
@@ -63,7 +64,12 @@ def readiness(services: Services) -> dict[str, Any]:
         except Exception:
             lag[view.projection] = None
     ready = all(value is not None and value <= READY_LAG_EVENTS for value in lag.values())
-    return {"ready": ready, "store": "ok", "position": head, "projectionLag": lag}
+    answer = {"ready": ready, "store": "ok", "position": head, "projectionLag": lag}
+    problem = services.commit_probe.check(services.clock())
+    if problem is not None:
+        log.warning("readiness: the store cannot commit (%s)", problem)
+        answer |= {"ready": False, "store": "cannot commit", "problem": problem}
+    return answer
 
 
 async def readyz(request: Request) -> Response:

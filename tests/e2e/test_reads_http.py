@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import httpx2 as httpx
+import psycopg
 import pytest
 from starlette.testclient import TestClient
 
+from adapters.persistence import PostgresLocation, parse_database_url
 from app.bootstrap import Services
 from app.ledger import Ledger
 from domain.reports import Kind
@@ -347,3 +352,60 @@ def test_readyz_reports_each_projections_lag_and_is_ready_once_caught_up(
     body = response.json()
     assert body["projectionLag"] == {"current_status": 0, "reattempts": 0, "audit_timeline": 0}
     assert body["position"] == position
+
+
+@contextlib.contextmanager
+def store_refusing_commits(services: Services, database_url: str) -> Iterator[None]:
+    """The ledger's database answers but takes no commit: on SQLite another program
+    holds its write lock; on PostgreSQL the server is switched to read-only."""
+    if database_url.startswith("sqlite"):
+        path = database_url.removeprefix("sqlite:///")
+        holder = sqlite3.connect(path, isolation_level=None, timeout=0)
+        holder.execute("BEGIN EXCLUSIVE")
+        try:
+            yield
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        return
+    location = parse_database_url(database_url)
+    assert isinstance(location, PostgresLocation)
+    with psycopg.connect(location.conninfo(), autocommit=True) as admin:
+        admin.execute("ALTER SYSTEM SET default_transaction_read_only = on")
+        admin.execute("SELECT pg_reload_conf()")
+        try:
+            # Sessions take the new setting at their next statement after the reload.
+            deadline = time.monotonic() + 10
+            with psycopg.connect(location.conninfo(), autocommit=True) as other:
+                while other.execute("SHOW default_transaction_read_only").fetchone() != ("on",):
+                    assert time.monotonic() < deadline, "the server did not turn read-only"
+                    time.sleep(0.01)
+            yield
+        finally:
+            admin.execute("ALTER SYSTEM RESET default_transaction_read_only")
+            admin.execute("SELECT pg_reload_conf()")
+
+
+def test_readyz_is_503_while_the_store_answers_but_cannot_commit(
+    services: Services, reads: TestClient, database_url: str
+) -> None:
+    position = deliver(reads, "commit-1")
+    wait_for_views(services, position)
+    assert reads.get("/readyz").status_code == 200
+
+    with store_refusing_commits(services, database_url):
+        refused = reads.get("/readyz")
+
+    assert refused.status_code == 503, refused.text
+    assert refused.headers["Retry-After"]
+    body = refused.json()
+    assert body["ready"] is False
+    assert body["store"] == "cannot commit"
+    assert body["position"] == position
+    assert body["projectionLag"] == {"current_status": 0, "reattempts": 0, "audit_timeline": 0}
+    assert body["problem"]
+    deadline = time.monotonic() + 10
+    while (again := reads.get("/readyz")).status_code != 200:
+        assert time.monotonic() < deadline, again.text
+        time.sleep(0.05)
+    assert again.json()["store"] == "ok"

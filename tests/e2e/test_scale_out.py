@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import signal
 import threading
 import time
@@ -201,9 +202,16 @@ def test_scaled_out_processes_record_every_delivery_once_and_a_standby_takes_ove
             "a quarter of the deliveries recorded and some projected",
         )
 
-        # The leader dies while deliveries still arrive.
+        # The leader hangs, then dies, while deliveries still arrive: what it had not
+        # projected by then is the standby's to do.
         assert leads_all(watching, keys, first, [second])
         assert leading(second) == {}
+        os.kill(first.process.pid, signal.SIGSTOP)
+        wait_for(
+            lambda: ready(api)["position"] > max(tracked(api).values()),
+            RUN_SECONDS,
+            "deliveries recorded that the hung leader has not projected",
+        )
         at_kill = tracked(api)
         killed_at = time.time()
         assert first.kill() == -signal.SIGKILL

@@ -1,0 +1,144 @@
+"""Live projections in batches: thousands of events, views equal to a replay's.
+
+The workers fold what is waiting in batches and write every view's rows with the
+tracking records in one transaction. These tests record thousands of events while
+the workers run, then compare the live views with the views a replay builds from
+the same ledger; one of them makes a batch fail halfway through its transaction,
+after some views were written, as a crash would.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+from typing import Any
+
+import pytest
+from eventsourcing.persistence import Tracking
+
+from adapters.leadership import leadership_for
+from adapters.sql import Cursor
+from adapters.view_tables import SqlAuditTimelineView
+from adapters.views import TRACKING
+from app.bootstrap import Services, ledger_settings
+from app.replay import replay
+from app.workers import ProjectionWorkers
+from projections.verification_view import VerificationState
+from tests.integration.test_projections import (
+    Snapshot,
+    expected,
+    head,
+    scenario,
+    snapshot,
+    tell,
+    wait_for_views,
+)
+
+BATCH = 50
+CATCH_UP_SECONDS = 60.0
+
+
+def start_workers(services: Services) -> ProjectionWorkers:
+    workers = ProjectionWorkers(
+        ledger_settings(services.settings),
+        services.views.sql,
+        partial(leadership_for, services.settings.store),
+        batch_limit=BATCH,
+    )
+    services.workers = workers
+    return workers.start()
+
+
+def record_concurrently(services: Services, seed: int, count: int) -> None:
+    """Record ``count`` verifications' stories from 16 threads, as a busy service would."""
+    steps = scenario(seed=seed, count=count, prefix=f"batch{seed}")
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(partial(tell, services.ledger), steps))
+
+
+def tracking_positions(services: Services) -> dict[str, int]:
+    """The tracking record of every view the workers write (the first generation's
+    tables), read in one transaction."""
+    sql = services.views.sql
+    with sql.transaction(commit=False) as c:
+        rows = c.execute(f"SELECT view, notification_id FROM {sql.table(TRACKING)}").fetchall()
+    return {row["view"]: int(row["notification_id"]) for row in rows if row["view"].endswith("_g1")}
+
+
+def replayed(services: Services) -> Snapshot:
+    replay(services.ledger, services.views.sql, drop_grace=0)
+    return snapshot(services.views)
+
+
+@pytest.fixture
+def watched(services: Services) -> Iterator[list[dict[str, int]]]:
+    """Samples of the tracking records, taken every few milliseconds while the test runs."""
+    samples: list[dict[str, int]] = []
+    stopping = threading.Event()
+
+    def sample() -> None:
+        while not stopping.wait(0.003):
+            samples.append(tracking_positions(services))
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    yield samples
+    stopping.set()
+    sampler.join()
+
+
+def test_thousands_of_events_projected_live_in_batches_equal_a_replay(
+    services: Services, watched: list[dict[str, int]]
+) -> None:
+    start_workers(services)
+
+    record_concurrently(services, seed=31, count=1200)
+    end = head(services.ledger)
+    wait_for_views(services.views, end, timeout=CATCH_UP_SECONDS)
+    live = snapshot(services.views)
+
+    assert end >= 2500
+    assert live == expected(services.ledger)
+    assert live == replayed(services)
+    positions = [set(sample.values()) for sample in watched if len(sample) == 3]
+    assert all(len(seen) == 1 for seen in positions), "views committed apart"
+    assert len({min(seen) for seen in positions}) > 2, "no batch was seen committing"
+
+
+def test_a_batch_that_fails_halfway_commits_nothing_and_is_projected_again(
+    services: Services, monkeypatch: pytest.MonkeyPatch, watched: list[dict[str, int]]
+) -> None:
+    """The audit timeline is written last in each batch; one of its writes fails, after
+    the status and re-attempt rows of the same batch were written."""
+    original = SqlAuditTimelineView.write
+    calls: list[int] = []
+    failed_at: list[int] = []
+
+    def write_failing_once(
+        view: SqlAuditTimelineView,
+        c: Cursor,
+        states: list[VerificationState],
+        tracking: Tracking,
+        *args: Any,
+    ) -> bool:
+        calls.append(tracking.notification_id)
+        if len(calls) == 5:
+            failed_at.append(tracking.notification_id)
+            raise RuntimeError("the process died here")
+        return original(view, c, states, tracking, *args)
+
+    monkeypatch.setattr(SqlAuditTimelineView, "write", write_failing_once)
+    record_concurrently(services, seed=32, count=1200)
+    end = head(services.ledger)
+
+    start_workers(services)
+    wait_for_views(services.views, end, timeout=CATCH_UP_SECONDS)
+    live = snapshot(services.views)
+
+    assert failed_at, "no batch failed"
+    assert calls.count(failed_at[0]) == 2, "the failed batch was not projected again"
+    assert live == replayed(services)
+    positions = [set(sample.values()) for sample in watched if len(sample) == 3]
+    assert all(len(seen) == 1 for seen in positions), "part of a batch was committed"
