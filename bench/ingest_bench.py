@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import re
 import signal
 import statistics
@@ -24,7 +25,8 @@ import sys
 import tempfile
 import time
 import urllib.request
-from contextlib import ExitStack
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +34,7 @@ from adapters.persistence import PostgresLocation, parse_database_url
 from adapters.signing import sign
 from app.scenarios import Person
 from tests.support.postgres import free_port, server_url
-from tests.support.process import children_of
+from tests.support.process import children_of, clean_environment
 
 KEY = "bench-signing-key"
 # Bodies per Lua function in the bodies file (two constants each, at most 65,536 a function).
@@ -56,33 +58,49 @@ end
 """
 
 
+def signed_bodies(count: int, seed: int = 7, prefix: str = "bench") -> Iterator[tuple[str, str]]:
+    """``count`` distinct iDenfy result bodies of about 3 KB and their signatures.
+
+    Each has its own scanRef (``{prefix}-{number}-{random}``); another ``prefix`` and
+    ``seed`` give bodies that none of these repeats.
+    """
+    rng = random.Random(seed)
+    for number in range(count):
+        person = Person(rng)
+        ref = f"{prefix}-{number:08d}-{rng.randrange(16**8):08x}"
+        body = person.result(ref, 1_780_000_000 + number, False, "SUSPECTED")
+        body["data"]["additionalData"] = {"note": "x" * 1500}
+        raw = json.dumps(body)
+        yield raw, sign(KEY, raw.encode())
+
+
 def bodies_file(folder: Path, count: int) -> Path:
     """A Lua table of distinct signed bodies, about 3 KB each.
 
     Lua allows a function 65,536 constants, so the bodies come in functions of
     ``LUA_CHUNK`` each, appended to one table.
     """
-    import random
-
-    rng = random.Random(7)
     lines = ["local t = {}", "local function add(c) for i = 1, #c do t[#t + 1] = c[i] end end"]
-    for number in range(count):
+    for number, (raw, signature) in enumerate(signed_bodies(count)):
         if number % LUA_CHUNK == 0:
             lines.append(
                 "add((function() return {" if not number else "} end)())\nadd((function() return {"
             )
-        person = Person(rng)
-        ref = f"bench-{number:08d}-{rng.randrange(16**8):08x}"
-        body = person.result(ref, 1_780_000_000 + number, False, "SUSPECTED")
-        body["data"]["additionalData"] = {"note": "x" * 1500}
-        raw = json.dumps(body)
-        lines.append(f"{{[==[{raw}]==], '{sign(KEY, raw.encode())}'}},")
+        lines.append(f"{{[==[{raw}]==], '{signature}'}},")
     if count:
         lines.append("} end)())")
     lines.append("return t")
     path = folder / "bodies.lua"
     path.write_text("\n".join(lines))
     return path
+
+
+def post_script(folder: Path, bodies: int) -> Path:
+    """The wrk script posting ``bodies`` distinct signed bodies (two wrk threads)."""
+    data = bodies_file(folder, bodies)
+    script = folder / "post.lua"
+    script.write_text(LUA.replace("DATA", str(data)).replace("THREADS", "2"))
+    return script
 
 
 def wait_up(url: str, timeout: float = 30) -> None:
@@ -119,12 +137,18 @@ def peak_rss_of_tree(pid: int) -> tuple[float, float]:
     return max(peaks), sum(peaks)
 
 
+def wrk_command(port: int, script: Path, seconds: int, connections: int) -> list[str]:
+    return ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script),
+            f"http://127.0.0.1:{port}"]  # fmt: skip
+
+
 def wrk(port: int, script: Path, seconds: int, connections: int) -> dict[str, float]:
-    out = subprocess.run(
-        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script),
-         f"http://127.0.0.1:{port}"],
-        capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
+    command = wrk_command(port, script, seconds, connections)
+    return wrk_figures(subprocess.run(command, capture_output=True, text=True, check=True).stdout)
+
+
+def wrk_figures(out: str) -> dict[str, float]:
+    """Requests/s, p50 and p99 (ms), requests sent and non-2xx answers from wrk's output."""
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     sent = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
@@ -138,26 +162,50 @@ def wrk(port: int, script: Path, seconds: int, connections: int) -> dict[str, fl
             "errors": float(non2xx.group(1)) if non2xx else 0.0}  # fmt: skip
 
 
-def measure(
-    command: list[str], env: dict[str, str], port: int, args: Any, script: Path
-) -> dict[str, float]:
+def stop(process: subprocess.Popen[bytes], timeout: float = 30) -> None:
+    """SIGTERM and wait; after ``timeout`` seconds, SIGKILL the process and its children."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        for member in reversed(process_tree(process.pid)):
+            with suppress(ProcessLookupError):
+                os.kill(member, signal.SIGKILL)
+        process.wait(timeout=timeout)
+
+
+@contextmanager
+def serving(command: list[str], env: dict[str, str], port: int) -> Iterator[int]:
+    """A server started by ``command`` until the block ends, once it answers on ``port``;
+    yields its process id."""
     process = subprocess.Popen(
         command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     try:
         wait_up(f"http://127.0.0.1:{port}/healthz")
-        result = wrk(port, script, args.seconds, args.connections)
-        result["rss"], result["rss_all"] = peak_rss_of_tree(process.pid)
-        return result
+        yield process.pid
     finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=30)
+        stop(process)
+
+
+def measure(
+    command: list[str], env: dict[str, str], port: int, args: Any, script: Path
+) -> dict[str, float]:
+    with serving(command, env, port) as pid:
+        result = wrk(port, script, args.seconds, args.connections)
+        result["rss"], result["rss_all"] = peak_rss_of_tree(pid)
+        return result
+
+
+def ledger_command(*args: str) -> list[str]:
+    """``ledger ARGS``, from this interpreter's environment."""
+    return [str(Path(sys.executable).parent / "ledger"), *args]
 
 
 def run_store(store: str, url: str, args: Any, folder: Path, script: Path) -> dict[str, Any]:
     python = sys.executable
-    ledger = str(Path(python).parent / "ledger")
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("LEDGER_", "IDENFY_"))}
+    base = clean_environment()
     figures: dict[str, list[dict[str, float]]] = {"ceiling": [], "ledger": []}
     for run in range(args.runs):
         port = free_port()
@@ -181,13 +229,21 @@ def run_store(store: str, url: str, args: Any, folder: Path, script: Path) -> di
         port = free_port()
         figures["ledger"].append(
             measure(
-                [ledger, "serve", "--no-projections", "--port", str(port)], env, port, args, script
+                ledger_command("serve", "--no-projections", "--port", str(port)),
+                env,
+                port,
+                args,
+                script,
             )
         )
-    # The medians, and each run's requests/s: the runs' spread is part of the result.
-    return {name: {**{k: statistics.median(r[k] for r in runs) for k in runs[0]},
-                   "each": [r["rps"] for r in runs], "most": max(r["requests"] for r in runs)}
-            for name, runs in figures.items()}  # fmt: skip
+    return {name: medians(runs) for name, runs in figures.items()}
+
+
+def medians(runs: list[dict[str, float]]) -> dict[str, Any]:
+    """The median of each figure over the runs, each run's requests/s (the runs' spread is
+    part of the result) and the most requests one run sent."""
+    return {**{k: statistics.median(r[k] for r in runs) for k in runs[0]},
+            "each": [r["rps"] for r in runs], "most": max(r["requests"] for r in runs)}  # fmt: skip
 
 
 def main() -> None:
@@ -206,9 +262,7 @@ def main() -> None:
         "settings": {"seconds": args.seconds, "connections": args.connections, "runs": args.runs},
     }
     folder = Path(tempfile.mkdtemp(prefix="ledger-ingest-"))
-    data = bodies_file(folder, args.bodies)
-    script = folder / "post.lua"
-    script.write_text(LUA.replace("DATA", str(data)).replace("THREADS", "2"))
+    script = post_script(folder, args.bodies)
     columns = ("req/s", "p50 ms", "p99 ms", "RSS MB", "non-2xx")
     print(f"{'store':9} {'path':8} " + " ".join(f"{c:>8}" for c in columns) + " ratio")
     with ExitStack() as stack:

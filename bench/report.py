@@ -4,8 +4,8 @@
     .venv/bin/python -m bench.report --commit
     .venv/bin/python -m bench.report DIR --watch   # until stopped: others' CPU in DIR
 
-Reads ``ingest.json``, ``replay.json`` and ``reads.json`` from DIR (as written by
-``bench/run``; any may be missing) and prints one table, with the machine the
+Reads ``ingest.json``, ``replay.json``, ``reads.json`` and ``live.json`` from DIR (as
+written by ``bench/run``; any may be missing) and prints one table, with the machine the
 figures came from; ``--markdown`` also writes them as Markdown tables to FILE.
 """
 
@@ -36,6 +36,10 @@ STATUS_P99_MS = 10
 TIMELINE_P99_MS = 20
 EXPORT_RATE = 50_000
 REPLAY_1M_SECONDS = 20
+LIVE_INGEST_RATIO = 0.9
+PROJECTION_RATIO = 1.0
+CATCH_UP_SECONDS = 1
+READ_YOUR_WRITES_P99_MS = 50
 MILLION = 1_000_000
 
 
@@ -73,13 +77,22 @@ def ingest_rows(data: dict[str, Any]) -> list[Row]:
                 ratio >= INGEST_RATIO),
             *([Row("ingest requests/s, each run", store, _each(ledger["each"]), "-",
                    _each(ceiling["each"]))] if "each" in ledger and "each" in ceiling else []),
-            Row("ingest p50 / p99", store, f"{ledger['p50']:.1f} / {ledger['p99']:.1f} ms", "-",
-                f"{ceiling['p50']:.1f} / {ceiling['p99']:.1f} ms"),
-            Row("ingest service peak RSS", store, f"{ledger['rss']:.0f} MB{_all(ledger)}",
-                f"< {SERVICE_RSS_MB} MB", f"{ceiling['rss']:.0f} MB", None,
-                ledger["rss"] < SERVICE_RSS_MB),
+            _latencies("ingest p50 / p99", store, ledger, ceiling),
+            _service_rss("ingest service peak RSS", store, ledger, f"{ceiling['rss']:.0f} MB"),
         ]  # fmt: skip
     return rows
+
+
+def _latencies(figure: str, store: str, figures: dict[str, Any], ceiling: dict[str, Any]) -> Row:
+    """wrk's p50 and p99, with the ceiling's."""
+    return Row(figure, store, f"{figures['p50']:.1f} / {figures['p99']:.1f} ms", "-",
+               f"{ceiling['p50']:.1f} / {ceiling['p99']:.1f} ms")  # fmt: skip
+
+
+def _service_rss(figure: str, store: str, figures: dict[str, Any], ceiling: str) -> Row:
+    """The service's peak RSS against its limit."""
+    return Row(figure, store, f"{figures['rss']:.0f} MB{_all(figures)}", f"< {SERVICE_RSS_MB} MB",
+               ceiling, None, figures["rss"] < SERVICE_RSS_MB)  # fmt: skip
 
 
 def _all(figures: dict[str, Any]) -> str:
@@ -145,21 +158,105 @@ def reads_rows(data: dict[str, Any]) -> list[Row]:
     return rows
 
 
+def live_rows(data: dict[str, Any]) -> list[Row]:
+    """``ledger serve`` with its projections: ingest, projections' pace, read-your-writes."""
+    rows = []
+    if "fsync" in data:
+        fsync = data["fsync"]
+        rows.append(
+            Row("fsync of 4 KB, median / p99 (live run)", "disk",
+                f"{fsync['median_ms']:.2f} / {fsync['p99_ms']:.2f} ms", "-")
+        )  # fmt: skip
+    for store in ("sqlite", "postgres"):
+        if store not in data:
+            continue
+        r = data[store]
+        on, off = r["ingest"]["on"], r["ingest"]["off"]
+        ratio = on["rps"] / off["rps"]
+        rows += [
+            Row("live ingest requests/s, projections on", store, f"{on['rps']:,.0f}/s{errors(on)}",
+                f">= {LIVE_INGEST_RATIO} x ceiling", f"{off['rps']:,.0f}/s (no projections)",
+                ratio, ratio >= LIVE_INGEST_RATIO),
+            Row("live ingest requests/s, each run", store, _each(on["each"]), "-",
+                _each(off["each"])),
+            _latencies("live ingest p50 / p99, projections on", store, on, off),
+            *sustained_rows(store, r["sustained"], data.get("settings", {})),
+            *read_your_writes_rows(store, r["read_your_writes"]),
+            _service_rss("live service peak RSS (projections on)", store, r,
+                         f"{off['rss']:.0f} MB (no projections)"),
+        ]  # fmt: skip
+    return rows
+
+
+def sustained_rows(store: str, s: dict[str, Any], settings: dict[str, Any]) -> list[Row]:
+    """The projections while an unthrottled ingest runs, and how soon they catch up."""
+    seconds, caught = s["seconds"], s["catch_up_seconds"]
+    if caught is None:
+        late = (f"not within {settings.get('catch_up_limit', 0):.0f} s ({s['lag_left']:,} events"
+                f" left, catching up at {s['catch_up_rate']:,.0f} events/s)")  # fmt: skip
+    else:
+        late = f"{caught:.2f} s" + (" (at the first poll, 20 ms)" if caught < 0.005 else "")
+    wrk = s["wrk"]
+    bodies = settings.get("sustained_bodies", 0)
+    repeats = (f"; {wrk['requests']:,.0f} requests, {bodies:,} bodies: the rest were duplicates"
+               if bodies and wrk["requests"] > bodies else "")  # fmt: skip
+    return [
+        Row(f"projections events/s, {seconds:.0f} s unthrottled ingest", store,
+            f"{s['projection_rate']:,.0f}/s", ">= the ingest's",
+            f"{s['ingest_rate']:,.0f}/s (ingest)", s["ratio"],
+            round(s["ratio"], 2) >= PROJECTION_RATIO),
+        Row("  the ingest meanwhile (wrk)", store,
+            f"{wrk['rps']:,.0f} req/s, p50 / p99 {wrk['p50']:.1f} / {wrk['p99']:.1f} ms"
+            + errors(wrk) + repeats, "-"),
+        Row("  largest projection lag", store,
+            f"{s['max_lag']:,} events ({s['max_lag_projection']})", "-"),
+        Row("  all lags 0 after the last delivery", store, late, f"< {CATCH_UP_SECONDS} s", "",
+            None, caught is not None and caught < CATCH_UP_SECONDS),
+    ]  # fmt: skip
+
+
+def read_your_writes_rows(store: str, r: dict[str, Any]) -> list[Row]:
+    """A read at the position of a webhook's answer, right after it, at a paced rate."""
+    failed = ""
+    if r["failed_reads"]:
+        kinds = ", ".join(f"{n} {kind}" for kind, n in r["failures"].items() if kind[:4] == "read")
+        failed = f"; {r['failed_reads']} failed ({kinds})"
+    short = r["rate"] < 0.95 * r["target_rate"]
+    pace = f", paced at {r['target_rate']:,.0f}/s" if short else ""
+    webhooks = sum(n for kind, n in r["failures"].items() if kind[:4] != "read")
+    return [
+        Row(f"read-your-writes p50 / p99 (1 in {r['read_every']} of {r['rate']:,.0f}/s{pace})",
+            store, f"{r['p50']:.1f} / {r['p99']:.1f} ms (max {r['max']:.0f}, {r['reads']:,}"
+            f" reads){failed}", f"p99 < {READ_YOUR_WRITES_P99_MS} ms, none failed", "", None,
+            r["p99"] < READ_YOUR_WRITES_P99_MS and not r["failed_reads"]),
+        Row("  webhook p50 / p99 meanwhile", store,
+            f"{r['webhook_p50']:.1f} / {r['webhook_p99']:.1f} ms"
+            + (f", {webhooks} not recorded" if webhooks else ""), "-"),
+    ]  # fmt: skip
+
+
 def errors(figures: dict[str, Any]) -> str:
     return f", {figures['errors']:.0f} non-2xx" if figures.get("errors") else ""
 
 
-def fsync_ms(folder: str) -> float:
-    """The median time of a 4 KB write and fsync where the benchmarks keep their files."""
+def fsync_times(folder: str, count: int = 100) -> list[float]:
+    """The times (ms, sorted) of ``count`` 4 KB writes, each followed by an fsync, in
+    ``folder``: where the benchmarks keep their files."""
     times = []
     with tempfile.NamedTemporaryFile(dir=folder) as file:
-        for _ in range(100):
+        for _ in range(count):
             started = time.perf_counter()
             file.write(b"x" * 4096)
             file.flush()
             os.fsync(file.fileno())
-            times.append(time.perf_counter() - started)
-    return sorted(times)[len(times) // 2] * 1000
+            times.append((time.perf_counter() - started) * 1000)
+    return sorted(times)
+
+
+def fsync_ms(folder: str) -> float:
+    """The median time of a 4 KB write and fsync where the benchmarks keep their files."""
+    times = fsync_times(folder)
+    return times[len(times) // 2]
 
 
 def commit() -> str:
@@ -302,7 +399,7 @@ def main() -> None:
     folder = Path(args.folder)
     results = {
         name: json.loads((folder / f"{name}.json").read_text())
-        for name in ("ingest", "replay", "reads")
+        for name in ("ingest", "replay", "reads", "live")
         if (folder / f"{name}.json").exists()
     }
     if not results:
@@ -311,6 +408,7 @@ def main() -> None:
         *ingest_rows(results.get("ingest", {})),
         *replay_rows(results.get("replay", {})),
         *reads_rows(results.get("reads", {})),
+        *live_rows(results.get("live", {})),
     ]
     figures = [["figure", "store", "value", "target", "ceiling", "ratio", "met"]]
     figures += [row.cells() for row in rows]
