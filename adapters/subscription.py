@@ -5,21 +5,26 @@ from the store is a wake-up when there may be some. Three sources set one flag, 
 that however many commits happen while a batch is being written, the worker reads
 once afterwards:
 
-- a commit of the ledger in this process (``COMMITTED``, announced by the recorders
-  below): on SQLite the server's own writer wakes the workers beside it;
-- on PostgreSQL, the ``NOTIFY`` each insert sends, heard on a connection of its own
-  (``LISTEN``), from every process that writes;
+- a commit of the ledger: on PostgreSQL the ``NOTIFY`` each insert sends, heard on a
+  connection of the worker's own (``LISTEN``); on SQLite a datagram that every process
+  committing to the ledger file sends, after each commit, to a socket the leading
+  worker process listens on (one name per ledger file, in Linux's abstract socket
+  namespace, so nothing is left on disk), and within one process an announcement
+  (``COMMITTED``);
 - the worker's own clock: it looks again after a short wait in any case, which finds
-  what another process committed to SQLite, or a notification lost with its
-  connection.
+  what a program outside the service committed, or news lost on the way.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
+import os
+import socket
 import threading
 from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
 from eventsourcing.persistence import StoredEvent
@@ -37,14 +42,44 @@ POSTGRES_POLL_SECONDS = 0.5
 LISTEN_RETRY_SECONDS = 1.0
 
 
+def news_address(database: str) -> bytes:
+    """The abstract socket name of the projection workers of the SQLite file ``database``."""
+    digest = hashlib.sha256(os.path.realpath(database).encode()).hexdigest()[:40]
+    return f"\0verification-ledger-news-{digest}".encode()
+
+
 class AnnouncingSQLiteApplicationRecorder(SQLiteApplicationRecorder):
-    """The library's SQLite recorder, announcing each commit to this process."""
+    """The library's SQLite recorder, telling the projection workers of each commit."""
 
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Any:
         try:
             return super().insert_events(stored_events, **kwargs)
         finally:
             COMMITTED.announce()
+            self._tell_workers()
+
+    def _tell_workers(self) -> None:
+        if self.datastore.pool.is_sqlite_memory_mode:
+            return
+        address = getattr(self, "_address", None)
+        if address is None:
+            address = self._address = news_address(self.datastore.pool.db_name)
+        # Nobody listening, or a full buffer (the workers are busy and will look again
+        # anyway): the news is not needed.
+        with contextlib.suppress(OSError):
+            _sender().sendto(b"!", address)
+
+
+_senders: list[socket.socket] = []
+
+
+def _sender() -> socket.socket:
+    """This process's socket for sending news (one, kept for the process's life)."""
+    if not _senders:
+        sender = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        sender.setblocking(False)
+        _senders.append(sender)
+    return _senders[0]
 
 
 def poll_seconds(recorder: Any) -> float:
@@ -66,10 +101,37 @@ class LedgerNews:
         COMMITTED.listen(wakeup)
         self.listener: threading.Thread | None = None
         if isinstance(recorder, PostgresApplicationRecorder):
-            self.listener = threading.Thread(
-                target=self._listen, args=(recorder,), name="ledger-listen", daemon=True
-            )
-            self.listener.start()
+            target: Any = partial(self._listen, recorder)
+        elif not recorder.datastore.pool.is_sqlite_memory_mode:
+            target = partial(self._receive, news_address(recorder.datastore.pool.db_name))
+        else:
+            return
+        self.listener = threading.Thread(target=target, name="ledger-news", daemon=True)
+        self.listener.start()
+
+    def _receive(self, address: bytes) -> None:
+        """Take the datagrams of SQLite commits; each sets the flag.
+
+        Only one process can hold the name: a second worker process (a standby, or one
+        started by hand beside ``ledger serve``) tries again every second and polls
+        meanwhile.
+        """
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as receiver:
+            while not self.stopping.is_set():
+                try:
+                    receiver.bind(address)
+                    break
+                except OSError:
+                    self.stopping.wait(LISTEN_RETRY_SECONDS)
+            receiver.settimeout(0.25)
+            while not self.stopping.is_set():
+                try:
+                    receiver.recv(64)
+                except TimeoutError:
+                    continue
+                except OSError:
+                    return
+                self.wakeup.set()
 
     def _listen(self, recorder: PostgresApplicationRecorder) -> None:
         """LISTEN on the events table's channel; every notification sets the flag."""

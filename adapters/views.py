@@ -16,6 +16,7 @@ import functools
 import threading
 import time
 from collections.abc import Callable, Collection, Sequence
+from functools import partial
 from typing import Any, ClassVar, Literal, TypeVar
 
 import msgspec
@@ -27,8 +28,8 @@ from eventsourcing.persistence import (
 )
 
 from adapters.fact_codec import decode_facts, encode_facts
+from adapters.progress import ProgressWatch
 from adapters.sql import Cursor, Sql
-from adapters.wakeups import PROJECTED
 from projections.facts import Fact
 from projections.verification_view import VerificationState, VerificationView
 
@@ -38,9 +39,6 @@ IN_CHUNK = 500
 # Readers may use the previous generation this long after a replay's switch; a replay
 # waits longer than this before it drops the old tables.
 GENERATION_LOOKUP_SECONDS = 0.5
-# A read waiting for a position looks again after 2 ms, then twice as long, up to 25 ms.
-WAIT_FIRST_POLL_SECONDS = 0.002
-WAIT_POLL_SECONDS = 0.025
 
 Mode = Literal["live", "build", "read"]
 T = TypeVar("T")
@@ -121,6 +119,7 @@ class SqlVerificationView(VerificationView):
         self.sql = sql
         self.mode = mode
         self.looked_up_until = 0.0
+        self._watches: dict[str, ProgressWatch] = {}
         ensure_meta(sql)
         with sql.transaction(commit=True) as c:
             active, _ = generations(c, self.projection)
@@ -222,26 +221,26 @@ class SqlVerificationView(VerificationView):
         """Block until the view has recorded ``notification_id`` (TimeoutError after
         ``timeout`` seconds).
 
-        The library's wait sleeps 0.1 s before it looks a second time. Here a commit of
-        the projection workers in this process wakes the wait at once, and it looks
-        again after 2 ms, 4 ms, ... up to ``WAIT_POLL_SECONDS`` in any case (for workers
-        in another process).
+        The library's wait sleeps 0.1 s before it looks a second time; here the waiting
+        reads share one look every 2 ms (``adapters.progress``).
         """
-        deadline = time.monotonic() + timeout
-        interval = WAIT_FIRST_POLL_SECONDS
-        while True:
-            seen = PROJECTED.count
-            if self.has_tracking_id(application_name, notification_id):
-                return
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise TimeoutError(
-                    f"the view {self.projection} has not reached position {notification_id}"
-                )
-            if interrupt is not None and interrupt.is_set():
-                raise WaitInterruptedError
-            PROJECTED.wait(seen, min(interval, remaining))
-            interval = min(interval * 2, WAIT_POLL_SECONDS)
+        if self.has_tracking_id(application_name, notification_id):
+            return
+        if interrupt is not None and interrupt.is_set():
+            raise WaitInterruptedError
+        assert notification_id is not None
+        watch = self._watches.get(application_name)
+        if watch is None:
+            watch = self._watches.setdefault(
+                application_name,
+                ProgressWatch(
+                    partial(self.max_tracking_id, application_name), f"watch-{self.projection}"
+                ),
+            )
+        if not watch.wait(notification_id, timeout):
+            raise TimeoutError(
+                f"the view {self.projection} has not reached position {notification_id}"
+            )
 
     def _tracked(self, c: Cursor, key: str, application_name: str) -> int | None:
         row = c.execute(

@@ -29,6 +29,7 @@ from app.cli_common import fail, settings_from
 from app.config import API_KEYS, SIGNING_KEYS, ConfigError, Settings, load
 from app.devkeys import DevKeysError, dev_keys, keys_path
 from app.ledger import StoreUnavailableError
+from app.projection_process import ProjectionProcess
 from app.workers import BATCH_LIMIT, ProjectionWorkers
 
 
@@ -42,7 +43,9 @@ def main() -> None:
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64))
 @click.option("--dev", is_flag=True, help="Make and print keys for trying the service out.")
-@click.option("--no-projections", is_flag=True, help="Run no projection workers in this process.")
+@click.option(
+    "--no-projections", is_flag=True, help="Run no projection workers (see `ledger project`)."
+)
 def serve(host: str, port: int, workers: int, dev: bool, no_projections: bool) -> None:
     """Run the HTTP service."""
     environ = dict(os.environ)
@@ -65,10 +68,10 @@ def serve(host: str, port: int, workers: int, dev: bool, no_projections: bool) -
         environ[logs.LOG_FORMAT] = environ.get(logs.LOG_FORMAT) or "text"
     logs.configure(text=environ.get(logs.LOG_FORMAT) == "text")
     settings = settings_from(environ, require_signing_keys=True)
-    views = prepare_store(settings)
-    projection_workers = None
+    prepare_store(settings).datastore.close()
+    projection_process = None
     if not no_projections:
-        projection_workers = workers_for(settings, views).start()
+        projection_process = ProjectionProcess(environ).start()
     if workers > 1 and not environ.get("PROMETHEUS_MULTIPROC_DIR"):
         # Counters from every worker process add up in one place.
         environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="ledger-metrics-")
@@ -86,8 +89,8 @@ def serve(host: str, port: int, workers: int, dev: bool, no_projections: bool) -
             server_header=False,
         )
     finally:
-        if projection_workers is not None:
-            projection_workers.stop()
+        if projection_process is not None:
+            projection_process.stop()
 
 
 @main.command()

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import threading
+import time
 from datetime import UTC, datetime
 from uuid import UUID
 
@@ -13,7 +16,7 @@ from psycopg.sql import SQL, Identifier
 
 from adapters.persistence import eventsourcing_settings
 from adapters.sql import Sql
-from adapters.subscription import LedgerNews
+from adapters.subscription import LedgerNews, news_address
 from app.bootstrap import Services
 from app.config import load
 from app.ledger import Ledger
@@ -87,3 +90,37 @@ def test_an_event_committed_without_any_news_is_still_projected(services: Servic
     document = services.views.status.status("quiet-1")
     assert document is not None
     assert document["events"] == 2
+
+
+def test_a_commit_to_a_sqlite_ledger_sends_news_to_the_workers_socket(sqlite_url: str) -> None:
+    settings = load(environment(sqlite_url))
+    ledger = Ledger(env=eventsourcing_settings(settings.store, None, create_tables=True))
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as workers:
+        workers.bind(news_address(str(settings.store.path)))  # type: ignore[union-attr]
+        workers.settimeout(WAIT_SECONDS)
+        try:
+            ledger.register(Registration("news-2", "user-1"), datetime.now(UTC))
+
+            assert workers.recv(64) == b"!"
+        finally:
+            ledger.close()
+
+
+def test_news_from_another_process_on_sqlite_wakes_the_workers(sqlite_url: str) -> None:
+    """A datagram, as ``ledger serve`` sends one to the projection process after a commit."""
+    settings = load(environment(sqlite_url))
+    ledger = Ledger(env=eventsourcing_settings(settings.store, None, create_tables=True))
+    wakeup = threading.Event()
+    news = LedgerNews(ledger.recorder, wakeup)
+    address = news_address(str(settings.store.path))  # type: ignore[union-attr]
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sender:
+            deadline = time.monotonic() + WAIT_SECONDS
+            while not wakeup.is_set():
+                assert time.monotonic() < deadline, "no wake-up"
+                with contextlib.suppress(OSError):  # until the workers' socket is bound
+                    sender.sendto(b"!", address)
+                wakeup.wait(0.05)
+    finally:
+        news.stop()
+        ledger.close()
