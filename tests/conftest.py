@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +18,7 @@ from app.bootstrap import Services, bootstrap
 from app.config import load
 from app.http import create_app
 from tests.support.postgres import server_url
+from tests.support.process import Launcher
 
 SIGNING_KEYS = ("first-signing-key", "second-signing-key")
 API_TOKENS = {"backend": "backend-token", "auditor": "auditor-token", "admin": "admin-token"}
@@ -86,3 +90,22 @@ def client(services: Services) -> Iterator[TestClient]:
     """An HTTP client of the service, in process."""
     with TestClient(create_app(services), raise_server_exceptions=False) as test_client:
         yield test_client
+
+
+@pytest.fixture
+def launcher(tmp_path: Path) -> Iterator[Launcher]:
+    """``ledger serve`` processes started by a test; whatever is left of them is killed."""
+    started = Launcher(tmp_path)
+    yield started
+    started.close()
+
+
+@pytest.fixture
+def orphans() -> Iterator[list[int]]:
+    """Child processes a test found (writers, projection processes): any still running at
+    its end are killed."""
+    found: list[int] = []
+    yield found
+    for pid in found:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)

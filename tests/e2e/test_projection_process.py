@@ -9,14 +9,11 @@ from __future__ import annotations
 import os
 import signal
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import httpx2
-import pytest
 
 from tests.conftest import API_TOKENS, SIGNING_KEYS, environment
-from tests.e2e.test_writer_process_e2e import command_line, is_running, wait_until_gone
+from tests.e2e.test_writer_process_e2e import child_of, command_line, wait_until_gone
 from tests.support.idenfy import encode, result_body, signed_headers
 from tests.support.process import CLEAN_STOP, Launcher, RunningService, children_of
 
@@ -24,39 +21,9 @@ FIND_SECONDS = 20.0
 READ_SECONDS = 10.0
 
 
-@pytest.fixture
-def launcher(tmp_path: Path) -> Iterator[Launcher]:
-    started = Launcher(tmp_path)
-    yield started
-    started.close()
-
-
-@pytest.fixture
-def orphans() -> Iterator[list[int]]:
-    """Child processes seen by a test: any still running at the end are killed."""
-    found: list[int] = []
-    yield found
-    for pid in found:
-        if is_running(pid):
-            os.kill(pid, signal.SIGKILL)
-
-
 def projector_of(service: RunningService, orphans: list[int], but: int | None = None) -> int:
     """The server's projection process (other than ``but``)."""
-    deadline = time.monotonic() + FIND_SECONDS
-    while True:
-        found = [
-            pid
-            for pid in children_of(service.pid)
-            if "app.projection_process" in command_line(pid) and pid != but and is_running(pid)
-        ]
-        if found:
-            orphans.extend(found)
-            assert len(found) == 1, found
-            return found[0]
-        assert service.process.poll() is None, service.stderr()
-        assert time.monotonic() < deadline, f"no projection process under {service.pid}"
-        time.sleep(0.05)
+    return child_of(service, orphans, "app.projection_process", but)
 
 
 def deliver_and_read(service: RunningService, number: int) -> dict[str, object]:

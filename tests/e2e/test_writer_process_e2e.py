@@ -6,7 +6,6 @@ import contextlib
 import os
 import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx2
@@ -24,24 +23,6 @@ pytestmark = pytest.mark.postgres
 SCAN_REF = "writer-e2e-5a7d-11ef-9c2a-0242ac120002"
 EXIT_SECONDS = 5.0
 FIND_SECONDS = 10.0
-
-
-@pytest.fixture
-def launcher(tmp_path: Path) -> Iterator[Launcher]:
-    started = Launcher(tmp_path)
-    yield started
-    started.close()
-
-
-@pytest.fixture
-def orphans() -> Iterator[list[int]]:
-    """Writer processes found in a test, killed at its end if they are still running."""
-    found: list[int] = []
-    yield found
-    for pid in found:
-        if is_running(pid):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
 
 
 def command_line(pid: int) -> list[str]:
@@ -64,15 +45,26 @@ def is_running(pid: int) -> bool:
 
 def writer_of(service: RunningService, orphans: list[int]) -> int:
     """The server's writer process: its one child running ``app.writer``."""
+    return child_of(service, orphans, "app.writer")
+
+
+def child_of(
+    service: RunningService, orphans: list[int], module: str, but: int | None = None
+) -> int:
+    """The server's one running child process of ``python -m module`` (other than ``but``)."""
     deadline = time.monotonic() + FIND_SECONDS
     while True:
-        writers = [pid for pid in children_of(service.pid) if "app.writer" in command_line(pid)]
-        if writers:
-            orphans.extend(writers)
-            assert len(writers) == 1, writers
-            return writers[0]
+        found = [
+            pid
+            for pid in children_of(service.pid)
+            if module in command_line(pid) and pid != but and is_running(pid)
+        ]
+        if found:
+            orphans.extend(found)
+            assert len(found) == 1, found
+            return found[0]
         assert service.process.poll() is None, service.stderr()
-        assert time.monotonic() < deadline, f"no writer process under {service.pid}"
+        assert time.monotonic() < deadline, f"no {module} process under {service.pid}"
         time.sleep(0.05)
 
 
