@@ -252,10 +252,7 @@ class SqlVerificationView(VerificationView):
 
     def _track(self, c: Cursor, tracking: Tracking) -> None:
         c.execute(
-            f"INSERT INTO {self.sql.table(TRACKING)} (view, application_name, notification_id)"
-            " VALUES (?, ?, ?) ON CONFLICT (view) DO UPDATE"
-            " SET notification_id = excluded.notification_id,"
-            " application_name = excluded.application_name",
+            track_statement(self.sql),
             (self.key(), tracking.application_name, tracking.notification_id),
         )
 
@@ -304,7 +301,6 @@ class SqlVerificationView(VerificationView):
 
         A live view raises ``GenerationChangedError`` once a replay has switched it.
         """
-        columns = ["scan_ref", *(name for name, _ in self.columns), "facts"]
         if blobs is None:
             blobs = [encode_facts(state.facts) for state in states]
         if self.mode == "live" and generations(c, self.projection)[0] != self.bound:
@@ -312,13 +308,23 @@ class SqlVerificationView(VerificationView):
         done = self._tracked(c, self.key(), tracking.application_name)
         if done is not None and tracking.notification_id <= done:
             return False
+        self._upsert(c, states, blobs, rows)
+        self._track(c, tracking)
+        return True
+
+    def _upsert(
+        self,
+        c: Cursor,
+        states: Sequence[VerificationState],
+        blobs: Sequence[bytes],
+        rows: Sequence[Sequence[Any]] = (),
+    ) -> None:
+        columns = ["scan_ref", *(name for name, _ in self.columns), "facts"]
         written = [
             *(self.row(state, blob) for state, blob in zip(states, blobs, strict=True)),
             *rows,
         ]
         c.upsert(self.rows_table(), columns, written, "scan_ref")
-        self._track(c, tracking)
-        return True
 
     @classmethod
     def row(cls, state: VerificationState, blob: bytes) -> tuple[Any, ...]:
@@ -329,6 +335,57 @@ class SqlVerificationView(VerificationView):
     def values(cls, state: VerificationState) -> tuple[Any, ...]:
         """The row's column values (after scan_ref, before facts), in ``columns`` order."""
         raise NotImplementedError
+
+
+Write = tuple[SqlVerificationView, Sequence[VerificationState], Sequence[bytes]]
+"""A live view, the states to write to it, and their facts encoded (``encode_facts``)."""
+
+
+def write_together(c: Cursor, writes: Sequence[Write], tracking: Tracking) -> None:
+    """``write`` of several live views in the caller's transaction, with one look at all
+    their generations and one at all their tracking records, and their tracking records
+    written in one statement: a batch of the live workers is a handful of statements.
+
+    Raises ``GenerationChangedError`` when a replay has switched any of them.
+    """
+    views = [view for view, _, _ in writes]
+    marks = ", ".join("?" * len(views))
+    active = {
+        row["name"]: int(row["active"])
+        for row in c.execute(
+            f"SELECT name, active FROM {c.sql.table(META)} WHERE name IN ({marks})",
+            [view.projection for view in views],
+        ).fetchall()
+    }
+    for view in views:
+        if active.get(view.projection) != view.bound:
+            raise GenerationChangedError(view.projection)
+    keys = [view.key() for view in views]
+    done = {
+        row["view"]: int(row["notification_id"])
+        for row in c.execute(
+            f"SELECT view, notification_id FROM {c.sql.table(TRACKING)}"
+            f" WHERE view IN ({marks}) AND application_name = ?",
+            [*keys, tracking.application_name],
+        ).fetchall()
+    }
+    tracked: list[tuple[str, str, int]] = []
+    for (view, states, blobs), key in zip(writes, keys, strict=True):
+        if key in done and tracking.notification_id <= done[key]:
+            continue
+        view._upsert(c, states, blobs)
+        tracked.append((key, tracking.application_name, tracking.notification_id))
+    c.executemany(track_statement(c.sql), tracked)
+
+
+def track_statement(sql: Sql) -> str:
+    """Record a view's tracking position: (view, application name, notification id)."""
+    return (
+        f"INSERT INTO {sql.table(TRACKING)} (view, application_name, notification_id)"
+        " VALUES (?, ?, ?) ON CONFLICT (view) DO UPDATE"
+        " SET notification_id = excluded.notification_id,"
+        " application_name = excluded.application_name"
+    )
 
 
 def begin_build(sql: Sql, name: str, rules_version: int) -> tuple[int, int, bool]:

@@ -34,7 +34,7 @@ from adapters.view_tables import (
     SqlCurrentStatusView,
     SqlReattemptsView,
 )
-from adapters.views import GenerationChangedError, SqlVerificationView
+from adapters.views import GenerationChangedError, SqlVerificationView, Write, write_together
 from adapters.wakeups import PROJECTED
 from app.ledger import Ledger
 from projections.audit_timeline import AuditTimelineProjection
@@ -90,7 +90,7 @@ class Projector:
         facts, last, count = read_facts(self.ledger.recorder, self.ledger.mapper, start, limit)
         if not count:
             return 0
-        writes: list[tuple[SqlVerificationView, list[Any], list[bytes]]] = []
+        writes: list[Write] = []
         for position, names in in_step(self.positions).items():
             views = [self.views[name] for name in names]
             states = Fold(views, position).fold(facts)
@@ -102,8 +102,7 @@ class Projector:
                 # Views are rebuilt from the ledger at will: a crash may lose the newest
                 # batches (they are projected again), never make them inconsistent.
                 c.execute("SET LOCAL synchronous_commit = off")
-            for view, states, blobs in writes:
-                view.write(c, states, tracking, blobs)
+            write_together(c, writes, tracking)
         for name in self.positions:
             self.positions[name] = last
         PROJECTED.announce()

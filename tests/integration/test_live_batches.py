@@ -16,11 +16,10 @@ from functools import partial
 from typing import Any
 
 import pytest
-from eventsourcing.persistence import Tracking
 
 from adapters.leadership import leadership_for
 from adapters.sql import Cursor
-from adapters.view_tables import SqlAuditTimelineView
+from adapters.view_tables import SqlReattemptsView
 from adapters.views import TRACKING
 from app.bootstrap import Services, ledger_settings
 from app.replay import replay
@@ -110,26 +109,26 @@ def test_thousands_of_events_projected_live_in_batches_equal_a_replay(
 def test_a_batch_that_fails_halfway_commits_nothing_and_is_projected_again(
     services: Services, monkeypatch: pytest.MonkeyPatch, watched: list[dict[str, int]]
 ) -> None:
-    """The audit timeline is written last in each batch; one of its writes fails, after
-    the status and re-attempt rows of the same batch were written."""
-    original = SqlAuditTimelineView.write
-    calls: list[int] = []
-    failed_at: list[int] = []
+    """The re-attempt rows are written last in each batch (the views go in name order);
+    one of their writes fails, after the timeline and status rows of the batch were
+    written in the same transaction."""
+    original = SqlReattemptsView._upsert
+    calls: list[frozenset[str]] = []
+    failed: list[frozenset[str]] = []
 
-    def write_failing_once(
-        view: SqlAuditTimelineView,
+    def upsert_failing_once(
+        view: SqlReattemptsView,
         c: Cursor,
         states: list[VerificationState],
-        tracking: Tracking,
         *args: Any,
-    ) -> bool:
-        calls.append(tracking.notification_id)
+    ) -> None:
+        calls.append(frozenset(state.scan_ref for state in states))
         if len(calls) == 5:
-            failed_at.append(tracking.notification_id)
+            failed.append(calls[-1])
             raise RuntimeError("the process died here")
-        return original(view, c, states, tracking, *args)
+        original(view, c, states, *args)
 
-    monkeypatch.setattr(SqlAuditTimelineView, "write", write_failing_once)
+    monkeypatch.setattr(SqlReattemptsView, "_upsert", upsert_failing_once)
     record_concurrently(services, seed=32, count=1200)
     end = head(services.ledger)
 
@@ -137,8 +136,8 @@ def test_a_batch_that_fails_halfway_commits_nothing_and_is_projected_again(
     wait_for_views(services.views, end, timeout=CATCH_UP_SECONDS)
     live = snapshot(services.views)
 
-    assert failed_at, "no batch failed"
-    assert calls.count(failed_at[0]) == 2, "the failed batch was not projected again"
+    assert failed, "no batch failed"
+    assert calls.count(failed[0]) == 2, "the failed batch was not projected again"
     assert live == replayed(services)
     positions = [set(sample.values()) for sample in watched if len(sample) == 3]
     assert all(len(seen) == 1 for seen in positions), "part of a batch was committed"
