@@ -84,11 +84,9 @@ def _sender() -> socket.socket:
 
 def poll_seconds(recorder: Any) -> float:
     """How long a worker over ``recorder`` may sleep without news."""
-    return (
-        POSTGRES_POLL_SECONDS
-        if isinstance(recorder, PostgresApplicationRecorder)
-        else (SQLITE_POLL_SECONDS)
-    )
+    if isinstance(recorder, PostgresApplicationRecorder):
+        return POSTGRES_POLL_SECONDS
+    return SQLITE_POLL_SECONDS
 
 
 class LedgerNews:

@@ -285,32 +285,10 @@ class SqlVerificationView(VerificationView):
         replay writes the same states to several views; ``rows`` are more rows made
         elsewhere (``row``), written with them.
         """
-        with self.sql.transaction(commit=True) as c:
-            self.write(c, states, tracking, blobs, rows)
-
-    def write(
-        self,
-        c: Cursor,
-        states: Sequence[VerificationState],
-        tracking: Tracking,
-        blobs: Sequence[bytes] | None = None,
-        rows: Sequence[Sequence[Any]] = (),
-    ) -> bool:
-        """``save`` within a transaction of the caller's (which may write other views
-        too); False when the view had already recorded ``tracking``, and wrote nothing.
-
-        A live view raises ``GenerationChangedError`` once a replay has switched it.
-        """
         if blobs is None:
             blobs = [encode_facts(state.facts) for state in states]
-        if self.mode == "live" and generations(c, self.projection)[0] != self.bound:
-            raise GenerationChangedError(self.projection)
-        done = self._tracked(c, self.key(), tracking.application_name)
-        if done is not None and tracking.notification_id <= done:
-            return False
-        self._upsert(c, states, blobs, rows)
-        self._track(c, tracking)
-        return True
+        with self.sql.transaction(commit=True) as c:
+            write_together(c, [(self, states, blobs, rows)], tracking)
 
     def _upsert(
         self,
@@ -337,18 +315,24 @@ class SqlVerificationView(VerificationView):
         raise NotImplementedError
 
 
-Write = tuple[SqlVerificationView, Sequence[VerificationState], Sequence[bytes]]
-"""A live view, the states to write to it, and their facts encoded (``encode_facts``)."""
+Write = tuple[
+    SqlVerificationView, Sequence[VerificationState], Sequence[bytes], Sequence[Sequence[Any]]
+]
+"""A view, the states to write to it, their facts encoded (``encode_facts``), and rows
+made elsewhere (``SqlVerificationView.row``) to write with them."""
 
 
 def write_together(c: Cursor, writes: Sequence[Write], tracking: Tracking) -> None:
-    """``write`` of several live views in the caller's transaction, with one look at all
-    their generations and one at all their tracking records, and their tracking records
-    written in one statement: a batch of the live workers is a handful of statements.
+    """Rows of several views and their tracking records, in the caller's transaction,
+    with one look at all their generations and one at all their tracking records, and
+    the tracking records written in one statement: a batch of the live workers is a
+    handful of statements.
 
-    Raises ``GenerationChangedError`` when a replay has switched any of them.
+    A view that had already recorded ``tracking`` writes nothing, so an event is never
+    counted twice. Raises ``GenerationChangedError`` when a replay has switched a live
+    view to new tables.
     """
-    views = [view for view, _, _ in writes]
+    views = [view for view, _, _, _ in writes]
     marks = ", ".join("?" * len(views))
     active = {
         row["name"]: int(row["active"])
@@ -358,7 +342,7 @@ def write_together(c: Cursor, writes: Sequence[Write], tracking: Tracking) -> No
         ).fetchall()
     }
     for view in views:
-        if active.get(view.projection) != view.bound:
+        if view.mode == "live" and active.get(view.projection) != view.bound:
             raise GenerationChangedError(view.projection)
     keys = [view.key() for view in views]
     done = {
@@ -370,10 +354,10 @@ def write_together(c: Cursor, writes: Sequence[Write], tracking: Tracking) -> No
         ).fetchall()
     }
     tracked: list[tuple[str, str, int]] = []
-    for (view, states, blobs), key in zip(writes, keys, strict=True):
+    for (view, states, blobs, rows), key in zip(writes, keys, strict=True):
         if key in done and tracking.notification_id <= done[key]:
             continue
-        view._upsert(c, states, blobs)
+        view._upsert(c, states, blobs, rows)
         tracked.append((key, tracking.application_name, tracking.notification_id))
     c.executemany(track_statement(c.sql), tracked)
 

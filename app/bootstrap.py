@@ -28,7 +28,7 @@ from adapters.views import SqlVerificationView
 from app.auth import ApiKeys
 from app.config import Settings
 from app.ledger import Ledger, StoreUnavailableError
-from app.workers import ProjectionWorkers
+from app.workers import BATCH_LIMIT, ProjectionWorkers
 from app.writer import WriterProcess
 
 OPEN_ATTEMPTS = 5
@@ -74,11 +74,7 @@ class Services:
     def start_projections(self) -> ProjectionWorkers:
         """Run the projection workers in this process until ``close()``."""
         if self.workers is None:
-            self.workers = ProjectionWorkers(
-                ledger_settings(self.settings),
-                self.views.sql,
-                partial(leadership_for, self.settings.store),
-            ).start()
+            self.workers = projection_workers(self.settings, self.views.sql).start()
         return self.workers
 
     def close(self) -> None:
@@ -132,6 +128,18 @@ def setting_up(settings: Settings, create_tables: bool = True) -> Iterator[None]
         except (OSError, psycopg.Error) as error:
             raise StoreUnavailableError(f"cannot open the ledger's database: {error}") from error
         yield
+
+
+def projection_workers(
+    settings: Settings, views: Sql, batch_limit: int = BATCH_LIMIT
+) -> ProjectionWorkers:
+    """The projection workers of the ledger ``settings`` name, writing to ``views``."""
+    return ProjectionWorkers(
+        ledger_settings(settings),
+        views,
+        partial(leadership_for, settings.store),
+        batch_limit=batch_limit,
+    )
 
 
 def ledger_settings(settings: Settings, *, create_tables: bool = False) -> dict[str, str]:

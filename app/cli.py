@@ -6,23 +6,21 @@ import os
 import signal
 import tempfile
 import threading
-from functools import partial
 
 import click
 import uvicorn
 from eventsourcing.persistence import PersistenceError
 
 from adapters.durability import views_datastore
-from adapters.leadership import leadership_for
 from adapters.sql import Sql
 from adapters.view_tables import VIEW_CLASSES
 from app import cli_audit, cli_operations, logs
 from app.bootstrap import (
-    ledger_settings,
     open_access_log,
     open_commit_probe,
     open_ledger,
     open_quarantine,
+    projection_workers,
     setting_up,
 )
 from app.cli_common import fail, settings_from
@@ -30,7 +28,7 @@ from app.config import API_KEYS, SIGNING_KEYS, ConfigError, Settings, load
 from app.devkeys import DevKeysError, dev_keys, keys_path
 from app.ledger import StoreUnavailableError
 from app.projection_process import ProjectionProcess
-from app.workers import BATCH_LIMIT, ProjectionWorkers
+from app.workers import BATCH_LIMIT
 
 
 @click.group()
@@ -105,7 +103,7 @@ def project(batch_size: int) -> None:
     """Run the projection workers alone, for services started with --no-projections."""
     logs.configure(text=os.environ.get(logs.LOG_FORMAT) == "text")
     settings = settings_from(os.environ)
-    workers = workers_for(settings, prepare_store(settings), batch_size).start()
+    workers = projection_workers(settings, prepare_store(settings), batch_size).start()
     stopping = threading.Event()
     for number in (signal.SIGINT, signal.SIGTERM):
         signal.signal(number, lambda *_: stopping.set())
@@ -115,17 +113,6 @@ def project(batch_size: int) -> None:
     )
     stopping.wait()
     workers.stop()
-
-
-def workers_for(
-    settings: Settings, views: Sql, batch_limit: int = BATCH_LIMIT
-) -> ProjectionWorkers:
-    return ProjectionWorkers(
-        ledger_settings(settings),
-        views,
-        partial(leadership_for, settings.store),
-        batch_limit=batch_limit,
-    )
 
 
 def prepare_store(settings: Settings) -> Sql:

@@ -22,7 +22,6 @@ import subprocess
 import sys
 import threading
 from collections.abc import Mapping
-from functools import partial
 
 log = logging.getLogger("ledger.projections")
 
@@ -41,11 +40,6 @@ class ProjectionProcess:
         self.pipe: int | None = None
         self.lock = threading.Lock()
         self.supervisor = threading.Thread(target=self._supervise, name="projection-process")
-
-    @property
-    def pid(self) -> int | None:
-        process = self.process
-        return None if process is None else process.pid
 
     def start(self) -> ProjectionProcess:
         self.supervisor.start()
@@ -119,19 +113,15 @@ def run(descriptor: int) -> None:
     for number in (signal.SIGINT, signal.SIGTERM):
         signal.signal(number, signal.SIG_IGN)
     from adapters.durability import views_datastore
-    from adapters.leadership import leadership_for
     from adapters.sql import Sql
     from app import logs
-    from app.bootstrap import ledger_settings
+    from app.bootstrap import projection_workers
     from app.config import load
-    from app.workers import ProjectionWorkers
 
     logs.configure(text=os.environ.get(logs.LOG_FORMAT) == "text")
     settings = load(os.environ, require_signing_keys=False)
     views = Sql(views_datastore(settings.store))
-    workers = ProjectionWorkers(
-        ledger_settings(settings), views, partial(leadership_for, settings.store)
-    ).start()
+    workers = projection_workers(settings, views).start()
     try:
         while os.read(descriptor, 4096):
             pass

@@ -95,7 +95,7 @@ class Projector:
             views = [self.views[name] for name in names]
             states = Fold(views, position).fold(facts)
             blobs = [encode_facts(state.facts) for state in states]
-            writes.extend((view, states, blobs) for view in views)
+            writes.extend((view, states, blobs, ()) for view in views)
         tracking = Tracking(Ledger.name, last)
         with self.sql.transaction(commit=True) as c:
             if self.sql.postgres:

@@ -53,25 +53,12 @@ class VerificationProjection(Projection[TView], Generic[TView]):
     """Folds events into per-verification rows, one or many events at a time."""
 
     def process_event(self, domain_event: Any, tracking: Tracking) -> None:
-        self.process_batch([(domain_event, tracking)])
-
-    def process_batch(self, items: Sequence[tuple[Any, Tracking]]) -> None:
-        """Fold a run of events (in ledger order) into the view in one transaction."""
-        if items:
-            self.view.save(self.fold(items), items[-1][1])
-
-    def fold(self, items: Sequence[tuple[Any, Tracking]]) -> list[VerificationState]:
-        """The new state of every verification the events touch, from the stored facts."""
-        new: dict[str, list[Fact]] = {}
-        for event, tracking in items:
-            if isinstance(event, Verification.Event):
-                new.setdefault(event.scan_ref, []).append(fact_of(event, tracking.notification_id))
-        return self.fold_facts(new)
-
-    def fold_facts(self, new: Mapping[str, Sequence[Fact]]) -> list[VerificationState]:
-        """The new state of each verification in ``new`` after adding its new facts."""
-        stored = self.view.facts(new.keys()) if new else {}
-        return [folded(ref, stored.get(ref, ()), facts) for ref, facts in new.items()]
+        """Fold one event into the view (the library's interface; the workers fold
+        batches with ``Fold`` directly)."""
+        if isinstance(domain_event, Verification.Event):
+            fact = fact_of(domain_event, tracking.notification_id)
+            states = Fold([self.view], fact.position - 1).fold([(domain_event.scan_ref, fact)])
+            self.view.save(states, tracking)
 
 
 def folded(scan_ref: str, stored: Sequence[Fact], added: Sequence[Fact]) -> VerificationState:
