@@ -207,6 +207,8 @@ def test_scaled_out_processes_record_every_delivery_once_and_a_standby_takes_ove
         assert leads_all(watching, keys, first, [second])
         assert leading(second) == {}
         os.kill(first.process.pid, signal.SIGSTOP)
+        # From here the leader projects nothing: deliveries must still be arriving.
+        assert any(run.process.poll() is None for run in runs), "the deliveries ended too soon"
         wait_for(
             lambda: ready(api)["position"] > max(tracked(api).values()),
             RUN_SECONDS,
@@ -216,7 +218,6 @@ def test_scaled_out_processes_record_every_delivery_once_and_a_standby_takes_ove
         killed_at = time.time()
         assert first.kill() == -signal.SIGKILL
         killed = time.monotonic()
-        assert any(run.process.poll() is None for run in runs), "the deliveries ended too soon"
 
         wait_for(
             lambda: leads_all(watching, keys, second, [first]),
