@@ -6,7 +6,6 @@ import contextlib
 import random
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
 
@@ -24,64 +23,19 @@ from adapters.quarantine import Quarantine, SqlQuarantine
 from adapters.signing import SignatureVerifier
 from adapters.sql import Sql
 from adapters.view_tables import SqlAuditTimelineView, SqlCurrentStatusView, SqlReattemptsView
-from adapters.views import SqlVerificationView
-from app.auth import ApiKeys
 from app.config import Settings
-from app.ledger import Ledger, StoreUnavailableError
-from app.workers import BATCH_LIMIT, ProjectionWorkers
-from app.writer import WriterProcess
+from app.service.access import ApiKeys
+from app.service.errors import StoreUnavailableError
+from app.service.ledger import Ledger
+from app.service.services import DeliveryRecorder, InProcessRecorder, Services, Views
+from app.service.workers import BATCH_LIMIT, ProjectionWorkers
+from app.service.writer import WriterProcess
 
 OPEN_ATTEMPTS = 5
 
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-@dataclass
-class Views:
-    """The projections' views as the read API sees them: always the active tables."""
-
-    sql: Sql
-    status: SqlCurrentStatusView
-    reattempts: SqlReattemptsView
-    timeline: SqlAuditTimelineView
-
-    def all(self) -> tuple[SqlVerificationView, ...]:
-        return (self.status, self.reattempts, self.timeline)
-
-    def close(self) -> None:
-        self.sql.datastore.close()
-
-
-@dataclass
-class Services:
-    """What the HTTP app and the commands work with."""
-
-    settings: Settings
-    ledger: Ledger
-    quarantine: Quarantine
-    verifier: SignatureVerifier | None
-    api_keys: ApiKeys
-    clock: Callable[[], datetime]
-    views: Views
-    access_log: AccessLog
-    commit_probe: CommitProbe
-    workers: ProjectionWorkers | None = None
-    writer: WriterProcess | None = None
-    """Where webhook deliveries are committed, when not by ``ledger`` in this process."""
-
-    def start_projections(self) -> ProjectionWorkers:
-        """Run the projection workers in this process until ``close()``."""
-        if self.workers is None:
-            self.workers = projection_workers(self.settings, self.views.sql).start()
-        return self.workers
-
-    def close(self) -> None:
-        if self.workers is not None:
-            self.workers.stop()
-        self.views.close()
-        self.ledger.close()
 
 
 def bootstrap(
@@ -91,8 +45,13 @@ def bootstrap(
     ledger: Ledger | None = None,
     quarantine: Quarantine | None = None,
     clock: Callable[[], datetime] = utc_now,
+    writer_process: bool = False,
 ) -> Services:
-    """Open the store named by ``settings`` (creating its tables) and wire the service."""
+    """Open the store named by ``settings`` (creating its tables) and wire the service.
+
+    With ``writer_process``, deliveries are committed by a writer process of their own
+    (``ledger serve`` on PostgreSQL, ADR 11); otherwise by the ledger in this process.
+    """
     with setting_up(settings, create_tables):
         if ledger is None:
             ledger = open_ledger(settings, create_tables=create_tables)
@@ -101,9 +60,11 @@ def bootstrap(
         views = open_views(settings)
         access_log = open_access_log(ledger)
         commit_probe = open_commit_probe(ledger)
+    recorder: DeliveryRecorder = WriterProcess() if writer_process else InProcessRecorder(ledger)
     return Services(
         settings=settings,
         ledger=ledger,
+        recorder=recorder,
         quarantine=quarantine,
         verifier=SignatureVerifier(settings.signing_keys) if settings.signing_keys else None,
         api_keys=ApiKeys(settings.api_keys),
@@ -111,6 +72,7 @@ def bootstrap(
         views=views,
         access_log=access_log,
         commit_probe=commit_probe,
+        projection_workers=partial(projection_workers, settings, views.sql),
     )
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -17,6 +18,8 @@ DATABASE_URL = "LEDGER_DATABASE_URL"
 SIGNING_KEYS = "IDENFY_SIGNING_KEYS"
 API_KEYS = "LEDGER_API_KEYS"
 ENCRYPTION_KEY = "LEDGER_ENCRYPTION_KEY"
+LOG_FORMAT = "LEDGER_LOG_FORMAT"
+METRICS_DIR = "PROMETHEUS_MULTIPROC_DIR"
 
 DEFAULT_DATABASE_URL = "sqlite:///var/ledger.sqlite3"
 ROLES = ("backend", "auditor", "admin")
@@ -43,6 +46,11 @@ class Settings:
     signing_keys: tuple[str, ...] = field(repr=False)
     api_keys: tuple[ApiKey, ...] = field(default=(), repr=False)
     encryption_key: str | None = field(default=None, repr=False)
+    text_logs: bool = False
+    """Readable text log lines (``LEDGER_LOG_FORMAT=text``, ``--dev``) instead of JSON."""
+    metrics_dir: str | None = None
+    """Where the server's processes share their metrics (prometheus-client's multiprocess
+    mode, set by ``ledger serve --workers``)."""
 
 
 def parse_signing_keys(value: str) -> tuple[str, ...]:
@@ -79,6 +87,12 @@ def parse_encryption_key(value: str) -> str:
     return value.strip()
 
 
+def environment() -> dict[str, str]:
+    """This process's environment: the one place it is read (``load`` takes a copy, and
+    ``ledger serve`` hands one, with its additions, to the processes it starts)."""
+    return dict(os.environ)
+
+
 def load(environ: Mapping[str, str], *, require_signing_keys: bool = True) -> Settings:
     """Settings from ``environ``, or ConfigError for the first bad or missing variable."""
     url = environ.get(DATABASE_URL, "").strip() or DEFAULT_DATABASE_URL
@@ -102,4 +116,6 @@ def load(environ: Mapping[str, str], *, require_signing_keys: bool = True) -> Se
         encryption_key=parse_encryption_key(raw_encryption_key)
         if raw_encryption_key.strip()
         else None,
+        text_logs=environ.get(LOG_FORMAT, "").strip() == "text",
+        metrics_dir=environ.get(METRICS_DIR) or None,
     )

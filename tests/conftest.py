@@ -14,9 +14,10 @@ import pytest
 from starlette.testclient import TestClient
 
 from adapters.persistence import PostgresLocation, parse_database_url
-from app.bootstrap import Services, bootstrap
+from app.bootstrap import bootstrap
 from app.config import load
-from app.http import create_app
+from app.server import create_app
+from app.service.services import Services
 from tests.support.postgres import server_url
 from tests.support.process import Launcher
 

@@ -18,10 +18,10 @@ from starlette.testclient import TestClient
 
 from adapters.export import COLUMNS
 from adapters.signing import fingerprint
-from app import auditor
-from app.audit import verify_ledger
-from app.bootstrap import Services
-from app.http import create_app
+from app.http import auditor
+from app.server import create_app
+from app.service.audit import verify_ledger
+from app.service.services import Services
 from domain.reports import Delivery, Kind, Outcome, Registration
 from domain.verification import Verification
 from tests.conftest import API_TOKENS, SIGNING_KEYS

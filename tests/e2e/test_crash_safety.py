@@ -20,9 +20,10 @@ from typing import Any
 import httpx2
 import pytest
 
-from app.bootstrap import Services, bootstrap
+from app.bootstrap import bootstrap
+from app.cli.scenarios import Planned, plan
 from app.config import load
-from app.scenarios import Planned, plan
+from app.service.services import Services
 from domain.verification import Verification
 from tests.conftest import API_TOKENS, SIGNING_KEYS, environment
 from tests.integration.test_projections import assert_views_follow_the_rules

@@ -26,11 +26,12 @@ from starlette.types import Message
 
 from adapters.idenfy import HEADER_KINDS, PATH_KINDS, UnusablePayloadError, decode_report
 from adapters.signing import sign
-from app.body import WEBHOOK_BODY_LIMIT
-from app.bootstrap import Services, bootstrap
+from app.bootstrap import bootstrap
 from app.config import load
-from app.http import create_app
-from app.ledger import Ledger
+from app.http.body import WEBHOOK_BODY_LIMIT
+from app.server import create_app
+from app.service.ledger import Ledger
+from app.service.services import Services
 from domain.reports import ExpirationNotice, Kind, Outcome
 from tests.conftest import API_TOKENS, SIGNING_KEYS, environment
 from tests.support.idenfy import encode, result_body

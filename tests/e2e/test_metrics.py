@@ -21,10 +21,10 @@ from adapters.durability import views_datastore
 from adapters.idenfy import PATH_KINDS
 from adapters.sql import Sql
 from app.bootstrap import open_ledger
+from app.cli.scenarios import plan
 from app.config import load
-from app.replay import replay
-from app.scenarios import plan
-from app.workers import PROJECTIONS
+from app.service.replay import replay
+from app.service.workers import PROJECTIONS
 from tests.conftest import API_TOKENS, SIGNING_KEYS
 from tests.support.idenfy import encode, result_body, signed_headers
 from tests.support.process import CLEAN_STOP, RunningService

@@ -27,7 +27,7 @@ import pytest
 
 from adapters.persistence import PostgresLocation, parse_database_url
 from adapters.signing import sign
-from app.scenarios import plan
+from app.cli.scenarios import plan
 from tests.conftest import API_TOKENS, SIGNING_KEYS, environment
 from tests.support.idenfy import encode, result_body
 from tests.support.process import LEDGER, Launcher, RunningService, clean_environment

@@ -23,7 +23,7 @@ READ_SECONDS = 10.0
 
 def projector_of(service: RunningService, orphans: list[int], but: int | None = None) -> int:
     """The server's projection process (other than ``but``)."""
-    return child_of(service, orphans, "app.projection_process", but)
+    return child_of(service, orphans, "projections", but)
 
 
 def deliver_and_read(service: RunningService, number: int) -> dict[str, object]:

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from app.bootstrap import Services
-from app.ledger import Ledger
-from app.replay import replay
+from app.service.ledger import Ledger
+from app.service.replay import replay
+from app.service.services import Services
 from tests.conftest import environment
 from tests.integration.test_projections import (
     expected,

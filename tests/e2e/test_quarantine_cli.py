@@ -13,9 +13,10 @@ from starlette.testclient import TestClient
 
 from adapters.quarantine import Bounds, SqlQuarantine
 from adapters.signing import fingerprint
-from app.bootstrap import Services, bootstrap, ledger_sql, open_ledger
+from app.bootstrap import bootstrap, ledger_sql, open_ledger
 from app.config import load
-from app.http import create_app
+from app.server import create_app
+from app.service.services import Services
 from domain.verification import Verification
 from tests.conftest import SIGNING_KEYS, environment
 from tests.support.idenfy import encode, result_body, signed_headers

@@ -14,8 +14,8 @@ import pytest
 from starlette.testclient import TestClient
 
 from adapters.persistence import PostgresLocation, parse_database_url
-from app.bootstrap import Services
-from app.ledger import Ledger
+from app.service.ledger import Ledger
+from app.service.services import Services
 from domain.reports import Kind
 from tests.conftest import API_TOKENS, SIGNING_KEYS
 from tests.support.idenfy import encode, result_body, signed_headers

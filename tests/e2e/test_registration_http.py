@@ -8,10 +8,12 @@ import pytest
 from starlette.testclient import TestClient
 
 import adapters.persistence
-from app.bootstrap import Services, bootstrap
+from app.bootstrap import bootstrap
 from app.config import load
-from app.http import create_app
-from app.ledger import Ledger, StoreUnavailableError
+from app.server import create_app
+from app.service.errors import StoreUnavailableError
+from app.service.ledger import Ledger
+from app.service.services import Services
 from domain.reports import Receipt, Registration
 from domain.verification import Verification
 from tests.conftest import API_TOKENS, SIGNING_KEYS, environment

@@ -29,10 +29,10 @@ import pytest
 
 from adapters.idenfy import PATH_KINDS
 from app.bootstrap import bootstrap, open_ledger
-from app.cli import prepare_store
+from app.cli.main import prepare_store
+from app.cli.scenarios import plan
 from app.config import Settings, load
-from app.scenarios import plan
-from app.workers import PROJECTIONS
+from app.service.workers import PROJECTIONS
 from domain.verification import Verification
 from projections.facts import fact_of
 from tests.conftest import API_TOKENS, SIGNING_KEYS, environment

@@ -31,11 +31,12 @@ from starlette.routing import Mount, Route
 from starlette.testclient import TestClient
 
 from adapters.signing import sign
-from app.bootstrap import Services, bootstrap
+from app.bootstrap import bootstrap
+from app.cli.scenarios import plan
 from app.config import load
-from app.http import create_app
-from app.ledger import Ledger
-from app.scenarios import plan
+from app.server import create_app
+from app.service.ledger import Ledger
+from app.service.services import Services
 from tests.conftest import API_TOKENS, SIGNING_KEYS, environment
 
 MAX_EXAMPLES = 30

@@ -12,10 +12,11 @@ from starlette.testclient import TestClient
 
 from adapters.persistence import PostgresLocation
 from adapters.status_reader import PostgresStatusReader, ReadFailedError, StatusReader
-from app.bootstrap import Services, bootstrap
+from app.bootstrap import bootstrap
 from app.config import load
-from app.http import create_app
-from app.replay import replay
+from app.server import create_app
+from app.service.replay import replay
+from app.service.services import Services
 from tests.conftest import environment
 from tests.e2e.test_reads_http import auth, deliver, wait_for_views
 

@@ -10,10 +10,10 @@ import httpx2 as httpx
 import pytest
 from starlette.testclient import TestClient
 
-from app.bootstrap import Services
-from app.ledger import Ledger
-from app.ui import SECURITY_HEADERS
-from app.ui_session import CSRF_COOKIE, SESSION_COOKIE
+from app.service.ledger import Ledger
+from app.service.services import Services
+from app.ui.app import SECURITY_HEADERS
+from app.ui.session import CSRF_COOKIE, SESSION_COOKIE
 from tests.conftest import API_TOKENS, SIGNING_KEYS
 from tests.support.idenfy import encode, result_body, signed_headers
 

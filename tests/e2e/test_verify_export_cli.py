@@ -14,9 +14,10 @@ from typing import Any
 import pytest
 
 from adapters.export import COLUMNS
-from app.audit import SavedDigest, verify_ledger
-from app.bootstrap import Services, bootstrap
+from app.bootstrap import bootstrap
 from app.config import load
+from app.service.audit import SavedDigest, verify_ledger
+from app.service.services import Services
 from domain.reports import Kind
 from domain.verification import Verification
 from tests.conftest import environment

@@ -15,10 +15,11 @@ from starlette.testclient import TestClient
 
 import adapters.persistence
 from adapters.signing import fingerprint, sign
-from app.bootstrap import Services, bootstrap
+from app.bootstrap import bootstrap
 from app.config import load
-from app.http import create_app
-from app.ledger import Ledger
+from app.server import create_app
+from app.service.ledger import Ledger
+from app.service.services import Services
 from domain.verification import Verification
 from tests.conftest import SIGNING_KEYS, environment
 from tests.support.idenfy import encode, result_body, signed_headers

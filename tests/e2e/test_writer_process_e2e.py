@@ -44,27 +44,26 @@ def is_running(pid: int) -> bool:
 
 
 def writer_of(service: RunningService, orphans: list[int]) -> int:
-    """The server's writer process: its one child running ``app.writer``."""
-    return child_of(service, orphans, "app.writer")
+    """The server's writer process: its one child running ``app.service.writer``."""
+    return child_of(service, orphans, "writer")
 
 
-def child_of(
-    service: RunningService, orphans: list[int], module: str, but: int | None = None
-) -> int:
-    """The server's one running child process of ``python -m module`` (other than ``but``)."""
+def child_of(service: RunningService, orphans: list[int], role: str, but: int | None = None) -> int:
+    """The server's one running child process of ``python -m app.processes role``
+    (other than ``but``)."""
     deadline = time.monotonic() + FIND_SECONDS
     while True:
         found = [
             pid
             for pid in children_of(service.pid)
-            if module in command_line(pid) and pid != but and is_running(pid)
+            if role in command_line(pid)[3:4] and pid != but and is_running(pid)
         ]
         if found:
             orphans.extend(found)
             assert len(found) == 1, found
             return found[0]
         assert service.process.poll() is None, service.stderr()
-        assert time.monotonic() < deadline, f"no {module} process under {service.pid}"
+        assert time.monotonic() < deadline, f"no {role} process under {service.pid}"
         time.sleep(0.05)
 
 
@@ -129,7 +128,7 @@ def test_the_writer_process_of_a_killed_server_exits_by_itself(
 ) -> None:
     service = launcher.start(environment(postgres_url), args=["--no-projections"])
     writer = writer_of(service, orphans)
-    assert command_line(writer)[1:3] == ["-m", "app.writer"]
+    assert command_line(writer)[1:4] == ["-m", "app.processes", "writer"]
     answer = post_a_delivery(service)
     assert (answer["result"], answer["sequence"]) == ("recorded", 1)
     assert is_running(writer)

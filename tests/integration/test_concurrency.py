@@ -13,8 +13,8 @@ from starlette.testclient import TestClient
 
 from adapters.idenfy import decode_report
 from adapters.signing import fingerprint
-from app.bootstrap import Services
-from app.http import create_app
+from app.server import create_app
+from app.service.services import Services
 from domain.reports import Delivery, Kind, Receipt
 from domain.verification import Verification
 from tests.conftest import SIGNING_KEYS

@@ -8,7 +8,7 @@ import adapters.export
 import adapters.fast_facts
 from adapters.export import Window, encoded
 from adapters.fast_facts import read_facts
-from app.bootstrap import Services
+from app.service.services import Services
 from projections.facts import Fact
 from tests.integration.test_projections import head, ledger_facts, scenario, tell
 

@@ -15,9 +15,10 @@ from starlette.testclient import TestClient
 
 from adapters.durability import VIEWS_PAGE_SIZE, views_path
 from adapters.persistence import SQLiteLocation, parse_database_url
-from app.bootstrap import Services, bootstrap
+from app.bootstrap import bootstrap
 from app.config import load
-from app.http import create_app
+from app.server import create_app
+from app.service.services import Services
 from tests.conftest import SIGNING_KEYS, environment
 from tests.support.idenfy import encode, result_body, signed_headers
 from tests.support.topology import postgres_location

@@ -20,8 +20,8 @@ from adapters.persistence import parse_database_url
 from adapters.sql import Sql
 from app.bootstrap import bootstrap, ledger_settings
 from app.config import load
-from app.ledger import Ledger
-from app.workers import ProjectionWorkers
+from app.service.ledger import Ledger
+from app.service.workers import ProjectionWorkers
 from domain.reports import Kind
 from tests.conftest import environment
 from tests.integration.test_projections import result, tell

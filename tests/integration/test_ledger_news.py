@@ -17,9 +17,9 @@ from psycopg.sql import SQL, Identifier
 from adapters.persistence import eventsourcing_settings
 from adapters.sql import Sql
 from adapters.subscription import LedgerNews, news_address
-from app.bootstrap import Services
 from app.config import load
-from app.ledger import Ledger
+from app.service.ledger import Ledger
+from app.service.services import Services
 from domain.reports import Registration
 from tests.conftest import environment
 from tests.integration.test_projections import head, wait_for_views

@@ -21,9 +21,10 @@ from adapters.leadership import leadership_for
 from adapters.sql import Cursor
 from adapters.view_tables import SqlReattemptsView
 from adapters.views import TRACKING
-from app.bootstrap import Services, ledger_settings
-from app.replay import replay
-from app.workers import ProjectionWorkers
+from app.bootstrap import ledger_settings
+from app.service.replay import replay
+from app.service.services import Services
+from app.service.workers import ProjectionWorkers
 from projections.verification_view import VerificationState
 from tests.integration.test_projections import (
     Snapshot,
@@ -46,7 +47,6 @@ def start_workers(services: Services) -> ProjectionWorkers:
         partial(leadership_for, services.settings.store),
         batch_limit=BATCH,
     )
-    services.workers = workers
     return workers.start()
 
 

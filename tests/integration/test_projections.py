@@ -7,6 +7,7 @@ replay and projection-worker tests.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import random
@@ -24,8 +25,9 @@ from adapters.signing import fingerprint
 from adapters.sql import Sql
 from adapters.view_tables import SqlAuditTimelineView, SqlCurrentStatusView, SqlReattemptsView
 from adapters.views import GenerationChangedError, SqlVerificationView, begin_build, switch_to
-from app.bootstrap import Services, Views
-from app.ledger import Ledger
+from app.server import create_app
+from app.service.ledger import Ledger
+from app.service.services import Services, Views
 from domain.reports import Delivery, Kind, Receipt, Registration
 from domain.verification import Verification
 from projections.current_status import StatusFilter
@@ -384,7 +386,6 @@ def test_workers_stopped_and_started_again_resume_without_counting_twice(
         tell(services.ledger, step)
     wait_for_views(services.views, head(services.ledger))
     workers.stop()
-    services.workers = None
     for step in steps[len(steps) // 2 :]:
         tell(services.ledger, step)
 
@@ -450,14 +451,15 @@ def test_deliveries_over_http_are_projected_as_the_status_rules_say(
 
 
 def test_first_and_last_event_times_follow_the_clock_within_one_second(
-    services: Services, client: TestClient
+    services: Services,
 ) -> None:
     """Receipt times are compared as moments: 09:00:00 comes before 09:00:00.25."""
     services.start_projections()
     on_the_second = datetime(2024, 6, 19, 9, 0, 0, tzinfo=UTC)
     a_quarter_later = on_the_second.replace(microsecond=250_000)
     moments = iter([on_the_second, a_quarter_later])
-    services.clock = lambda: next(moments, datetime.now(UTC))
+    clocked = dataclasses.replace(services, clock=lambda: next(moments, datetime.now(UTC)))
+    client = TestClient(create_app(clocked), raise_server_exceptions=False)
     said = functools.partial(result, "clock-1", "client-t", Kind.AUTO_FINISHED)
     send(client, said(final=False, overall="SUSPECTED", finish_time=10))
     send(client, said(final=True, overall="APPROVED", finish_time=10))

@@ -13,16 +13,17 @@ from eventsourcing.postgres import PostgresDatastore
 from starlette.testclient import TestClient
 
 import adapters.sql
-import app.replay
-import app.replay_reader
+import app.service.replay
+import app.service.replay_reader
 import projections.rules
 from adapters.sql import Sql
 from adapters.view_tables import VIEW_CLASSES
 from adapters.views import META, TRACKING, switch_to
-from app.bootstrap import Services, bootstrap
+from app.bootstrap import bootstrap
 from app.config import load
-from app.ledger import Ledger
-from app.replay import replay
+from app.service.ledger import Ledger
+from app.service.replay import replay
+from app.service.services import Services
 from domain.reports import Kind
 from projections.facts import Fact
 from tests.conftest import API_TOKENS, environment
@@ -261,7 +262,7 @@ def test_a_delivery_projected_on_the_old_tables_just_before_the_switch_is_not_lo
             wait_for_views(services.views, late[0])  # the live workers, on the old tables
         switch_to(sql, name, generation)
 
-    monkeypatch.setattr(app.replay, "switch_to", switch_after_a_late_delivery)
+    monkeypatch.setattr(app.service.replay, "switch_to", switch_after_a_late_delivery)
 
     replay(services.ledger, recorded.sql, drop_grace=0)
 
@@ -345,18 +346,18 @@ def test_reads_keep_answering_from_the_old_tables_until_the_switch(recorded: Rec
 def test_a_replay_read_by_a_reader_process_builds_the_same_views(
     recorded: Recorded, monkeypatch: pytest.MonkeyPatch, batch_size: int, share: float
 ) -> None:
-    monkeypatch.setattr(app.replay_reader, "PROCESS_THRESHOLD", 0)
-    monkeypatch.setattr(app.replay_reader, "READER_SHARE", share)
+    monkeypatch.setattr(app.service.replay_reader, "PROCESS_THRESHOLD", 0)
+    monkeypatch.setattr(app.service.replay_reader, "READER_SHARE", share)
     # Rows are copied in from the first one, so small batches take that path too.
     monkeypatch.setattr(adapters.sql, "COPY_FROM_ROWS", 1)
     started: list[int] = []
-    spawn = app.replay_reader.read_in_process
+    spawn = app.service.replay_reader.read_in_process
 
     def counting(*args: Any) -> Any:
         started.append(1)
         return spawn(*args)
 
-    monkeypatch.setattr(app.replay_reader, "read_in_process", counting)
+    monkeypatch.setattr(app.service.replay_reader, "read_in_process", counting)
 
     summary = replay(recorded.services.ledger, recorded.sql, drop_grace=0, batch_size=batch_size)
 
@@ -372,8 +373,8 @@ def test_a_reader_process_that_cannot_read_stops_the_replay_with_its_reason(
 ) -> None:
     env = dict(recorded.services.ledger.env)
     env["PERSISTENCE_MODULE"] = "no.such:Module"
-    with pytest.raises(app.replay_reader.ReadFailedError, match=r"no\.such"):
-        list(app.replay_reader.read_in_process(env, 0, 100))
+    with pytest.raises(app.service.replay_reader.ReadFailedError, match=r"no\.such"):
+        list(app.service.replay_reader.read_in_process(env, 0, 100))
 
 
 def test_the_reader_process_decrypts_an_encrypted_ledger(
@@ -384,7 +385,7 @@ def test_the_reader_process_decrypts_an_encrypted_ledger(
     try:
         for step in scenario(seed=5, count=20):
             tell(built.ledger, step)
-        monkeypatch.setattr(app.replay_reader, "PROCESS_THRESHOLD", 0)
+        monkeypatch.setattr(app.service.replay_reader, "PROCESS_THRESHOLD", 0)
         summary = replay(built.ledger, built.views.sql, drop_grace=0)
         assert summary.events == head(built.ledger)
         seen, wanted = snapshot(built.views), expected(built.ledger)
@@ -418,8 +419,8 @@ def test_an_upsert_replaces_the_rows_whose_key_it_repeats(
 def test_a_replay_interrupted_and_resumed_with_a_reader_process_ends_identical(
     recorded: Recorded, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(app.replay_reader, "PROCESS_THRESHOLD", 0)
-    monkeypatch.setattr(app.replay_reader, "READER_SHARE", 1.0)
+    monkeypatch.setattr(app.service.replay_reader, "PROCESS_THRESHOLD", 0)
+    monkeypatch.setattr(app.service.replay_reader, "READER_SHARE", 1.0)
 
     def interrupt(done: int, total: int) -> None:
         if done > 50:
@@ -440,15 +441,15 @@ def test_a_replay_interrupted_and_resumed_with_a_reader_process_ends_identical(
 
 
 def test_the_reader_folds_only_verifications_it_has_not_seen() -> None:
-    folder = app.replay_reader.Folder(["current_status", "audit_timeline"], share=1.0)
+    folder = app.service.replay_reader.Folder(["current_status", "audit_timeline"], share=1.0)
     first = [("a", result_fact(1, 1)), ("b", result_fact(1, 2)), ("a", result_fact(2, 3))]
-    out = folder.share(app.replay_reader.FactBatch(first, 3, 3))
+    out = folder.share(app.service.replay_reader.FactBatch(first, 3, 3))
     assert sorted(out.done) == ["a", "b"]
     assert out.facts == []
     assert [row[0] for row in out.rows["current_status"]] == ["a", "b"]
 
     later = [("a", result_fact(3, 4)), ("c", result_fact(1, 5))]
-    out = folder.share(app.replay_reader.FactBatch(later, 5, 2))
+    out = folder.share(app.service.replay_reader.FactBatch(later, 5, 2))
     assert out.done == ["c"]
     assert [row[0] for row in out.facts] == ["a"]
     assert [row[0] for row in out.rows["audit_timeline"]] == ["c"]
@@ -461,13 +462,13 @@ def result_fact(sequence: int, position: int) -> Fact:
 def test_batches_read_ahead_from_a_reader_that_stops_midway_end_in_an_error() -> None:
     read, write = os.pipe()
     with os.fdopen(read, "rb") as stream:
-        frames = app.replay_reader.Frames(stream)
+        frames = app.service.replay_reader.Frames(stream)
         frames.start()
         with os.fdopen(write, "wb") as out:
             out.write((5).to_bytes(4, "big") + b"whole")
             out.write((100).to_bytes(4, "big") + b"cut short")
         assert frames.next() == b"whole"
-        with pytest.raises(app.replay_reader.ReadFailedError, match="stopped unexpectedly"):
+        with pytest.raises(app.service.replay_reader.ReadFailedError, match="stopped unexpectedly"):
             frames.next()
         frames.join(5)
         assert not frames.is_alive()
@@ -476,7 +477,7 @@ def test_batches_read_ahead_from_a_reader_that_stops_midway_end_in_an_error() ->
 def test_a_replay_that_stops_reading_early_stops_its_reader_process(
     recorded: Recorded, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(app.replay_reader, "AHEAD", 1)
+    monkeypatch.setattr(app.service.replay_reader, "AHEAD", 1)
     started: list[subprocess.Popen[bytes]] = []
     popen = subprocess.Popen
 
@@ -486,7 +487,7 @@ def test_a_replay_that_stops_reading_early_stops_its_reader_process(
 
     monkeypatch.setattr(subprocess, "Popen", remembered)
     env = dict(recorded.services.ledger.env)
-    batches = app.replay_reader.read_in_process(env, 0, 5)
+    batches = app.service.replay_reader.read_in_process(env, 0, 5)
     assert next(batches).count == 5
     batches.close()  # the reader still has batches to send, and the queue is full
 

@@ -26,9 +26,9 @@ from starlette.testclient import TestClient
 from adapters.idenfy import decode_report
 from adapters.persistence import PostgresLocation, SQLiteLocation, parse_database_url
 from adapters.signing import fingerprint
-from app.audit import SavedDigest, VerifyReport, verify_ledger
-from app.bootstrap import Services
-from app.ledger import Ledger
+from app.service.audit import SavedDigest, VerifyReport, verify_ledger
+from app.service.ledger import Ledger
+from app.service.services import Services
 from domain.audit import ChainProblem
 from domain.chain import event_hash
 from domain.reports import Delivery, Kind, Receipt, Registration

@@ -23,15 +23,17 @@ from eventsourcing.postgres import PostgresDatastore
 from eventsourcing.utils import Environment
 from psycopg.pq import TransactionStatus
 
-import app.writer
+import app.service.writer
 from adapters.durability import DurablePostgresFactory, FailFastPostgresApplicationRecorder
 from adapters.persistence import PostgresLocation, eventsourcing_settings, parse_database_url
 from adapters.signing import sign
-from app.bootstrap import Services, open_ledger
+from app.bootstrap import open_ledger
 from app.config import load
-from app.intake import Incoming, examine
-from app.ledger import Ledger, StoreUnavailableError
-from app.writer import RESTART_PAUSE_SECONDS, WriterProcess, WriterStoppedError
+from app.service.errors import StoreUnavailableError
+from app.service.intake import Incoming, examine
+from app.service.ledger import Ledger
+from app.service.services import Services
+from app.service.writer import RESTART_PAUSE_SECONDS, WriterProcess, WriterStoppedError
 from domain.reports import Delivery, ExpirationNotice, Kind, Outcome, Receipt
 from domain.verification import Verification
 from tests.conftest import SIGNING_KEYS, environment
@@ -391,7 +393,7 @@ def test_the_writer_process_records_and_recovers_on_uvloop_as_under_uvicorn(
 def test_a_delivery_in_the_pause_after_a_crash_is_refused_without_starting_a_process(
     services: Services, database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(app.writer, "RESTART_PAUSE_SECONDS", SCENARIO_SECONDS)
+    monkeypatch.setattr(app.service.writer, "RESTART_PAUSE_SECONDS", SCENARIO_SECONDS)
     write = result(services)
 
     async def scenario() -> None:

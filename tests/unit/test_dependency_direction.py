@@ -13,6 +13,16 @@ ROOT = Path(__file__).resolve().parents[2]
 DOMAIN_MAY_IMPORT = ("domain", "eventsourcing.domain")
 PROJECTIONS_MAY_NOT_IMPORT = ("psycopg", "sqlite3", "msgspec", "starlette", "app", "adapters")
 ADAPTERS_MAY_NOT_IMPORT = ("app",)
+WEB_AND_COMMAND_LINE = ("starlette", "uvicorn", "jinja2", "click")
+ROOMS_MAY_NOT_IMPORT = {
+    # The service layer: what the service does, whatever edge asks it.
+    "app/service": (*WEB_AND_COMMAND_LINE, "app.http", "app.ui", "app.cli", "app.bootstrap"),
+    # The HTTP edge: routes, auth, errors; it mounts no UI and knows no command.
+    "app/http": ("click", "jinja2", "app.ui", "app.cli"),
+    "app/ui": ("click", "app.cli"),
+    "app/cli": ("starlette", "jinja2", "app.ui"),
+}
+TOP_OF_APP = {"__init__", "bootstrap", "config", "devkeys", "logs", "processes", "server"}
 
 
 def sources(layer: str) -> list[Path]:
@@ -82,6 +92,37 @@ def test_adapters_never_import_the_app(path: Path) -> None:
     ]
 
     assert forbidden == []
+
+
+@pytest.mark.parametrize(
+    ("room", "path"),
+    [(room, path) for room in ROOMS_MAY_NOT_IMPORT for path in sources(room)],
+    ids=lambda value: value if isinstance(value, str) else value.name,
+)
+def test_each_room_of_the_app_imports_only_what_its_rule_allows(room: str, path: Path) -> None:
+    forbidden = [
+        module for module in imported_modules(path) if within(module, ROOMS_MAY_NOT_IMPORT[room])
+    ]
+
+    assert forbidden == []
+
+
+def test_the_app_is_its_rooms_and_the_composition_root() -> None:
+    """Every module of ``app/`` is in a room the rules above cover, or at the top."""
+    rooms = {path.parent.relative_to(ROOT).as_posix() for path in sources("app")}
+    top = {path.stem for path in (ROOT / "app").glob("*.py")}
+
+    assert rooms - {"app"} == set(ROOMS_MAY_NOT_IMPORT)
+    assert top == TOP_OF_APP
+    assert all(sources(room) for room in ROOMS_MAY_NOT_IMPORT)
+
+
+def test_the_composition_root_imports_no_edge() -> None:
+    """What builds the service does not reach out to the edges that use it."""
+    edges = ("app.http", "app.ui", "app.cli", *WEB_AND_COMMAND_LINE)
+    for name in ("bootstrap", "config", "logs", "processes"):
+        found = [m for m in imported_modules(ROOT / "app" / f"{name}.py") if within(m, edges)]
+        assert found == [], name
 
 
 def test_the_import_reader_sees_every_form_of_import(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ import itertools
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.framing import HEADER, FrameBuffer, frame, read_frame, write_frame
+from app.service.framing import HEADER, FrameBuffer, frame, read_frame, write_frame
 
 BODIES = st.lists(st.binary(max_size=300), max_size=12)
 

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from app.group_commit import GroupCommit, Pending
+from app.service.group_commit import GroupCommit, Pending
 from domain.reports import Receipt
 
 AT = datetime(2026, 1, 1, tzinfo=UTC)

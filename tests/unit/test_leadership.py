@@ -9,7 +9,7 @@ import pytest
 
 from adapters.leadership import FileLeadership, PostgresLeadership, leadership_for, lock_key
 from adapters.persistence import PostgresLocation, SQLiteLocation
-from app.workers import PROJECTIONS
+from app.service.workers import PROJECTIONS
 
 SCHEMAS = ("public", "tenant_a", "tenant_b", "Public")
 

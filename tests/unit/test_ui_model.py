@@ -6,7 +6,7 @@ import hashlib
 import json
 from typing import Any
 
-from app.ui_model import (
+from app.ui.model import (
     is_scan_ref,
     iso_time,
     payload_digest_matches,

@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from app.auth import ApiKeys, Caller
 from app.config import ApiKey
-from app.ui_auth import HOME, safe_next
-from app.ui_session import SESSION_LIFETIME, UiSessions
+from app.service.access import ApiKeys, Caller
+from app.ui.auth import HOME, safe_next
+from app.ui.session import SESSION_LIFETIME, UiSessions
 
 KEYS = (
     ApiKey("backend", "backend-token-1"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from adapters.idenfy import HEADER_KINDS
-from app.webhooks import resolve_kind
+from app.http.webhooks import resolve_kind
 from domain.reports import Kind
 
 

@@ -1,0 +1,174 @@
+"""Operating commands: ``replay``, ``quarantine``, ``simulate``."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import click
+from eventsourcing.persistence import PersistenceError
+
+from adapters.durability import views_datastore
+from adapters.sql import Sql
+from adapters.view_tables import VIEW_CLASSES
+from app.bootstrap import bootstrap, open_ledger
+from app.cli.common import fail, settings_from
+from app.cli.progress import ProgressReporter
+from app.cli.scenarios import SCENARIOS, plan
+from app.cli.simulate import Sender, run, tally
+from app.config import Settings, environment
+from app.service.errors import StoreUnavailableError
+from app.service.replay import replay
+from app.service.reprocess import reprocess
+from app.service.services import Services
+
+
+@click.command(name="replay")
+@click.argument("names", nargs=-1)
+def replay_command(names: tuple[str, ...]) -> None:
+    """Rebuild projections (all, or the NAMEs given) from the event store.
+
+    Reads keep being served from the old tables until the new ones are caught up.
+    An interrupted replay resumes where it stopped when run again.
+    """
+    settings = settings_from(environment())
+    unknown = [name for name in names if name not in VIEW_CLASSES]
+    if unknown:
+        fail(f"unknown projection {unknown[0]!r}; known: {', '.join(VIEW_CLASSES)}")
+    try:
+        ledger = open_ledger(settings)
+        views = Sql(views_datastore(settings.store))
+    except (StoreUnavailableError, PersistenceError) as error:
+        fail(str(error), 1)
+    reporter = ProgressReporter(sys.stderr.isatty())
+    try:
+        summary = replay(ledger, views, names, progress=reporter.update)
+    except KeyboardInterrupt:
+        reporter.close()
+        fail("replay interrupted; run it again to resume", 130)
+    except PersistenceError as error:
+        reporter.close()
+        fail(f"replay stopped: {error}; run it again to resume", 1)
+    finally:
+        ledger.close()
+    reporter.close()
+    built = ", ".join(f"{name} (generation {gen})" for name, gen in summary.generations.items())
+    click.echo(
+        f"replayed {summary.events} events into {built} in {summary.seconds:.1f} s"
+        f" ({summary.rate:,.0f} events/s)"
+    )
+    if summary.status_changed is not None:
+        click.echo(f"{summary.status_changed} verifications changed status")
+
+
+@click.group()
+def quarantine() -> None:
+    """Inspect and reprocess quarantined deliveries."""
+
+
+@quarantine.command(name="list")
+@click.option("--limit", default=100, show_default=True, type=click.IntRange(1, 100_000))
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+def quarantine_list(limit: int, as_json: bool) -> None:
+    """The newest quarantined deliveries, with their causes."""
+    with operating(settings_from()) as services:
+        try:
+            entries = services.quarantine.entries(limit)
+        except PersistenceError as error:
+            fail(f"cannot read the quarantine: {error}", 1)
+    for entry in entries:
+        row = {
+            "id": entry.id,
+            "receivedAt": entry.received_at.isoformat(),
+            "authentic": entry.authentic,
+            "pathKind": entry.path_kind,
+            "eventType": entry.event_type,
+            "bytes": len(entry.payload),
+            "payloadSha256": entry.payload_sha256,
+            "cause": entry.cause,
+            "reprocessedAt": entry.reprocessed_at,
+            "outcome": entry.outcome,
+        }
+        if as_json:
+            click.echo(json.dumps(row))
+        else:
+            state = f"reprocessed: {entry.outcome}" if entry.reprocessed_at else "waiting"
+            signed = "signed" if entry.authentic else "UNSIGNED"
+            click.echo(
+                f"{entry.id}  {row['receivedAt']}  {signed}  {row['bytes']} B  {state}\n"
+                f"    {entry.cause}"
+            )
+
+
+@quarantine.command(name="reprocess")
+@click.argument("quarantine_id")
+def quarantine_reprocess(quarantine_id: str) -> None:
+    """Run one quarantined delivery through intake again, after a key or code fix."""
+    with operating(settings_from()) as services:
+        try:
+            kept = services.quarantine.get(quarantine_id)
+        except PersistenceError as error:
+            fail(f"cannot read the quarantine: {error}", 1)
+        if kept is None:
+            fail(f"no quarantined delivery {quarantine_id!r}", 1)
+        answer = reprocess(services, kept)
+    click.echo(json.dumps({"status": answer.status, **answer.body}))
+    if answer.status != 200:
+        reason = answer.body.get("error") or f"still quarantined: {kept.cause}"
+        fail(f"not recorded: {reason}", 1)
+
+
+@click.command()
+@click.option("--url", required=True, help="The service's base URL, e.g. http://127.0.0.1:8000")
+@click.option("--key", required=True, help="The webhook signing key to sign with.")
+@click.option("--scenario", type=click.Choice(sorted(SCENARIOS)), default="day", show_default=True)
+@click.option("--count", default=100, show_default=True, type=click.IntRange(1, 1_000_000))
+@click.option("--concurrency", default=8, show_default=True, type=click.IntRange(1, 256))
+@click.option("--seed", type=int, default=None, help="Make the deliveries reproducible.")
+@click.option("--retry-delay", default=1.0, show_default=True, type=click.FloatRange(0, 60))
+@click.option("--report", type=click.Path(path_type=Path), help="Write each outcome (NDJSON).")
+def simulate(
+    url: str,
+    key: str,
+    scenario: str,
+    count: int,
+    concurrency: int,
+    seed: int | None,
+    retry_delay: float,
+    report: Path | None,
+) -> None:
+    """Send realistic signed iDenfy deliveries, retried like iDenfy, and report on them."""
+    try:
+        sender = Sender(url, key, retry_delay=retry_delay)
+    except ValueError as error:
+        fail(str(error))
+    planned = plan(scenario, count, seed)
+    outcomes = run(sender, planned, concurrency)
+    if report is not None:
+        try:
+            report.write_text("".join(json.dumps(o.summary()) + "\n" for o in outcomes))
+        except OSError as error:
+            fail(f"cannot write {report}: {error.strerror}", 1)
+    totals = tally(outcomes)
+    click.echo(json.dumps(totals))
+    if totals["unacknowledged"]:
+        fail(f"{totals['unacknowledged']} deliveries were never acknowledged", 1)
+
+
+@contextlib.contextmanager
+def operating(settings: Settings) -> Iterator[Services]:
+    """The services over an existing store, for a command."""
+    try:
+        services = bootstrap(settings, create_tables=False)
+    except StoreUnavailableError as error:
+        fail(str(error), 1)
+    try:
+        yield services
+    finally:
+        services.close()
+
+
+COMMANDS = [replay_command, quarantine, simulate]

@@ -1,0 +1,139 @@
+"""The auditor API: timelines with chain checks, exports, the digest and the access log.
+
+Every route needs an auditor or admin token (a backend token gets 403), and every
+read is recorded in the access log (kept apart from the verification events).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from eventsourcing.persistence import MapperDeserialisationError, PersistenceError
+from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+
+from adapters.export import FORMATS, Window, encoded
+from app.http.auth import require
+from app.http.reads import integer_param, read_view
+from app.service.access import AUDITOR_ROLES, Caller
+from app.service.services import Services
+from domain.audit import ChainChecker
+from domain.chain import LedgerDigest
+from domain.verification import Verification
+
+HEADS_BATCH = 10_000
+
+
+def _services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+async def _audited(request: Request) -> tuple[Services, Caller]:
+    """The services and the caller, once the read is recorded in the access log."""
+    services = _services(request)
+    caller = require(services, request, AUDITOR_ROLES)
+    what = f"{request.method} {request.url.path}"
+    if request.url.query:
+        what += f"?{request.url.query}"
+    await record_read(services, caller, what)
+    return services, caller
+
+
+async def record_read(services: Services, caller: Caller, what: str) -> None:
+    """Note an auditor read in the access log; without that note, nothing is read (503)."""
+    try:
+        await run_in_threadpool(
+            services.access_log.record, services.clock(), caller.key_id, caller.role, what
+        )
+    except Exception:
+        raise HTTPException(503, "the access log cannot be written; nothing was read") from None
+
+
+def chain_of(services: Services, scan_ref: str) -> tuple[dict[str, Any], dict[int, bytes]]:
+    """The chain check of one verification from the event store, and its payloads."""
+    checker = ChainChecker()
+    payloads: dict[int, bytes] = {}
+    head = None
+    try:
+        events = list(services.ledger.events.get(Verification.create_id(scan_ref)))
+    except MapperDeserialisationError:
+        # A stored event that no longer decodes is tampering too.
+        return {"valid": False, "head": None}, payloads
+    for event in events:
+        assert isinstance(event, Verification.Event)
+        checker.add(event, 0)
+        head = event.hash
+        if isinstance(event, Verification.Reported):
+            payloads[event.originator_version] = event.payload
+    return {"valid": head is not None and not checker.problems, "head": head}, payloads
+
+
+async def verification_timeline(request: Request) -> Response:
+    services, _ = await _audited(request)
+    scan_ref = request.path_params["scan_ref"]
+    view = services.views.timeline
+    entries = await read_view(request, view, view.timeline, scan_ref)
+    if entries is None:
+        raise HTTPException(404, f"no verification {scan_ref!r}")
+    try:
+        chain, payloads = await run_in_threadpool(chain_of, services, scan_ref)
+    except PersistenceError:
+        raise HTTPException(503, "the ledger cannot be read right now") from None
+    if request.query_params.get("payload") in ("1", "true"):
+        for entry in entries:
+            raw = payloads.get(entry["sequence"])
+            entry["payload"] = None if raw is None else raw.decode("utf-8", "replace")
+    return JSONResponse({"scanRef": scan_ref, "entries": entries, "chain": chain})
+
+
+async def audit_events(request: Request) -> Response:
+    services, _ = await _audited(request)
+    fmt = request.query_params.get("format", "ndjson")
+    if fmt not in FORMATS:
+        raise HTTPException(422, "format must be ndjson or csv")
+    try:
+        window = Window.parse(request.query_params.get("since"), request.query_params.get("until"))
+    except ValueError as error:
+        raise HTTPException(422, str(error)) from None
+    chunks = encoded(services.ledger.recorder, services.ledger.mapper, window, fmt)
+    media = "application/x-ndjson" if fmt == "ndjson" else "text/csv; charset=utf-8"
+    return StreamingResponse(iterate_in_threadpool(chunks), media_type=media)
+
+
+def ledger_digest(services: Services) -> dict[str, Any]:
+    """The digest of every chain head, from the timeline view (as far as it has seen)."""
+    view = services.views.timeline
+    position = view.max_tracking_id(services.ledger.name) or 0
+    digest = LedgerDigest()
+    after = 0
+    while True:
+        heads = view.heads(after, HEADS_BATCH)
+        for first_position, scan_ref, sequence, head in heads:
+            digest.add(scan_ref, sequence, head)
+            after = first_position
+        if len(heads) < HEADS_BATCH:
+            break
+    return {
+        "events": digest.events,
+        "digest": digest.hexdigest(),
+        "at": services.clock().isoformat().replace("+00:00", "Z"),
+        "position": position,
+    }
+
+
+async def audit_digest(request: Request) -> Response:
+    services, _ = await _audited(request)
+    view = services.views.timeline
+    return JSONResponse(await read_view(request, view, ledger_digest, services))
+
+
+async def audit_access(request: Request) -> Response:
+    services, _ = await _audited(request)
+    limit = integer_param(request, "limit", 100, 1, 1000)
+    before = integer_param(request, "before", None, 1, 2**62)
+    assert limit is not None
+    entries = await run_in_threadpool(services.access_log.entries, limit, before)
+    return JSONResponse({"entries": entries})

@@ -1,0 +1,208 @@
+"""The read API: status documents, the list query, client totals and timelines.
+
+Reads come from the projections' views. A caller that has just written can pass
+``minPosition`` (the ``position`` of its webhook or registration answer) to wait,
+for a bounded time, until the views have seen at least that far.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import dataclasses
+import logging
+from typing import Any
+
+import msgspec
+from eventsourcing.persistence import PersistenceError
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.types import Receive, Scope, Send
+
+from adapters.status_reader import ReadFailedError, StatusReader
+from adapters.views import SqlVerificationView
+from app.http.auth import authorization, require
+from app.http.body import route_path
+from app.http.errors import failure, send_error, send_json
+from app.service.access import BACKEND_ROLES
+from app.service.ledger import Ledger
+from app.service.services import Services
+from projections.current_status import StatusFilter
+
+log = logging.getLogger("ledger.http")
+_encode = msgspec.json.Encoder().encode
+
+READ_WAIT_SECONDS = 5.0
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 500
+
+
+def _services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+def _flag(request: Request, name: str) -> bool | None:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return None
+    if raw.lower() in ("true", "1", "yes"):
+        return True
+    if raw.lower() in ("false", "0", "no"):
+        return False
+    raise HTTPException(422, f"{name} must be true or false")
+
+
+def integer_param(
+    request: Request, name: str, default: int | None, low: int, high: int
+) -> int | None:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        raise HTTPException(422, f"{name} must be a whole number from {low} to {high}")
+    return int(raw)
+
+
+def encode_cursor(position: int) -> str:
+    return base64.urlsafe_b64encode(f"p{position}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> int:
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise HTTPException(422, "after is not a cursor this service gave out") from None
+    if not text.startswith("p") or not text[1:].isdigit():
+        raise HTTPException(422, "after is not a cursor this service gave out")
+    return int(text[1:])
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if dataclasses.is_dataclass(value):
+        return any(_has_nul(field) for field in vars(value).values())
+    return False
+
+
+async def read_view(
+    request: Request, view: SqlVerificationView, query: Any, *args: Any, none: Any = None
+) -> Any:
+    """Run a view query in the threadpool, first waiting for ``minPosition`` if asked.
+
+    Nothing recorded can contain NUL, so a name or filter (``args``) with NUL finds
+    ``none``. Other query parameters are either validated (``minPosition``) or unused.
+    """
+    if any(_has_nul(value) for value in args):
+        return none
+    wanted = integer_param(request, "minPosition", None, 0, 2**62)
+
+    def call() -> Any:
+        if wanted:
+            view.wait(Ledger.name, wanted, timeout=READ_WAIT_SECONDS)
+        return query(*args)
+
+    try:
+        return await run_in_threadpool(call)
+    except TimeoutError:
+        raise HTTPException(
+            503, f"the views have not reached position {wanted} yet; try again"
+        ) from None
+    except PersistenceError:
+        raise HTTPException(503, "the views cannot be read right now") from None
+
+
+async def verification_status(request: Request) -> Response:
+    """``GET /verifications/{scanRef}`` with a query (``minPosition``); without one,
+    ``StatusRead`` answers before the router does."""
+    services = _services(request)
+    require(services, request, BACKEND_ROLES)
+    scan_ref = request.path_params["scan_ref"]
+    document = await read_view(
+        request, services.views.status, services.views.status.status, scan_ref
+    )
+    if document is None:
+        raise HTTPException(404, f"no verification {scan_ref!r}")
+    return JSONResponse(document)
+
+
+STATUS_PREFIX = "/verifications/"
+
+
+def is_plain_status_read(scope: Scope) -> bool:
+    """Whether this is ``GET /verifications/{scanRef}`` with no query string."""
+    if scope["type"] != "http" or scope["method"] != "GET" or scope.get("query_string"):
+        return False
+    path = route_path(scope)
+    scan_ref = path[len(STATUS_PREFIX) :]
+    return path.startswith(STATUS_PREFIX) and scan_ref != "" and "/" not in scan_ref
+
+
+class StatusRead:
+    """The busiest read as a plain ASGI app, taken before the middleware stack and router
+    (ADR 10): the status document straight from the view (``adapters.status_reader``),
+    or the threaded read when that cannot answer."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        app = scope["app"]
+        services: Services = app.state.services
+        scan_ref = route_path(scope)[len(STATUS_PREFIX) :]
+        try:
+            services.api_keys.require_header(authorization(scope), BACKEND_ROLES)
+            content = await self._document(app.state.status_reader, services, scan_ref)
+        except Exception as error:
+            await send_error(send, *failure(error, "GET", STATUS_PREFIX))
+            return
+        await send_json(send, 200, content)
+
+    async def _document(self, reader: StatusReader, services: Services, scan_ref: str) -> bytes:
+        found: bytes | None = None
+        if "\x00" not in scan_ref:  # nothing recorded contains NUL
+            try:
+                found = await reader.document(scan_ref)
+            except ReadFailedError:
+                try:
+                    document = await run_in_threadpool(services.views.status.status, scan_ref)
+                except PersistenceError:
+                    raise HTTPException(503, "the views cannot be read right now") from None
+                found = None if document is None else _encode(document)
+        if found is None:
+            raise HTTPException(404, f"no verification {scan_ref!r}")
+        return found
+
+
+async def verification_list(request: Request) -> Response:
+    services = _services(request)
+    require(services, request, BACKEND_ROLES)
+    status = request.query_params.get("status") or None
+    client_id = request.query_params.get("clientId") or None
+    where = StatusFilter(
+        status=status,
+        final=_flag(request, "final"),
+        client_id=client_id,
+        suspected=_flag(request, "suspected"),
+    )
+    limit = integer_param(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
+    assert limit is not None
+    after = request.query_params.get("after")
+    before = decode_cursor(after) if after else None
+    view = services.views.status
+    items = await read_view(request, view, view.statuses, where, limit + 1, before, none=[])
+    more = len(items) > limit
+    items = items[:limit]
+    cursor = encode_cursor(items[-1]["lastPosition"]) if more and items else None
+    return JSONResponse({"items": items, "next": cursor})
+
+
+async def client_totals(request: Request) -> Response:
+    services = _services(request)
+    require(services, request, BACKEND_ROLES)
+    client_id = request.path_params["client_id"]
+    view = services.views.reattempts
+    totals = await read_view(request, view, view.client, client_id)
+    if totals is None:
+        raise HTTPException(404, f"no client {client_id!r}")
+    return JSONResponse(totals)

@@ -1,0 +1,101 @@
+"""``POST /webhooks/idenfy[/{kind}]``: signed iDenfy deliveries into the ledger.
+
+This is the service's busiest route, so it is a plain ASGI app: the application hands
+these requests to it before its middleware stack and router (see ``app.http.app``), and it
+does itself what they would do for it: JSON errors, a 500 for the unexpected, and its
+metrics. The request id and access line come from ``RequestLog`` as for every route.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import msgspec
+from starlette.exceptions import HTTPException
+from starlette.types import Receive, Scope, Send
+
+from adapters.idenfy import HEADER_KINDS, PATH_KINDS
+from app.http.body import WEBHOOK_BODY_LIMIT, receive_limited, route_path
+from app.http.errors import failure, send_json
+from app.http.metrics import DELIVERIES, INGEST_SECONDS, STORE_ERRORS
+from app.service.intake import Answer, Incoming, resolve_kind, take_async
+from app.service.services import Services
+from domain.reports import Kind
+
+EVENT_TYPE_HEADER = b"idenfy-event-type"
+SIGNATURE_HEADER = b"idenfy-signature"
+HEADER_VALUE_LIMIT = 200
+PATH = "/webhooks/idenfy"
+
+__all__ = ["PATH", "WebhookIntake", "is_webhook", "resolve_kind"]
+
+RESULTS = {401: "unauthorized", 404: "not_found", 413: "too_large", 503: "unavailable"}
+_encode = msgspec.json.Encoder().encode
+log = logging.getLogger("ledger.http")
+
+
+def is_webhook(scope: Scope) -> bool:
+    """Whether this is a POST to ``/webhooks/idenfy`` or ``/webhooks/idenfy/{kind}``."""
+    if scope["type"] != "http" or scope["method"] != "POST":
+        return False
+    path = route_path(scope)
+    if path == PATH:
+        return True
+    kind = path[len(PATH) + 1 :]
+    return path.startswith(f"{PATH}/") and kind != "" and "/" not in kind
+
+
+class WebhookIntake:
+    """The webhook endpoint, as an ASGI app."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
+        headers: dict[bytes, bytes] = {}
+        for name, value in scope["headers"]:
+            headers.setdefault(name, value)
+        segment = route_path(scope)[len(PATH) + 1 :]
+        # What the delivery says it is, for the metrics; with neither a path kind nor an
+        # Idenfy-Event-Type header it is an identification result, as ``resolve_kind`` has it.
+        label = segment or headers.get(EVENT_TYPE_HEADER, b"").decode("latin-1") or "identification"
+        result = "error"
+        try:
+            answer = await self._answer(scope["app"].state.services, segment, headers, receive)
+            result = answer.body.get("result") or RESULTS.get(answer.status, str(answer.status))
+        except Exception as error:
+            status, reason = failure(error, "POST", PATH)
+            answer = Answer(status, {"error": reason})
+            if status != 500:
+                result = RESULTS.get(status, str(status))
+        finally:
+            known = PATH_KINDS.get(label.lower()) or HEADER_KINDS.get(label.strip().upper())
+            DELIVERIES.labels(known.value if known else "other", result).inc()
+            INGEST_SECONDS.observe(time.perf_counter() - started)
+            if result == "unavailable":
+                STORE_ERRORS.labels("ingest").inc()
+        await send_json(send, answer.status, _encode(answer.body))
+
+    async def _answer(
+        self, services: Services, segment: str, headers: dict[bytes, bytes], receive: Receive
+    ) -> Answer:
+        path_kind: Kind | None = None
+        if segment:
+            path_kind = PATH_KINDS.get(segment.lower())
+            if path_kind is None:
+                raise HTTPException(404, f"unknown webhook kind {segment!r}")
+        declared = headers.get(b"content-length", b"").decode("latin-1")
+        body = await receive_limited(receive, declared, WEBHOOK_BODY_LIMIT)
+        if services.verifier is None:
+            raise HTTPException(503, "no webhook signing key is configured")
+        event_type = headers.get(EVENT_TYPE_HEADER)
+        signature = headers.get(SIGNATURE_HEADER)
+        incoming = Incoming(
+            body=body,
+            signature=None if signature is None else signature.decode("latin-1"),
+            path_kind=path_kind,
+            event_type=None
+            if event_type is None
+            else event_type.decode("latin-1")[:HEADER_VALUE_LIMIT],
+            received_at=services.clock(),
+        )
+        return await take_async(services, incoming)

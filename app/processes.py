@@ -1,0 +1,41 @@
+"""The service's child processes, built here as the rest of the service is in
+``app.bootstrap``: ``python -m app.processes writer|projections FD``.
+
+``ledger serve`` starts them (``app.service.writer``, ``app.service.projection_process``)
+with its own environment, which each reads once, here.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+
+from adapters.durability import views_datastore
+from adapters.sql import Sql
+from app import logs
+from app.bootstrap import open_ledger, projection_workers
+from app.config import load
+from app.service import projection_process, writer
+
+ROLES = ("writer", "projections")
+
+
+def main(argv: Sequence[str]) -> None:
+    if len(argv) != 2 or argv[0] not in ROLES or not argv[1].isdigit():
+        raise SystemExit(f"usage: python -m app.processes {'|'.join(ROLES)} FD")
+    role, descriptor = argv[0], int(argv[1])
+    settings = load(os.environ, require_signing_keys=False)
+    logs.configure(text=settings.text_logs)
+    if role == "writer":
+        writer.serve(descriptor, lambda: open_ledger(settings, create_tables=False))
+        return
+    views = Sql(views_datastore(settings.store))
+    try:
+        projection_process.run(descriptor, projection_workers(settings, views))
+    finally:
+        views.datastore.close()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,161 @@
+"""Taking in one webhook delivery: authenticate, classify, decode, record or quarantine.
+
+The HTTP endpoint and ``ledger quarantine reprocess`` both go through ``take``, so a
+reprocessed delivery meets exactly the checks and the idempotency of a live one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from eventsourcing.persistence import PersistenceError
+
+from adapters.idenfy import HEADER_KINDS, UnusablePayloadError, decode_report
+from adapters.quarantine import QuarantinedDelivery, QuarantineFullError
+from app.logs import annotate
+from app.service.errors import StoreUnavailableError
+from app.service.services import Services
+from domain.reports import Delivery, ExpirationNotice, Kind, Outcome, Receipt
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """A delivery as it arrived: bytes, signature, and where it said what it is."""
+
+    body: bytes
+    signature: str | None
+    path_kind: Kind | None
+    event_type: str | None
+    received_at: datetime
+    signing_key: str | None = None  # already established, when reprocessing
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The HTTP status and JSON body a delivery gets."""
+
+    status: int
+    body: dict[str, Any]
+
+
+def resolve_kind(path_kind: Kind | None, header: str | None) -> tuple[Kind | None, str | None]:
+    """The delivery's kind and, when the header disagreed with the path, the header."""
+    header_kind = HEADER_KINDS.get(header.strip().upper()) if header is not None else None
+    if path_kind is not None:
+        disagrees = header is not None and header_kind is not path_kind
+        return path_kind, header if disagrees else None
+    if header is None:
+        return Kind.IDENTIFICATION, None
+    return header_kind, None
+
+
+@dataclass(frozen=True)
+class Examined:
+    """What checking a delivery found: what to record, or why it cannot be."""
+
+    digest: str
+    key: str | None
+    delivery: Delivery | None = None
+    report: Outcome | ExpirationNotice | None = None
+    cause: str = ""
+
+
+def examine(services: Services, incoming: Incoming) -> Examined:
+    """Authenticate, classify and decode ``incoming``; no input or output."""
+    digest = hashlib.sha256(incoming.body).hexdigest()
+    key = incoming.signing_key
+    if key is None and services.verifier is not None:
+        key = services.verifier.matching_key(incoming.body, incoming.signature)
+    if key is None:
+        return Examined(digest, None, cause="missing or wrong Idenfy-Signature")
+    kind, disagreeing_header = resolve_kind(incoming.path_kind, incoming.event_type)
+    if kind is None:
+        cause = f"Idenfy-Event-Type {incoming.event_type!r} is not an event the ledger models"
+        return Examined(digest, key, cause=cause)
+    try:
+        report = decode_report(kind, incoming.body)
+    except UnusablePayloadError as error:
+        return Examined(digest, key, cause=f"unusable {kind} payload: {error}")
+    annotate(scan_ref=report.scan_ref, kind=kind.value)
+    delivery = Delivery(kind, incoming.received_at, incoming.body, digest, key, disagreeing_header)
+    return Examined(digest, key, delivery, report)
+
+
+def take(services: Services, incoming: Incoming) -> Answer:
+    """Record ``incoming`` once, or keep it in quarantine; never raises for bad input."""
+    examined = examine(services, incoming)
+    if examined.delivery is None or examined.report is None:
+        return turn_away(services, incoming, examined)
+    try:
+        receipt = services.ledger.record(examined.delivery, examined.report)
+    except StoreUnavailableError:
+        return UNAVAILABLE
+    return recorded(receipt)
+
+
+async def take_async(services: Services, incoming: Incoming) -> Answer:
+    """``take`` on an event loop: the checks run on it, the commit is awaited, and only
+    a quarantine write (rare, and blocking) goes to the threadpool."""
+    examined = examine(services, incoming)
+    if examined.delivery is None or examined.report is None:
+        return await asyncio.to_thread(turn_away, services, incoming, examined)
+    try:
+        receipt = await services.recorder.record_async(examined.delivery, examined.report)
+    except StoreUnavailableError:
+        return UNAVAILABLE
+    return recorded(receipt)
+
+
+UNAVAILABLE = Answer(503, {"error": "the ledger cannot commit right now"})
+
+
+def recorded(receipt: Receipt) -> Answer:
+    body: dict[str, Any] = {
+        "result": "duplicate" if receipt.duplicate else "recorded",
+        "scanRef": receipt.scan_ref,
+        "sequence": receipt.sequence,
+    }
+    if receipt.position is not None:
+        body["position"] = receipt.position
+    return Answer(200, body)
+
+
+def turn_away(services: Services, incoming: Incoming, examined: Examined) -> Answer:
+    """The answer to a delivery that cannot be recorded, kept in quarantine if authentic."""
+    if examined.key is None:
+        with contextlib.suppress(PersistenceError):
+            _keep(services, incoming, examined.digest, None, examined.cause)
+        return Answer(401, {"error": examined.cause})
+    return _quarantined(services, incoming, examined.digest, examined.key, examined.cause)
+
+
+def _keep(services: Services, incoming: Incoming, digest: str, key: str | None, cause: str) -> str:
+    return services.quarantine.put(
+        QuarantinedDelivery(
+            received_at=incoming.received_at,
+            cause=cause,
+            payload=incoming.body,
+            payload_sha256=digest,
+            signing_key=key,
+            path_kind=incoming.path_kind.value if incoming.path_kind else None,
+            event_type=incoming.event_type,
+            signature=None if key else (incoming.signature or "")[:200],
+        )
+    )
+
+
+def _quarantined(
+    services: Services, incoming: Incoming, digest: str, key: str, cause: str
+) -> Answer:
+    try:
+        quarantine_id = _keep(services, incoming, digest, key, cause)
+    except QuarantineFullError:
+        return Answer(503, {"error": "the quarantine is full; nothing was kept"})
+    except PersistenceError:
+        return Answer(503, {"error": "the quarantine cannot commit right now"})
+    return Answer(202, {"result": "quarantined", "id": quarantine_id})

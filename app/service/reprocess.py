@@ -1,0 +1,25 @@
+"""Reprocessing a quarantined delivery through the same intake as a live one."""
+
+from __future__ import annotations
+
+from adapters.quarantine import QuarantinedDelivery
+from app.service.intake import Answer, Incoming, take
+from app.service.services import Services
+from domain.reports import Kind
+
+
+def reprocess(services: Services, kept: QuarantinedDelivery) -> Answer:
+    """Take ``kept`` in again; note the outcome on it unless it went straight back."""
+    incoming = Incoming(
+        body=kept.payload,
+        signature=kept.signature,
+        path_kind=Kind(kept.path_kind) if kept.path_kind else None,
+        event_type=kept.event_type,
+        received_at=kept.received_at,
+        signing_key=kept.signing_key,
+    )
+    answer = take(services, incoming)
+    if answer.status == 200:
+        outcome = f"{answer.body['result']} as {answer.body['scanRef']} #{answer.body['sequence']}"
+        services.quarantine.mark(kept.id, services.clock(), outcome)
+    return answer

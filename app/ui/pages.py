@@ -1,0 +1,113 @@
+"""The auditor UI's read pages: search, a verification, a payload, recent ones, a report.
+
+Each page is an auditor read like the API's, recorded in the access log first.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from eventsourcing.persistence import PersistenceError
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from app.http.auditor import chain_of
+from app.http.reads import integer_param, read_view
+from app.service.services import Services
+from app.ui.auth import HOME, audited
+from app.ui.model import is_scan_ref, payload_digest_matches, payload_text, timeline_items
+from app.ui.render import PREFIX, render
+from projections.current_status import StatusFilter
+
+RECENT_LIMIT = 50
+CLIENT_LIMIT = 200
+
+
+async def home(request: Request) -> Response:
+    return RedirectResponse(HOME, 303)
+
+
+async def _chain(services: Services, scan_ref: str) -> tuple[dict[str, Any], dict[int, bytes]]:
+    try:
+        return await run_in_threadpool(chain_of, services, scan_ref)
+    except PersistenceError:
+        raise HTTPException(503, "the ledger cannot be read right now") from None
+
+
+async def _verification(request: Request, services: Services, scan_ref: str) -> dict[str, Any]:
+    """The status document, timeline items and chain check of one verification, or 404."""
+    views = services.views
+    document = await read_view(request, views.status, views.status.status, scan_ref)
+    entries = await read_view(request, views.timeline, views.timeline.timeline, scan_ref)
+    if document is None and entries is None:
+        raise HTTPException(404, f"There is no verification with scanRef {scan_ref}.")
+    chain, payloads = await _chain(services, scan_ref)
+    return {
+        "scanRef": scan_ref,
+        "document": document,
+        "items": timeline_items(entries or [], payloads),
+        "chain": chain,
+    }
+
+
+async def search(request: Request) -> Response:
+    services, caller = await audited(request)
+    query = request.query_params.get("q", "").strip()
+    context: dict[str, Any] = {"query": query, "items": [], "totals": None}
+    if query:
+        view = services.views.status
+        if is_scan_ref(query) and await read_view(request, view, view.status, query) is not None:
+            return RedirectResponse(f"{PREFIX}/verifications/{query}", 303)
+        where = StatusFilter(client_id=query)
+        context["items"] = await read_view(request, view, view.statuses, where, CLIENT_LIMIT, None)
+        totals = services.views.reattempts
+        context["totals"] = await read_view(request, totals, totals.client, query)
+    return render(request, "search.html", context, caller=caller)
+
+
+async def verification(request: Request) -> Response:
+    services, caller = await audited(request)
+    record = await _verification(request, services, request.path_params["scan_ref"])
+    return render(request, "verification.html", record, caller=caller)
+
+
+async def payload(request: Request) -> Response:
+    services, caller = await audited(request)
+    scan_ref = request.path_params["scan_ref"]
+    sequence: int = request.path_params["sequence"]
+    view = services.views.timeline
+    entries = await read_view(request, view, view.timeline, scan_ref) or []
+    entry = next((e for e in entries if e["sequence"] == sequence), None)
+    _, payloads = await _chain(services, scan_ref)
+    raw = payloads.get(sequence)
+    if entry is None or raw is None:
+        raise HTTPException(404, f"Verification {scan_ref} has no payload at sequence {sequence}.")
+    context = {
+        "scanRef": scan_ref,
+        "entry": entry,
+        "text": payload_text(raw),
+        "size": len(raw),
+        "digestMatches": payload_digest_matches(raw, entry),
+    }
+    return render(request, "payload.html", context, caller=caller)
+
+
+async def recent(request: Request) -> Response:
+    services, caller = await audited(request)
+    before = integer_param(request, "before", None, 1, 2**62)
+    view = services.views.status
+    where = StatusFilter()
+    items = await read_view(request, view, view.statuses, where, RECENT_LIMIT + 1, before)
+    older = items[RECENT_LIMIT - 1]["lastPosition"] if len(items) > RECENT_LIMIT else None
+    context = {"items": items[:RECENT_LIMIT], "older": older, "paged": before is not None}
+    return render(request, "recent.html", context, caller=caller)
+
+
+async def report(request: Request) -> Response:
+    services, caller = await audited(request)
+    record = await _verification(request, services, request.path_params["scan_ref"])
+    generated = services.clock().isoformat(timespec="seconds").replace("+00:00", "Z")
+    context = record | {"generatedAt": generated}
+    return render(request, "report.html", context, caller=caller)
