@@ -1,6 +1,6 @@
 """News of the ledger for the projection workers: when to look for new events.
 
-The workers read new events themselves, in batches (``app.workers``); all they need
+The workers read new events themselves, in batches (``app.service.workers``); all they need
 from the store is a wake-up when there may be some. Three sources set one flag, so
 that however many commits happen while a batch is being written, the worker reads
 once afterwards:

@@ -7,7 +7,6 @@ with its own environment, which each reads once, here.
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Sequence
 
@@ -15,7 +14,7 @@ from adapters.durability import views_datastore
 from adapters.sql import Sql
 from app import logs
 from app.bootstrap import open_ledger, projection_workers
-from app.config import load
+from app.config import environment, load
 from app.service import projection_process, writer
 
 ROLES = ("writer", "projections")
@@ -25,7 +24,7 @@ def main(argv: Sequence[str]) -> None:
     if len(argv) != 2 or argv[0] not in ROLES or not argv[1].isdigit():
         raise SystemExit(f"usage: python -m app.processes {'|'.join(ROLES)} FD")
     role, descriptor = argv[0], int(argv[1])
-    settings = load(os.environ, require_signing_keys=False)
+    settings = load(environment(), require_signing_keys=False)
     logs.configure(text=settings.text_logs)
     if role == "writer":
         writer.serve(descriptor, lambda: open_ledger(settings, create_tables=False))

@@ -32,7 +32,7 @@ from typing import Any
 
 from adapters.persistence import PostgresLocation, parse_database_url
 from adapters.signing import sign
-from app.scenarios import Person
+from app.cli.scenarios import Person
 from tests.support.postgres import free_port, server_url
 from tests.support.process import children_of, clean_environment
 

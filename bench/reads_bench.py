@@ -9,7 +9,7 @@ For each store, in one run on one machine:
 
 1. fill a fresh ledger with ``events`` events (histories of 4 events, saved in large
    transactions by ``bench.replay_bench.fill``);
-2. build the three projections with ``app.replay.replay`` (its events/s is reported);
+2. build the three projections with ``app.service.replay.replay`` (its events/s is reported);
 3. the ceiling for status reads: a plain Starlette app (``ceiling_app`` below) that
    checks the bearer token and answers the stored status document of the same
    views, read by primary key, measured with the same wrk script;
@@ -61,8 +61,8 @@ from adapters.persistence import (
 )
 from app.bootstrap import ledger_settings, open_views
 from app.config import Settings
-from app.ledger import Ledger
-from app.replay import replay
+from app.service.ledger import Ledger
+from app.service.replay import replay
 from bench.ingest_bench import peak_rss_mb, recreate_database, wait_up, wrk
 from bench.replay_bench import PER_SAVE, fill, flush_to_disk, server_version
 from tests.support.postgres import free_port, server_url

@@ -9,7 +9,7 @@ transactions, so filling is quick), then measures, in one run on one machine:
 
 - the ceiling: reading every stored event in batches and decoding its JSON state
   with msgspec, doing nothing else;
-- the replay: rebuilding all three projections into new tables (``app.replay``).
+- the replay: rebuilding all three projections into new tables (``app.service.replay``).
 
 PostgreSQL comes from ``LEDGER_TEST_DATABASE_URL`` or a throwaway cluster (a fresh
 ``ledger_replay`` database on it); ``--database-url`` measures that one store instead.
@@ -35,14 +35,14 @@ import msgspec
 from adapters.persistence import eventsourcing_settings, parse_database_url
 from app.bootstrap import ledger_settings, open_views
 from app.config import Settings
-from app.ledger import Ledger
-from app.replay import replay
+from app.service.ledger import Ledger
+from app.service.replay import replay
 from domain.reports import Delivery, Kind, Outcome, Registration
 from domain.verification import Verification
 
 BATCH = 10_000
 # Verifications per transaction when filling: PostgreSQL's pipelined inserts stall
-# psycopg beyond a few hundred events (see app.ledger.MAX_BATCH).
+# psycopg beyond a few hundred events (see app.service.ledger.MAX_BATCH).
 PER_SAVE = {"sqlite": 500, "postgres": 50}
 
 
