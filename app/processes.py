@@ -15,7 +15,7 @@ from adapters.sql import Sql
 from app import logs
 from app.bootstrap import open_ledger, projection_workers
 from app.config import environment, load
-from app.service import projection_process, writer
+from app.service import committer, projection_process
 
 ROLES = ("writer", "projections")
 
@@ -27,7 +27,7 @@ def main(argv: Sequence[str]) -> None:
     settings = load(environment(), require_signing_keys=False)
     logs.configure(text=settings.text_logs)
     if role == "writer":
-        writer.serve(descriptor, lambda: open_ledger(settings, create_tables=False))
+        committer.serve(descriptor, lambda: open_ledger(settings, create_tables=False))
         return
     views = Sql(views_datastore(settings.store))
     try:

@@ -8,8 +8,10 @@ pieces).
 
 from __future__ import annotations
 
+import asyncio
 import struct
-from typing import IO
+from collections.abc import Callable
+from typing import IO, cast
 
 HEADER = struct.Struct(">I")
 
@@ -54,3 +56,24 @@ class FrameBuffer:
             start += size
         del self.buffer[:start]
         return frames
+
+
+class FrameLink(asyncio.Protocol):
+    """One end of the socket pair, as an asyncio protocol: frames in, a callback each."""
+
+    def __init__(self, on_frame: Callable[[bytes], None], on_lost: Callable[[], None]):
+        self.frames = FrameBuffer()
+        self.on_frame = on_frame
+        self.on_lost = on_lost
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports do not derive from asyncio's classes; they behave alike.
+        self.transport = cast(asyncio.Transport, transport)
+
+    def data_received(self, data: bytes) -> None:
+        for body in self.frames.feed(data):
+            self.on_frame(body)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.on_lost()

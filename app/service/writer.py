@@ -23,20 +23,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from functools import partial
-from typing import cast
 
 import msgspec
 
 from app.service.errors import StoreUnavailableError
-from app.service.framing import FrameBuffer, frame
-from app.service.ledger import Ledger
+from app.service.framing import FrameLink, frame
 from domain.reports import Delivery, ExpirationNotice, Outcome, Receipt
 
 Request = tuple[int, Delivery, Outcome | None, ExpirationNotice | None]
@@ -55,27 +52,6 @@ class WriterStoppedError(Exception):
     """The writer process is gone, or could not be started."""
 
 
-class _Link(asyncio.Protocol):
-    """One end of the socket pair, as an asyncio protocol: frames in, a callback each."""
-
-    def __init__(self, on_frame: Callable[[bytes], None], on_lost: Callable[[], None]):
-        self.frames = FrameBuffer()
-        self.on_frame = on_frame
-        self.on_lost = on_lost
-        self.transport: asyncio.Transport | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        # uvloop's transports do not derive from asyncio's classes; they behave alike.
-        self.transport = cast(asyncio.Transport, transport)
-
-    def data_received(self, data: bytes) -> None:
-        for body in self.frames.feed(data):
-            self.on_frame(body)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.on_lost()
-
-
 class WriterProcess:
     """The server's side: starts the writer process and awaits its receipts.
 
@@ -91,7 +67,7 @@ class WriterProcess:
         self.waiting: dict[int, asyncio.Future[Receipt]] = {}
         """The current writer process's deliveries still to be answered."""
         self.process: subprocess.Popen[bytes] | None = None
-        self.link: _Link | None = None
+        self.link: FrameLink | None = None
         self.starting = asyncio.Lock()
         self.last_start = -RESTART_PAUSE_SECONDS
         self.closed = False
@@ -134,7 +110,7 @@ class WriterProcess:
             if process is not None:
                 await asyncio.to_thread(_reap, process)
 
-    async def _restart(self) -> _Link:
+    async def _restart(self) -> FrameLink:
 
         async with self.starting:
             link = self.link
@@ -149,7 +125,7 @@ class WriterProcess:
             except WriterStoppedError as error:
                 raise StoreUnavailableError(str(error)) from error
 
-    async def _start(self) -> _Link:
+    async def _start(self) -> FrameLink:
         self.last_start = time.monotonic()
         if self.process is not None:
             await asyncio.to_thread(_reap, self.process)
@@ -168,7 +144,7 @@ class WriterProcess:
         # lost, only those wait in vain.
         ready: asyncio.Future[Response] = loop.create_future()
         waiting: dict[int, asyncio.Future[Receipt]] = {}
-        link = _Link(partial(self._answer, ready, waiting), partial(self._lost, ready, waiting))
+        link = FrameLink(partial(self._answer, ready, waiting), partial(self._lost, ready, waiting))
         await loop.connect_accepted_socket(lambda: link, ours)
         try:
             _, _, kind, message = await asyncio.wait_for(ready, START_SECONDS)
@@ -190,7 +166,7 @@ class WriterProcess:
         self.link, self.waiting = link, waiting
         return link
 
-    def _stop_link(self, link: _Link) -> None:
+    def _stop_link(self, link: FrameLink) -> None:
         if link.transport is not None:
             link.transport.close()
         if self.process is not None:
@@ -234,7 +210,7 @@ class WriterProcess:
                 )
 
 
-def _open(link: _Link | None) -> bool:
+def _open(link: FrameLink | None) -> bool:
     return link is not None and link.transport is not None and not link.transport.is_closing()
 
 
@@ -244,78 +220,3 @@ def _reap(process: subprocess.Popen[bytes]) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
-
-
-# The writer process.
-
-
-def serve(descriptor: int, open_ledger: Callable[[], Ledger]) -> None:
-    """Commit what the server sends on ``descriptor`` until the server closes it, in the
-    ledger ``open_ledger`` opens (``python -m app.processes writer``)."""
-    for number in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(number, signal.SIG_IGN)
-    asyncio.run(_serve(socket.socket(fileno=descriptor), open_ledger))
-
-
-async def _serve(sock: socket.socket, open_ledger: Callable[[], Ledger]) -> None:
-
-    encode = msgspec.msgpack.Encoder().encode
-    decode = msgspec.msgpack.Decoder(Request).decode
-    loop = asyncio.get_running_loop()
-    stopped = loop.create_future()
-
-    def lost() -> None:
-        if not stopped.done():
-            stopped.set_result(None)
-
-    early: list[bytes] = []  # frames that come before the ledger is open
-    link = _Link(early.append, lost)
-    await loop.connect_accepted_socket(lambda: link, sock)
-    assert link.transport is not None
-    transport = link.transport
-
-    def send(answer: Response) -> None:
-        if not transport.is_closing():
-            transport.write(frame(encode(answer)))
-
-    try:
-        ledger = await asyncio.to_thread(open_ledger)
-    except Exception as error:
-        send((READY, None, FAILED, f"the ledger's writer process cannot open the ledger: {error}"))
-        transport.close()
-        return
-
-    running: set[asyncio.Task[None]] = set()
-
-    async def record(number: int, delivery: Delivery, report: Outcome | ExpirationNotice) -> None:
-        try:
-            receipt = await ledger.record_async(delivery, report)
-        except StoreUnavailableError as error:
-            send((number, None, UNAVAILABLE, str(error)))
-        except Exception as error:
-            send((number, None, FAILED, f"{type(error).__name__}: {error}"))
-        else:
-            send((number, receipt, "", ""))
-
-    def take(body: bytes) -> None:
-        number, delivery, outcome, notice = decode(body)
-        report = outcome if outcome is not None else notice
-        if report is None:
-            send((number, None, FAILED, "a request without a report"))
-            return
-        task = loop.create_task(record(number, delivery, report))
-        running.add(task)
-        task.add_done_callback(running.discard)
-
-    link.on_frame = take
-    send((READY, None, "", ""))
-    for body in early:
-        take(body)
-    try:
-        await stopped
-        # The server is gone or going: finish what was taken (it may still be listening).
-        if running:
-            await asyncio.wait(running)
-    finally:
-        await asyncio.to_thread(ledger.close)
-        transport.close()

@@ -1,0 +1,93 @@
+"""The writer process's own side (ADR 11): commit what the server sends, answer each
+delivery once its batch has committed, and stop when the server's end closes.
+
+``python -m app.processes writer FD`` runs ``serve``; ``app.service.writer`` is the
+server's side, and describes the frames.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import socket
+from collections.abc import Callable
+
+import msgspec
+
+from app.service.errors import StoreUnavailableError
+from app.service.framing import FrameLink, frame
+from app.service.ledger import Ledger
+from app.service.writer import FAILED, READY, UNAVAILABLE, Request, Response
+from domain.reports import Delivery, ExpirationNotice, Outcome
+
+
+def serve(descriptor: int, open_ledger: Callable[[], Ledger]) -> None:
+    """Commit what the server sends on ``descriptor`` until the server closes it, in the
+    ledger ``open_ledger`` opens (``python -m app.processes writer``)."""
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, signal.SIG_IGN)
+    asyncio.run(_serve(socket.socket(fileno=descriptor), open_ledger))
+
+
+async def _serve(sock: socket.socket, open_ledger: Callable[[], Ledger]) -> None:
+
+    encode = msgspec.msgpack.Encoder().encode
+    decode = msgspec.msgpack.Decoder(Request).decode
+    loop = asyncio.get_running_loop()
+    stopped = loop.create_future()
+
+    def lost() -> None:
+        if not stopped.done():
+            stopped.set_result(None)
+
+    early: list[bytes] = []  # frames that come before the ledger is open
+    link = FrameLink(early.append, lost)
+    await loop.connect_accepted_socket(lambda: link, sock)
+    assert link.transport is not None
+    transport = link.transport
+
+    def send(answer: Response) -> None:
+        if not transport.is_closing():
+            transport.write(frame(encode(answer)))
+
+    try:
+        ledger = await asyncio.to_thread(open_ledger)
+    except Exception as error:
+        send((READY, None, FAILED, f"the ledger's writer process cannot open the ledger: {error}"))
+        transport.close()
+        return
+
+    running: set[asyncio.Task[None]] = set()
+
+    async def record(number: int, delivery: Delivery, report: Outcome | ExpirationNotice) -> None:
+        try:
+            receipt = await ledger.record_async(delivery, report)
+        except StoreUnavailableError as error:
+            send((number, None, UNAVAILABLE, str(error)))
+        except Exception as error:
+            send((number, None, FAILED, f"{type(error).__name__}: {error}"))
+        else:
+            send((number, receipt, "", ""))
+
+    def take(body: bytes) -> None:
+        number, delivery, outcome, notice = decode(body)
+        report = outcome if outcome is not None else notice
+        if report is None:
+            send((number, None, FAILED, "a request without a report"))
+            return
+        task = loop.create_task(record(number, delivery, report))
+        running.add(task)
+        task.add_done_callback(running.discard)
+
+    link.on_frame = take
+    send((READY, None, "", ""))
+    for body in early:
+        take(body)
+    try:
+        await stopped
+        # The server is gone or going: finish what was taken (it may still be listening).
+        if running:
+            await asyncio.wait(running)
+    finally:
+        await asyncio.to_thread(ledger.close)
+        transport.close()
