@@ -26,13 +26,14 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from adapters.durability import POSTGRES_SESSION_OPTIONS, views_path
+from adapters.generations import META
 from adapters.persistence import (
     POSTGRES_CONNECT_TIMEOUT_SECONDS,
     PostgresLocation,
     SQLiteLocation,
     StoreLocation,
 )
-from adapters.views import GENERATION_LOOKUP_SECONDS, META
+from adapters.views import GENERATION_LOOKUP_SECONDS
 
 PROJECTION = "current_status"
 SQLITE_BUSY_MILLISECONDS = 50

@@ -21,20 +21,25 @@ from typing import Any, ClassVar, Literal, TypeVar
 
 import msgspec
 from eventsourcing.persistence import (
-    IntegrityError,
     PersistenceError,
     Tracking,
     WaitInterruptedError,
 )
 
 from adapters.fact_codec import decode_facts, encode_facts
+from adapters.generations import (
+    META,
+    TRACKING,
+    ensure_meta,
+    generations,
+    track_statement,
+)
 from adapters.progress import ProgressWatch
 from adapters.sql import Cursor, Sql
+from adapters.view_writes import write_together
 from projections.facts import Fact
 from projections.verification_view import VerificationState, VerificationView
 
-META = "ledger_projections"
-TRACKING = "ledger_projection_tracking"
 IN_CHUNK = 500
 # Readers may use the previous generation this long after a replay's switch; a replay
 # waits longer than this before it drops the old tables.
@@ -65,47 +70,12 @@ def reading(method: Callable[..., T]) -> Callable[..., T]:
     return read
 
 
-class GenerationChangedError(Exception):
-    """A replay switched this projection to new tables; the writer must restart."""
-
-
 def encode_json(value: Any) -> str:
     return msgspec.json.encode(value).decode()
 
 
 def decode_json(text: str | bytes) -> Any:
     return _json_decoder.decode(text)
-
-
-def ensure_meta(sql: Sql) -> None:
-    for attempt in range(2):
-        try:
-            with sql.transaction(commit=True) as c:
-                c.execute(
-                    f"CREATE TABLE IF NOT EXISTS {sql.table(META)} (name TEXT PRIMARY KEY,"
-                    " active INTEGER NOT NULL, building INTEGER, building_rules INTEGER)"
-                )
-                c.execute(
-                    f"CREATE TABLE IF NOT EXISTS {sql.table(TRACKING)} (view TEXT PRIMARY KEY,"
-                    f" application_name TEXT NOT NULL, notification_id {sql.bigint} NOT NULL)"
-                )
-            return
-        except IntegrityError:
-            # Another process created the same tables at the same moment.
-            if attempt:
-                raise
-
-
-def generations(c: Cursor, name: str) -> tuple[int, int | None]:
-    """(active, building) of the named projection, registering it on first use."""
-    c.execute(
-        f"INSERT INTO {c.sql.table(META)} (name, active) VALUES (?, 1)"
-        " ON CONFLICT (name) DO NOTHING",
-        (name,),
-    )
-    row = c.execute(f"SELECT active, building FROM {c.sql.table(META)} WHERE name = ?", (name,))
-    found = row.fetchone()
-    return int(found["active"]), None if found["building"] is None else int(found["building"])
 
 
 class SqlVerificationView(VerificationView):
@@ -313,93 +283,3 @@ class SqlVerificationView(VerificationView):
     def values(cls, state: VerificationState) -> tuple[Any, ...]:
         """The row's column values (after scan_ref, before facts), in ``columns`` order."""
         raise NotImplementedError
-
-
-Write = tuple[
-    SqlVerificationView, Sequence[VerificationState], Sequence[bytes], Sequence[Sequence[Any]]
-]
-"""A view, the states to write to it, their facts encoded (``encode_facts``), and rows
-made elsewhere (``SqlVerificationView.row``) to write with them."""
-
-
-def write_together(c: Cursor, writes: Sequence[Write], tracking: Tracking) -> None:
-    """Rows of several views and their tracking records, in the caller's transaction,
-    with one look at all their generations and one at all their tracking records, and
-    the tracking records written in one statement: a batch of the live workers is a
-    handful of statements.
-
-    A view that had already recorded ``tracking`` writes nothing, so an event is never
-    counted twice. Raises ``GenerationChangedError`` when a replay has switched a live
-    view to new tables.
-    """
-    views = [view for view, _, _, _ in writes]
-    marks = ", ".join("?" * len(views))
-    active = {
-        row["name"]: int(row["active"])
-        for row in c.execute(
-            f"SELECT name, active FROM {c.sql.table(META)} WHERE name IN ({marks})",
-            [view.projection for view in views],
-        ).fetchall()
-    }
-    for view in views:
-        if view.mode == "live" and active.get(view.projection) != view.bound:
-            raise GenerationChangedError(view.projection)
-    keys = [view.key() for view in views]
-    done = {
-        row["view"]: int(row["notification_id"])
-        for row in c.execute(
-            f"SELECT view, notification_id FROM {c.sql.table(TRACKING)}"
-            f" WHERE view IN ({marks}) AND application_name = ?",
-            [*keys, tracking.application_name],
-        ).fetchall()
-    }
-    tracked: list[tuple[str, str, int]] = []
-    for (view, states, blobs, rows), key in zip(writes, keys, strict=True):
-        if key in done and tracking.notification_id <= done[key]:
-            continue
-        view._upsert(c, states, blobs, rows)
-        tracked.append((key, tracking.application_name, tracking.notification_id))
-    c.executemany(track_statement(c.sql), tracked)
-
-
-def track_statement(sql: Sql) -> str:
-    """Record a view's tracking position: (view, application name, notification id)."""
-    return (
-        f"INSERT INTO {sql.table(TRACKING)} (view, application_name, notification_id)"
-        " VALUES (?, ?, ?) ON CONFLICT (view) DO UPDATE"
-        " SET notification_id = excluded.notification_id,"
-        " application_name = excluded.application_name"
-    )
-
-
-def begin_build(sql: Sql, name: str, rules_version: int) -> tuple[int, int, bool]:
-    """(active, building, fresh): the generation a replay builds.
-
-    An unfinished one is resumed when it was begun under the same rules; one begun
-    under other rules is started again from nothing (``fresh``).
-    """
-    ensure_meta(sql)
-    with sql.transaction(commit=True) as c:
-        active, building = generations(c, name)
-        row = c.execute(
-            f"SELECT building_rules FROM {sql.table(META)} WHERE name = ?", (name,)
-        ).fetchone()
-        fresh = building is None or row["building_rules"] != rules_version
-        if fresh:
-            building = active + 1
-            c.execute(
-                f"UPDATE {sql.table(META)} SET building = ?, building_rules = ? WHERE name = ?",
-                (building, rules_version, name),
-            )
-    assert building is not None
-    return active, building, fresh
-
-
-def switch_to(sql: Sql, name: str, generation: int) -> None:
-    """Make ``generation`` the active one of ``name``, in one transaction."""
-    with sql.transaction(commit=True) as c:
-        c.execute(
-            f"UPDATE {sql.table(META)} SET active = ?, building = NULL, building_rules = NULL"
-            " WHERE name = ?",
-            (generation, name),
-        )

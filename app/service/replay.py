@@ -18,8 +18,9 @@ from typing import Any
 from eventsourcing.persistence import Tracking
 
 from adapters.fact_codec import encode_facts
+from adapters.generations import begin_build, switch_to
 from adapters.sql import Sql
-from adapters.views import SqlVerificationView, begin_build, switch_to
+from adapters.views import SqlVerificationView
 from app.service.ledger import Ledger
 from app.service.replay_reader import MAX_REMEMBERED, fact_batches
 from app.service.workers import PROJECTIONS

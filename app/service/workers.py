@@ -26,6 +26,7 @@ from eventsourcing.persistence import Tracking
 
 from adapters.fact_codec import encode_facts
 from adapters.fast_facts import read_facts
+from adapters.generations import GenerationChangedError
 from adapters.leadership import Leadership
 from adapters.sql import Sql
 from adapters.subscription import LedgerNews, poll_seconds
@@ -34,7 +35,8 @@ from adapters.view_tables import (
     SqlCurrentStatusView,
     SqlReattemptsView,
 )
-from adapters.views import GenerationChangedError, SqlVerificationView, Write, write_together
+from adapters.view_writes import Write, write_together
+from adapters.views import SqlVerificationView
 from adapters.wakeups import PROJECTED
 from app.service.ledger import Ledger
 from projections.audit_timeline import AuditTimelineProjection

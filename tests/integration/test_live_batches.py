@@ -17,10 +17,10 @@ from typing import Any
 
 import pytest
 
+from adapters.generations import TRACKING
 from adapters.leadership import leadership_for
 from adapters.sql import Cursor
 from adapters.view_tables import SqlReattemptsView
-from adapters.views import TRACKING
 from app.bootstrap import ledger_settings
 from app.service.replay import replay
 from app.service.services import Services

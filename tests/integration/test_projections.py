@@ -20,11 +20,12 @@ import pytest
 from eventsourcing.persistence import Tracking
 from starlette.testclient import TestClient
 
+from adapters.generations import GenerationChangedError, begin_build, switch_to
 from adapters.idenfy import decode_report
 from adapters.signing import fingerprint
 from adapters.sql import Sql
 from adapters.view_tables import SqlAuditTimelineView, SqlCurrentStatusView, SqlReattemptsView
-from adapters.views import GenerationChangedError, SqlVerificationView, begin_build, switch_to
+from adapters.views import SqlVerificationView
 from app.server import create_app
 from app.service.ledger import Ledger
 from app.service.services import Services, Views

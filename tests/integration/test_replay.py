@@ -16,9 +16,9 @@ import adapters.sql
 import app.service.replay
 import app.service.replay_reader
 import projections.rules
+from adapters.generations import META, TRACKING, switch_to
 from adapters.sql import Sql
 from adapters.view_tables import VIEW_CLASSES
-from adapters.views import META, TRACKING, switch_to
 from app.bootstrap import bootstrap
 from app.config import load
 from app.service.ledger import Ledger
