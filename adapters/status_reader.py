@@ -9,16 +9,17 @@ read itself, and under concurrency the threads and the loop contend for the GIL.
   rare wait (WAL recovery), and the caller falls back to the threaded path on any error;
 - on PostgreSQL it runs on psycopg's async pool, in autocommit: one round trip.
 
-The document comes back as the JSON text stored in the view, ready to send. The
-active generation is looked up at most every ``GENERATION_LOOKUP_SECONDS`` (as the
-threaded readers do); a read that finds its table gone looks it up again once.
+The document comes back as the JSON text stored in the view, ready to send. The query,
+the table's name and the generation cache are those of the threaded read
+(``adapters.status_query``); a read that finds its table gone looks the active
+generation up again at the next read.
 """
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
-import time
+from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -26,16 +27,20 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from adapters.durability import POSTGRES_SESSION_OPTIONS, views_path
-from adapters.generations import META
 from adapters.persistence import (
     POSTGRES_CONNECT_TIMEOUT_SECONDS,
     PostgresLocation,
     SQLiteLocation,
     StoreLocation,
 )
-from adapters.views import GENERATION_LOOKUP_SECONDS
+from adapters.status_query import (
+    PROJECTION,
+    ActiveGeneration,
+    active_query,
+    document_query,
+    quoted,
+)
 
-PROJECTION = "current_status"
 SQLITE_BUSY_MILLISECONDS = 50
 POOL_MIN, POOL_MAX = 2, 8
 POOL_WAIT_SECONDS = 2.0
@@ -53,37 +58,13 @@ class StatusReader(Protocol):
     async def close(self) -> None: ...
 
 
-def _quoted(name: str, schema: str = "") -> str:
-    return f'"{schema}"."{name}"' if schema else f'"{name}"'
-
-
-class _Generations:
-    """The active generation's table name, looked up at most twice a second."""
-
-    def __init__(self, schema: str = ""):
-        self.schema = schema
-        self.table: str | None = None
-        self.until = 0.0
-
-    def current(self) -> str | None:
-        return self.table if time.monotonic() < self.until else None
-
-    def found(self, active: int | None) -> str:
-        self.table = _quoted(f"{PROJECTION}_g{active or 1}", self.schema)
-        self.until = time.monotonic() + GENERATION_LOOKUP_SECONDS
-        return self.table
-
-    def forget(self) -> None:
-        self.until = 0.0
-
-
 class SQLiteStatusReader:
     """Reads on the calling thread (the event loop) over one query-only connection."""
 
     def __init__(self, path: Path):
         self.path = path
         self.connection: sqlite3.Connection | None = None
-        self.generations = _Generations()
+        self.generations = ActiveGeneration()
 
     def _connect(self) -> sqlite3.Connection:
         if self.connection is None:
@@ -97,21 +78,13 @@ class SQLiteStatusReader:
             self.connection = connection
         return self.connection
 
-    def _table(self, connection: sqlite3.Connection) -> str:
-        table = self.generations.current()
-        if table is None:
-            row = connection.execute(
-                f"SELECT active FROM {_quoted(META)} WHERE name = ?", (PROJECTION,)
-            ).fetchone()
-            table = self.generations.found(None if row is None else int(row[0]))
-        return table
-
     def _read(self, scan_ref: str) -> bytes | None:
         connection = self._connect()
-        table = self._table(connection)
-        row = connection.execute(
-            f"SELECT document FROM {table} WHERE scan_ref = ?", (scan_ref,)
-        ).fetchone()
+        if self.generations.cached() is None:
+            row = connection.execute(active_query(), (PROJECTION,)).fetchone()
+            self.generations.found(None if row is None else int(row[0]))
+        table = self.generations.table
+        row = connection.execute(document_query(table), (scan_ref,)).fetchone()
         return None if row is None else str(row[0]).encode()
 
     async def document(self, scan_ref: str) -> bytes | None:
@@ -136,7 +109,8 @@ class PostgresStatusReader:
 
     def __init__(self, location: PostgresLocation):
         self.location = location
-        self.generations = _Generations(location.schema or "public")
+        self.schema = location.schema or "public"
+        self.generations = ActiveGeneration(partial(quoted, schema=self.schema))
         self.pool: AsyncConnectionPool[Any] | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
         self.opening = asyncio.Lock()
@@ -169,17 +143,14 @@ class PostgresStatusReader:
     async def _read(self, scan_ref: str) -> bytes | None:
         pool = await self._pool()
         async with pool.connection() as connection:
-            table = self.generations.current()
-            if table is None:
-                meta = _quoted(META, self.generations.schema)
+            if self.generations.cached() is None:
                 cursor = await connection.execute(
-                    f"SELECT active FROM {meta} WHERE name = %s", (PROJECTION,)
+                    active_query(self.schema, postgres=True), (PROJECTION,)
                 )
                 row = await cursor.fetchone()
-                table = self.generations.found(None if row is None else int(row[0]))
-            cursor = await connection.execute(
-                f"SELECT document FROM {table} WHERE scan_ref = %s", (scan_ref,)
-            )
+                self.generations.found(None if row is None else int(row[0]))
+            table = self.generations.table
+            cursor = await connection.execute(document_query(table, postgres=True), (scan_ref,))
             found = await cursor.fetchone()
         return None if found is None else str(found[0]).encode()
 

@@ -5,7 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from adapters.fact_codec import decode_facts, decode_timeline, encode_timeline
-from adapters.views import SqlVerificationView, decode_json, encode_json, reading
+from adapters.generations import META
+from adapters.sql import Sql
+from adapters.status_query import ACTIVE, DOCUMENT, PROJECTION, ActiveGeneration, table_key
+from adapters.views import Mode, SqlVerificationView, decode_json, encode_json, reading
 from projections.audit_timeline import AuditTimelineView
 from projections.current_status import CurrentStatusView, StatusFilter
 from projections.reattempts import ReattemptsView
@@ -13,7 +16,10 @@ from projections.verification_view import VerificationState
 
 
 class SqlCurrentStatusView(SqlVerificationView, CurrentStatusView):
-    projection = "current_status"
+    """The status documents; a reader follows the active generation through the cache
+    and reads a document with the query the fast readers run (``adapters.status_query``)."""
+
+    projection = PROJECTION
     columns = (
         ("client_id", "TEXT"),
         ("status", "TEXT"),
@@ -29,6 +35,34 @@ class SqlCurrentStatusView(SqlVerificationView, CurrentStatusView):
         ("final", "last_position"),
         ("suspected", "last_position"),
     )
+
+    def __init__(self, sql: Sql, *, mode: Mode = "read", generation: int | None = None):
+        self.active = ActiveGeneration(sql.table)
+        super().__init__(sql, mode=mode, generation=generation)
+
+    @property
+    def looked_up_until(self) -> float:
+        return self.active.until
+
+    @looked_up_until.setter
+    def looked_up_until(self, until: float) -> None:
+        self.active.until = until
+
+    def key(self, generation: int | None = None) -> str:
+        return table_key(self.bound if generation is None else generation)
+
+    def generation(self) -> int:
+        """The generation to read, from the cache the status reads share."""
+        if self.mode != "read":
+            return self.bound
+        if self.active.cached() is None:
+            with self.sql.transaction(commit=False) as c:
+                row = c.execute(
+                    ACTIVE.format(meta=self.sql.table(META)), (self.projection,)
+                ).fetchone()
+            self.active.generation = self.bound
+            self.bound = self.active.found(None if row is None else int(row["active"]))
+        return self.bound
 
     @classmethod
     def values(cls, state: VerificationState) -> tuple[Any, ...]:
@@ -46,8 +80,7 @@ class SqlCurrentStatusView(SqlVerificationView, CurrentStatusView):
     def status(self, scan_ref: str) -> dict[str, Any] | None:
         table = self.rows_table(self.generation())
         with self.sql.transaction(commit=False) as c:
-            row = c.execute(f"SELECT document FROM {table} WHERE scan_ref = ?", (scan_ref,))
-            found = row.fetchone()
+            found = c.execute(DOCUMENT.format(table=table), (scan_ref,)).fetchone()
         return None if found is None else dict(decode_json(found["document"]))
 
     @reading

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, cast
 
+from projections.documents import StatusDocument
 from projections.facts import CANCELLED, DOCUMENT_EXPIRATION, EXPIRED, REGISTERED, Fact
 
 RULES_VERSION = 1
@@ -32,7 +33,7 @@ OrderKey = tuple[int, int, int, int]
 class Evaluation:
     """Everything the projections derive from one verification's facts."""
 
-    document: dict[str, Any]
+    document: dict[str, Any]  # a StatusDocument (projections.documents)
     timeline: list[dict[str, Any]]
     in_force: Fact | None
 
@@ -121,15 +122,14 @@ def evaluate(scan_ref: str, facts: Sequence[Fact]) -> Evaluation:
     used = max(0, count - 1)
     status = effective_status(current) if current is not None else "PENDING"
     review_kind = review(current, results) if current is not None else None
-    document: dict[str, Any] = {
+    decided_by: dict[int, Literal["auto", "manual"]] = {AUTOMATED: "auto", MANUAL: "manual"}
+    document: StatusDocument = {
         "scanRef": scan_ref,
         "clientId": identified.client_id if identified is not None else None,
         "externalRef": _external_ref(registration, facts),
         "status": status,
         "final": effective_final(current) if current is not None else False,
-        "decidedBy": {AUTOMATED: "auto", MANUAL: "manual"}.get(review_kind)
-        if review_kind is not None
-        else None,
+        "decidedBy": decided_by.get(review_kind) if review_kind is not None else None,
         "awaitingManualReview": current is not None and is_preliminary(current),
         "autoDocument": current.auto_document if current else None,
         "autoFace": current.auto_face if current else None,
@@ -157,7 +157,9 @@ def evaluate(scan_ref: str, facts: Sequence[Fact]) -> Evaluation:
         else None,
         "rulesVersion": RULES_VERSION,
     }
-    return Evaluation(document=document, timeline=timeline(facts), in_force=current)
+    return Evaluation(
+        document=cast(dict[str, Any], document), timeline=timeline(facts), in_force=current
+    )
 
 
 def _external_ref(registration: Fact | None, facts: Sequence[Fact]) -> str | None:

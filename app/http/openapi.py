@@ -4,20 +4,53 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from app.http.documents import DOCUMENTS, SCAN_REF_PATTERN
+
+REF = "#/components/schemas/{name}"
+
 
 def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _string(nullable: bool = False, **extra: Any) -> dict[str, Any]:
-    return {"type": "string", "nullable": nullable, **extra}
+    return {"$ref": REF.format(name=name)}
 
 
 def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def openapi_30(node: Any) -> Any:
+    """msgspec's JSON Schema as OpenAPI 3.0 has it: ``nullable`` for a union with null
+    (``allOf`` around a ``$ref``, whose siblings 3.0 ignores), no empty ``required``."""
+    if isinstance(node, list):
+        return [openapi_30(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    schema = {key: openapi_30(value) for key, value in node.items()}
+    if schema.get("required") == []:
+        del schema["required"]
+    options = schema.get("anyOf")
+    if isinstance(options, list) and {"type": "null"} in options:
+        others = [option for option in options if option != {"type": "null"}]
+        del schema["anyOf"]
+        if len(others) != 1:
+            return {**schema, "anyOf": others, "nullable": True}
+        (other,) = others
+        if "$ref" in other:
+            return {**schema, "allOf": [other], "nullable": True}
+        if "enum" in other:
+            other = {"type": "string", **other, "enum": [*other["enum"], None]}
+        return {**schema, **other, "nullable": True}
+    return schema
+
+
+def schemas() -> dict[str, Any]:
+    """The components' schemas, generated from the API's document types."""
+    _, components = msgspec.json.schema_components(DOCUMENTS, ref_template=REF)
+    converted: dict[str, Any] = openapi_30(components)
+    return converted
 
 
 ERROR = _json(_ref("Error"), "An error, with a human-readable `error`")
@@ -26,7 +59,7 @@ SCAN_REF = {
     "name": "scanRef",
     "in": "path",
     "required": True,
-    "schema": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$"},
+    "schema": {"type": "string", "pattern": SCAN_REF_PATTERN},
 }
 MIN_POSITION = {
     "name": "minPosition",
@@ -34,146 +67,6 @@ MIN_POSITION = {
     "required": False,
     "description": "Wait (5 s at most) until the projections have seen this ledger position",
     "schema": {"type": "integer", "minimum": 0},
-}
-TAGS = {"type": "array", "items": {"type": "string"}}
-
-SCHEMAS: dict[str, Any] = {
-    "Error": {"type": "object", "required": ["error"], "properties": {"error": _string()}},
-    "WebhookAnswer": {
-        "type": "object",
-        "required": ["result"],
-        "properties": {
-            "result": {"type": "string", "enum": ["recorded", "duplicate", "quarantined"]},
-            "scanRef": _string(),
-            "sequence": {"type": "integer", "minimum": 1},
-            "position": {"type": "integer"},
-            "id": _string(),
-        },
-    },
-    "Registration": {
-        "type": "object",
-        "required": ["scanRef", "clientId"],
-        "additionalProperties": False,
-        "properties": {
-            "scanRef": SCAN_REF["schema"],
-            "clientId": _string(minLength=1, maxLength=100),
-            "externalRef": _string(nullable=True, maxLength=100),
-            "maxReattempts": {"type": "integer", "minimum": 0, "maximum": 1000},
-            "maxImageRecaptures": {"type": "integer", "minimum": 0, "maximum": 1000},
-            "expiryTime": {"type": "integer", "minimum": 0, "nullable": True},
-            "sessionLength": {"type": "integer", "minimum": 0, "nullable": True},
-        },
-    },
-    "RegistrationAnswer": {
-        "type": "object",
-        "required": ["result", "scanRef", "sequence"],
-        "properties": {
-            "result": {"type": "string", "enum": ["registered", "duplicate"]},
-            "scanRef": _string(),
-            "sequence": {"type": "integer"},
-            "position": {"type": "integer"},
-            "registration": _ref("Registration"),
-        },
-    },
-    "StatusDocument": {
-        "type": "object",
-        "required": ["scanRef", "status", "final", "events", "rulesVersion"],
-        "properties": {
-            "scanRef": _string(),
-            "clientId": _string(nullable=True),
-            "externalRef": _string(nullable=True),
-            "status": _string(nullable=True),
-            "final": {"type": "boolean"},
-            "decidedBy": _string(nullable=True, enum=["auto", "manual", None]),
-            "awaitingManualReview": {"type": "boolean"},
-            "autoDocument": _string(nullable=True),
-            "autoFace": _string(nullable=True),
-            "manualDocument": _string(nullable=True),
-            "manualFace": _string(nullable=True),
-            "fraudTags": TAGS,
-            "mismatchTags": TAGS,
-            "suspected": {"type": "boolean"},
-            "attempts": {"type": "integer"},
-            "reattemptsAllowed": {"type": "integer"},
-            "reattemptsUsed": {"type": "integer"},
-            "reattemptsRemaining": {"type": "integer"},
-            "maxImageRecaptures": {"type": "integer"},
-            "events": {"type": "integer"},
-            "firstEventAt": _string(nullable=True),
-            "lastEventAt": _string(nullable=True),
-            "lastPosition": {"type": "integer"},
-            "documentExpiration": {
-                "type": "object",
-                "nullable": True,
-                "properties": {"threshold": _string(True), "date": _string(True)},
-            },
-            "rulesVersion": {"type": "integer"},
-        },
-    },
-    "StatusList": {
-        "type": "object",
-        "required": ["items", "next"],
-        "properties": {
-            "items": {"type": "array", "items": _ref("StatusDocument")},
-            "next": _string(nullable=True),
-        },
-    },
-    "Client": {
-        "type": "object",
-        "required": ["clientId", "verifications", "approved", "denied", "suspected"],
-        "properties": {
-            "clientId": _string(),
-            "verifications": {"type": "integer"},
-            "approved": {"type": "integer"},
-            "denied": {"type": "integer"},
-            "suspected": {"type": "integer"},
-            "latestScanRef": _string(),
-        },
-    },
-    "TimelineEntry": {
-        "type": "object",
-        "required": ["sequence", "kind", "receivedAt", "lateArrival", "hash"],
-        "properties": {
-            "sequence": {"type": "integer"},
-            "kind": _string(),
-            "receivedAt": _string(),
-            "final": {"type": "boolean", "nullable": True},
-            "status": _string(nullable=True),
-            "preliminary": {"type": "boolean"},
-            "lateArrival": {"type": "boolean"},
-            "supersededBy": {"type": "integer", "nullable": True},
-            "payloadSha256": _string(nullable=True),
-            "prevHash": _string(nullable=True),
-            "hash": _string(nullable=True),
-            "payload": _string(nullable=True),
-        },
-    },
-    "Timeline": {
-        "type": "object",
-        "required": ["scanRef", "entries", "chain"],
-        "properties": {
-            "scanRef": _string(),
-            "entries": {"type": "array", "items": _ref("TimelineEntry")},
-            "chain": {
-                "type": "object",
-                "properties": {"valid": {"type": "boolean"}, "head": _string(nullable=True)},
-            },
-        },
-    },
-    "Digest": {
-        "type": "object",
-        "required": ["events", "digest", "at"],
-        "properties": {
-            "events": {"type": "integer"},
-            "digest": _string(),
-            "at": _string(),
-            "position": {"type": "integer"},
-        },
-    },
-    "Access": {
-        "type": "object",
-        "properties": {"entries": {"type": "array", "items": {"type": "object"}}},
-    },
 }
 
 
@@ -250,12 +143,10 @@ def _query(name: str, schema: dict[str, Any]) -> dict[str, Any]:
     return {"name": name, "in": "query", "required": False, "schema": schema}
 
 
-def document() -> dict[str, Any]:
+def _verifications() -> dict[str, Any]:
+    """Registration, and the list of status documents."""
     flag = {"type": "string", "enum": ["true", "false"]}
-    window = [_query("since", {"type": "string"}), _query("until", {"type": "string"})]
-    paths: dict[str, Any] = {
-        "/webhooks/idenfy": _webhook(False),
-        "/webhooks/idenfy/{kind}": _webhook(True),
+    return {
         "/verifications": {
             "post": {
                 "summary": "Register a verification token the backend generated",
@@ -287,6 +178,12 @@ def document() -> dict[str, Any]:
                 auditor=False,
             ),
         },
+    }
+
+
+def _reads() -> dict[str, Any]:
+    """The reads of one verification, client or audit record."""
+    return {
         "/verifications/{scanRef}": _get(
             "A verification's status document",
             "StatusDocument",
@@ -318,6 +215,13 @@ def document() -> dict[str, Any]:
             ],
             auditor=True,
         ),
+    }
+
+
+def _audit_events() -> dict[str, Any]:
+    """The export of the events in a window."""
+    window = [_query("since", {"type": "string"}), _query("until", {"type": "string"})]
+    return {
         "/audit/events": {
             "get": {
                 "summary": "Every event in the window, in ledger order (NDJSON or CSV)",
@@ -338,6 +242,12 @@ def document() -> dict[str, Any]:
                 },
             }
         },
+    }
+
+
+def _operational() -> dict[str, Any]:
+    """Liveness, readiness and metrics."""
+    return {
         "/healthz": {
             "get": {"summary": "The process is up", "responses": {"200": {"description": "up"}}}
         },
@@ -359,12 +269,23 @@ def document() -> dict[str, Any]:
             }
         },
     }
+
+
+def document() -> dict[str, Any]:
+    paths: dict[str, Any] = {
+        "/webhooks/idenfy": _webhook(False),
+        "/webhooks/idenfy/{kind}": _webhook(True),
+        **_verifications(),
+        **_reads(),
+        **_audit_events(),
+        **_operational(),
+    }
     return {
         "openapi": "3.0.3",
         "info": {"title": "verification-ledger", "version": "1"},
         "paths": paths,
         "components": {
-            "schemas": SCHEMAS,
+            "schemas": schemas(),
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
     }

@@ -1,0 +1,74 @@
+"""Status by scanRef: the one query every status reader runs, and what it needs.
+
+The threaded view read (``SqlCurrentStatusView.status``) and the fast readers on the
+event loop (``adapters.status_reader``, SQLite and PostgreSQL) all read a status
+document with ``DOCUMENT``, from the table ``table_key`` names, in the generation an
+``ActiveGeneration`` remembers. Statements use ``?`` placeholders; ``statement``
+turns them into psycopg's ``%s``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from adapters.generations import META
+from adapters.views import GENERATION_LOOKUP_SECONDS
+
+PROJECTION = "current_status"
+ACTIVE = "SELECT active FROM {meta} WHERE name = ?"
+DOCUMENT = "SELECT document FROM {table} WHERE scan_ref = ?"
+
+
+def table_key(generation: int, projection: str = PROJECTION) -> str:
+    """The unquoted name of a projection's table in ``generation``."""
+    return f"{projection}_g{generation}"
+
+
+def quoted(name: str, schema: str = "") -> str:
+    """A table name as statements spell it (``Sql.table``, for readers without a ``Sql``)."""
+    return f'"{schema}"."{name}"' if schema else f'"{name}"'
+
+
+def statement(text: str, postgres: bool) -> str:
+    return text.replace("?", "%s") if postgres else text
+
+
+def active_query(schema: str = "", postgres: bool = False) -> str:
+    """The look-up of the active generation, on a store whose tables are in ``schema``."""
+    return statement(ACTIVE.format(meta=quoted(META, schema)), postgres)
+
+
+def document_query(table: str, postgres: bool = False) -> str:
+    """The status document of one scanRef, from ``table`` (spelled as statements spell it)."""
+    return statement(DOCUMENT.format(table=table), postgres)
+
+
+class ActiveGeneration:
+    """The active generation of ``current_status``, looked up at most every
+    ``GENERATION_LOOKUP_SECONDS``: a replay drops old tables only after longer."""
+
+    def __init__(self, spell: Callable[[str], str] = quoted, generation: int = 1):
+        self.spell = spell
+        self.generation = generation
+        self.until = 0.0
+
+    @property
+    def table(self) -> str:
+        """The generation's table, as statements spell it."""
+        return self.spell(table_key(self.generation))
+
+    def cached(self) -> int | None:
+        """The generation while it is fresh, None when it must be looked up again."""
+        return self.generation if time.monotonic() < self.until else None
+
+    def found(self, active: int | None) -> int:
+        """Remember a look-up's answer (None: the projection is not registered yet)."""
+        if active is not None:
+            self.generation = active
+        self.until = time.monotonic() + GENERATION_LOOKUP_SECONDS
+        return self.generation
+
+    def forget(self) -> None:
+        """Look the generation up again at the next read (its tables may be gone)."""
+        self.until = 0.0

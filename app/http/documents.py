@@ -1,0 +1,112 @@
+"""The API's documents as types: the OpenAPI document's schemas are generated from
+these (``app.http.openapi``). The status document and timeline entry are the rules'
+own shapes (``projections.documents``)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import msgspec
+from msgspec import UNSET, Meta, UnsetType
+
+from projections.documents import StatusDocument, TimelineEntry
+
+SCAN_REF_PATTERN = "^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$"
+ScanRef = Annotated[str, Meta(pattern=SCAN_REF_PATTERN)]
+Count = Annotated[int, Meta(ge=0, le=1000)]
+Seconds = Annotated[int, Meta(ge=0)]
+
+
+class Error(msgspec.Struct):
+    """An error, with a human-readable ``error``."""
+
+    error: str
+
+
+class WebhookAnswer(msgspec.Struct, rename="camel"):
+    result: Literal["recorded", "duplicate", "quarantined"]
+    scan_ref: str | UnsetType = UNSET
+    sequence: Annotated[int, Meta(ge=1)] | UnsetType = UNSET
+    position: int | UnsetType = UNSET
+    id: str | UnsetType = UNSET
+
+
+class Registration(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
+    """A verification token the backend generated."""
+
+    scan_ref: ScanRef
+    client_id: Annotated[str, Meta(min_length=1, max_length=100)]
+    external_ref: Annotated[str, Meta(max_length=100)] | UnsetType | None = UNSET
+    max_reattempts: Count | UnsetType = UNSET
+    max_image_recaptures: Count | UnsetType = UNSET
+    expiry_time: Seconds | UnsetType | None = UNSET
+    session_length: Seconds | UnsetType | None = UNSET
+
+
+class RegistrationAnswer(msgspec.Struct, rename="camel"):
+    result: Literal["registered", "duplicate"]
+    scan_ref: str
+    sequence: int
+    position: int | UnsetType = UNSET
+    registration: Registration | UnsetType = UNSET
+
+
+class StatusList(msgspec.Struct):
+    """A page of status documents, newest activity first, and the cursor of the next."""
+
+    items: list[StatusDocument]
+    next: str | None
+
+
+class Client(msgspec.Struct, rename="camel"):
+    """A client's totals."""
+
+    client_id: str
+    verifications: int
+    approved: int
+    denied: int
+    suspected: int
+    latest_scan_ref: str | UnsetType = UNSET
+
+
+class Chain(msgspec.Struct):
+    """Whether the timeline's hash chain holds, and its head."""
+
+    valid: bool | UnsetType = UNSET
+    head: str | UnsetType | None = UNSET
+
+
+class Timeline(msgspec.Struct, rename="camel"):
+    scan_ref: str
+    entries: list[TimelineEntry]
+    chain: Chain
+
+
+class Digest(msgspec.Struct):
+    """The ledger digest."""
+
+    events: int
+    digest: str
+    at: str
+    position: int | UnsetType = UNSET
+
+
+class Access(msgspec.Struct):
+    """Who read what, when."""
+
+    entries: list[dict[str, Any]] | UnsetType = UNSET
+
+
+DOCUMENTS: tuple[Any, ...] = (
+    Error,
+    WebhookAnswer,
+    Registration,
+    RegistrationAnswer,
+    StatusDocument,
+    StatusList,
+    Client,
+    TimelineEntry,
+    Timeline,
+    Digest,
+    Access,
+)

@@ -1,0 +1,65 @@
+"""The shapes of what the rules derive: a verification's status document and the
+entries of its audit timeline. The read API returns them as they are, and its OpenAPI
+document is generated from these definitions (``app.http.documents``).
+
+The keys the API has always promised are required; the others are present in every
+document the rules make, but were never promised.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, NotRequired, TypedDict
+
+
+class DocumentExpiration(TypedDict):
+    """The last document-expiration notice: its threshold and the document's date."""
+
+    threshold: str | None
+    date: str | None
+
+
+class StatusDocument(TypedDict):
+    """A verification's status under the rules in force."""
+
+    scanRef: str
+    clientId: NotRequired[str | None]
+    externalRef: NotRequired[str | None]
+    status: str | None
+    final: bool
+    decidedBy: NotRequired[Literal["auto", "manual"] | None]
+    awaitingManualReview: NotRequired[bool]
+    autoDocument: NotRequired[str | None]
+    autoFace: NotRequired[str | None]
+    manualDocument: NotRequired[str | None]
+    manualFace: NotRequired[str | None]
+    fraudTags: NotRequired[list[str]]
+    mismatchTags: NotRequired[list[str]]
+    suspected: NotRequired[bool]
+    attempts: NotRequired[int]
+    reattemptsAllowed: NotRequired[int]
+    reattemptsUsed: NotRequired[int]
+    reattemptsRemaining: NotRequired[int]
+    maxImageRecaptures: NotRequired[int]
+    events: int
+    firstEventAt: NotRequired[str | None]
+    lastEventAt: NotRequired[str | None]
+    lastPosition: NotRequired[int]
+    documentExpiration: NotRequired[DocumentExpiration | None]
+    rulesVersion: int
+
+
+class TimelineEntry(TypedDict):
+    """One event of a verification, in arrival order, with lateness and supersession."""
+
+    sequence: int
+    kind: str
+    receivedAt: str
+    final: NotRequired[bool | None]
+    status: NotRequired[str | None]
+    preliminary: NotRequired[bool]
+    lateArrival: bool
+    supersededBy: NotRequired[int | None]
+    payloadSha256: NotRequired[str | None]
+    prevHash: NotRequired[str | None]
+    hash: str | None
+    payload: NotRequired[str | None]
