@@ -18,7 +18,7 @@ from adapters.views import SqlVerificationView
 from app.config import Settings
 from app.service.access import ApiKeys
 from app.service.ledger import Ledger
-from app.service.workers import ProjectionWorkers
+from app.service.workers import BATCH_LIMIT, ProjectionWorkers
 from domain.reports import Delivery, ExpirationNotice, Outcome, Receipt
 
 
@@ -81,13 +81,14 @@ class Services:
     views: Views
     access_log: AccessLog
     commit_probe: CommitProbe
-    projection_workers: Callable[[], ProjectionWorkers]
-    """Builds projection workers over ``views`` (started by ``start_projections``)."""
+    projection_workers: Callable[[int], ProjectionWorkers]
+    """Builds projection workers over ``views`` reading batches of at most the given
+    number of events (started by ``start_projections``)."""
     _started: list[ProjectionWorkers] = field(default_factory=list, repr=False)
 
-    def start_projections(self) -> ProjectionWorkers:
+    def start_projections(self, batch_limit: int = BATCH_LIMIT) -> ProjectionWorkers:
         """Run projection workers in this process until ``close()`` (or their ``stop()``)."""
-        workers = self.projection_workers().start()
+        workers = self.projection_workers(batch_limit).start()
         self._started.append(workers)
         return workers
 

@@ -18,10 +18,8 @@ from typing import Any
 import pytest
 
 from adapters.generations import TRACKING
-from adapters.leadership import leadership_for
 from adapters.sql import Cursor
 from adapters.view_tables import SqlReattemptsView
-from app.bootstrap import ledger_settings
 from app.service.replay import replay
 from app.service.services import Services
 from app.service.workers import ProjectionWorkers
@@ -41,13 +39,8 @@ CATCH_UP_SECONDS = 60.0
 
 
 def start_workers(services: Services) -> ProjectionWorkers:
-    workers = ProjectionWorkers(
-        ledger_settings(services.settings),
-        services.views.sql,
-        partial(leadership_for, services.settings.store),
-        batch_limit=BATCH,
-    )
-    return workers.start()
+    """Workers in small batches, stopped with ``services``."""
+    return services.start_projections(batch_limit=BATCH)
 
 
 def record_concurrently(services: Services, seed: int, count: int) -> None:
