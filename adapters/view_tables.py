@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from adapters.fact_codec import decode_facts, decode_timeline, encode_timeline
@@ -13,6 +14,25 @@ from projections.audit_timeline import AuditTimelineView
 from projections.current_status import CurrentStatusView, StatusFilter
 from projections.reattempts import ReattemptsView
 from projections.verification_view import VerificationState
+
+DOCUMENT_KEYS = ("clientId", "status", "final", "suspected", "lastPosition")
+"""The status document's fields in ``current_status`` columns, in column order."""
+REATTEMPT_KEYS = (
+    "clientId",
+    "status",
+    "suspected",
+    "attempts",
+    "reattemptsAllowed",
+    "reattemptsUsed",
+    "reattemptsRemaining",
+    "lastPosition",
+)
+"""The status document's fields in ``reattempts`` columns, in column order."""
+
+
+def document_values(doc: Mapping[str, Any], keys: Sequence[str]) -> tuple[Any, ...]:
+    """The values of ``keys`` in ``doc`` as columns hold them (flags as 0 or 1)."""
+    return tuple(int(doc[key]) if isinstance(doc[key], bool) else doc[key] for key in keys)
 
 
 class SqlCurrentStatusView(SqlVerificationView, CurrentStatusView):
@@ -67,14 +87,7 @@ class SqlCurrentStatusView(SqlVerificationView, CurrentStatusView):
     @classmethod
     def values(cls, state: VerificationState) -> tuple[Any, ...]:
         doc = state.evaluation.document
-        return (
-            doc["clientId"],
-            doc["status"],
-            int(doc["final"]),
-            int(doc["suspected"]),
-            doc["lastPosition"],
-            encode_json(doc),
-        )
+        return (*document_values(doc, DOCUMENT_KEYS), encode_json(doc))
 
     @reading
     def status(self, scan_ref: str) -> dict[str, Any] | None:
@@ -123,17 +136,7 @@ class SqlReattemptsView(SqlVerificationView, ReattemptsView):
 
     @classmethod
     def values(cls, state: VerificationState) -> tuple[Any, ...]:
-        doc = state.evaluation.document
-        return (
-            doc["clientId"],
-            doc["status"],
-            int(doc["suspected"]),
-            doc["attempts"],
-            doc["reattemptsAllowed"],
-            doc["reattemptsUsed"],
-            doc["reattemptsRemaining"],
-            doc["lastPosition"],
-        )
+        return document_values(state.evaluation.document, REATTEMPT_KEYS)
 
     @reading
     def attempts(self, scan_ref: str) -> dict[str, Any] | None:

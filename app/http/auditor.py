@@ -26,20 +26,14 @@ from domain.verification import Verification
 HEADS_BATCH = 10_000
 
 
-def _services(request: Request) -> Services:
-    services: Services = request.app.state.services
-    return services
-
-
-async def _audited(request: Request) -> tuple[Services, Caller]:
-    """The services and the caller, once the read is recorded in the access log."""
-    services = _services(request)
+async def _audited(services: Services, request: Request) -> Caller:
+    """The caller, once the read is recorded in the access log."""
     caller = require(services, request, AUDITOR_ROLES)
     what = f"{request.method} {request.url.path}"
     if request.url.query:
         what += f"?{request.url.query}"
     await record_read(services, caller, what)
-    return services, caller
+    return caller
 
 
 async def record_read(services: Services, caller: Caller, what: str) -> None:
@@ -71,8 +65,8 @@ def chain_of(services: Services, scan_ref: str) -> tuple[dict[str, Any], dict[in
     return {"valid": head is not None and not checker.problems, "head": head}, payloads
 
 
-async def verification_timeline(request: Request) -> Response:
-    services, _ = await _audited(request)
+async def verification_timeline(services: Services, request: Request) -> Response:
+    await _audited(services, request)
     scan_ref = request.path_params["scan_ref"]
     view = services.views.timeline
     entries = await read_view(request, view, view.timeline, scan_ref)
@@ -89,8 +83,8 @@ async def verification_timeline(request: Request) -> Response:
     return JSONResponse({"scanRef": scan_ref, "entries": entries, "chain": chain})
 
 
-async def audit_events(request: Request) -> Response:
-    services, _ = await _audited(request)
+async def audit_events(services: Services, request: Request) -> Response:
+    await _audited(services, request)
     fmt = request.query_params.get("format", "ndjson")
     if fmt not in FORMATS:
         raise HTTPException(422, "format must be ndjson or csv")
@@ -124,14 +118,14 @@ def ledger_digest(services: Services) -> dict[str, Any]:
     }
 
 
-async def audit_digest(request: Request) -> Response:
-    services, _ = await _audited(request)
+async def audit_digest(services: Services, request: Request) -> Response:
+    await _audited(services, request)
     view = services.views.timeline
     return JSONResponse(await read_view(request, view, ledger_digest, services))
 
 
-async def audit_access(request: Request) -> Response:
-    services, _ = await _audited(request)
+async def audit_access(services: Services, request: Request) -> Response:
+    await _audited(services, request)
     limit = integer_param(request, "limit", 100, 1, 1000)
     before = integer_param(request, "before", None, 1, 2**62)
     assert limit is not None

@@ -41,8 +41,7 @@ class RegistrationRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=Tru
 _decoder = msgspec.json.Decoder(RegistrationRequest)
 
 
-async def register(request: Request) -> Response:
-    services: Services = request.app.state.services
+async def register(services: Services, request: Request) -> Response:
     require(services, request, BACKEND_ROLES)
     body = await read_limited(request, REGISTRATION_BODY_LIMIT)
     try:

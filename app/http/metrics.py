@@ -115,9 +115,15 @@ def registry(services: Services) -> CollectorRegistry:
     return scraped
 
 
-async def metrics(request: Request) -> Response:
-    services: Services = request.app.state.services
-    if getattr(request.app.state, "metrics_registry", None) is None:
-        request.app.state.metrics_registry = registry(services)
-    body = await run_in_threadpool(generate_latest, request.app.state.metrics_registry)
-    return Response(body, media_type=CONTENT_TYPE_LATEST)
+class Metrics:
+    """``GET /metrics`` over ``services``, its registry made on the first scrape."""
+
+    def __init__(self, services: Services):
+        self.services = services
+        self.scraped: CollectorRegistry | None = None
+
+    async def scrape(self, request: Request) -> Response:
+        if self.scraped is None:
+            self.scraped = registry(self.services)
+        body = await run_in_threadpool(generate_latest, self.scraped)
+        return Response(body, media_type=CONTENT_TYPE_LATEST)

@@ -39,11 +39,6 @@ DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
 
 
-def _services(request: Request) -> Services:
-    services: Services = request.app.state.services
-    return services
-
-
 def _flag(request: Request, name: str) -> bool | None:
     raw = request.query_params.get(name)
     if raw is None or raw == "":
@@ -115,10 +110,9 @@ async def read_view(
         raise HTTPException(503, "the views cannot be read right now") from None
 
 
-async def verification_status(request: Request) -> Response:
+async def verification_status(services: Services, request: Request) -> Response:
     """``GET /verifications/{scanRef}`` with a query (``minPosition``); without one,
     ``StatusRead`` answers before the router does."""
-    services = _services(request)
     require(services, request, BACKEND_ROLES)
     scan_ref = request.path_params["scan_ref"]
     document = await read_view(
@@ -146,13 +140,16 @@ class StatusRead:
     (ADR 10): the status document straight from the view (``adapters.status_reader``),
     or the threaded read when that cannot answer."""
 
+    def __init__(self, services: Services, reader: StatusReader):
+        self.services = services
+        self.reader = reader
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        app = scope["app"]
-        services: Services = app.state.services
+        services = self.services
         scan_ref = route_path(scope)[len(STATUS_PREFIX) :]
         try:
             services.api_keys.require_header(authorization(scope), BACKEND_ROLES)
-            content = await self._document(app.state.status_reader, services, scan_ref)
+            content = await self._document(self.reader, services, scan_ref)
         except Exception as error:
             await send_error(send, *failure(error, "GET", STATUS_PREFIX))
             return
@@ -174,8 +171,7 @@ class StatusRead:
         return found
 
 
-async def verification_list(request: Request) -> Response:
-    services = _services(request)
+async def verification_list(services: Services, request: Request) -> Response:
     require(services, request, BACKEND_ROLES)
     status = request.query_params.get("status") or None
     client_id = request.query_params.get("clientId") or None
@@ -197,8 +193,7 @@ async def verification_list(request: Request) -> Response:
     return JSONResponse({"items": items, "next": cursor})
 
 
-async def client_totals(request: Request) -> Response:
-    services = _services(request)
+async def client_totals(services: Services, request: Request) -> Response:
     require(services, request, BACKEND_ROLES)
     client_id = request.path_params["client_id"]
     view = services.views.reattempts

@@ -49,6 +49,9 @@ def is_webhook(scope: Scope) -> bool:
 class WebhookIntake:
     """The webhook endpoint, as an ASGI app."""
 
+    def __init__(self, services: Services):
+        self.services = services
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         headers: dict[bytes, bytes] = {}
@@ -60,7 +63,7 @@ class WebhookIntake:
         label = segment or headers.get(EVENT_TYPE_HEADER, b"").decode("latin-1") or "identification"
         result = "error"
         try:
-            answer = await self._answer(scope["app"].state.services, segment, headers, receive)
+            answer = await self._answer(self.services, segment, headers, receive)
             result = answer.body.get("result") or RESULTS.get(answer.status, str(answer.status))
         except Exception as error:
             status, reason = failure(error, "POST", PATH)

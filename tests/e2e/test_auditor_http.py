@@ -313,7 +313,7 @@ def test_the_export_is_a_streaming_response(services: Services) -> None:
         "headers": [(b"authorization", AUDITOR["Authorization"].encode())],
     }
 
-    response = anyio.run(auditor.audit_events, Request(scope))
+    response = anyio.run(auditor.audit_events, services, Request(scope))
 
     assert isinstance(response, StreamingResponse)
 
