@@ -20,9 +20,7 @@ from app.server import create_app
 from app.service.services import Services
 from tests.support.postgres import server_url
 from tests.support.process import Launcher
-
-SIGNING_KEYS = ("first-signing-key", "second-signing-key")
-API_TOKENS = {"backend": "backend-token", "auditor": "auditor-token", "admin": "admin-token"}
+from tests.support.settings import environment
 
 
 @pytest.fixture(scope="session")
@@ -66,16 +64,6 @@ def database_url(request: pytest.FixtureRequest) -> str:
     name = "sqlite_url" if request.param == "sqlite" else "postgres_url"
     url: str = request.getfixturevalue(name)
     return url
-
-
-def environment(database_url: str, **extra: str) -> dict[str, str]:
-    """The service's environment variables for a test."""
-    return {
-        "LEDGER_DATABASE_URL": database_url,
-        "IDENFY_SIGNING_KEYS": ",".join(SIGNING_KEYS),
-        "LEDGER_API_KEYS": ",".join(f"{role}:{token}" for role, token in API_TOKENS.items()),
-        **extra,
-    }
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ import json
 import stat
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx2
@@ -26,15 +25,6 @@ def cwd(tmp_path: Path) -> Path:
     folder = tmp_path / "cwd"
     folder.mkdir()
     return folder
-
-
-@pytest.fixture
-def launcher(tmp_path: Path) -> Iterator[Launcher]:
-    logs = tmp_path / "logs"
-    logs.mkdir()
-    started = Launcher(logs)
-    yield started
-    started.close()
 
 
 def ledger(

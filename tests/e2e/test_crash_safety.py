@@ -25,8 +25,6 @@ from app.cli.scenarios import Planned, plan
 from app.config import load
 from app.service.services import Services
 from domain.verification import Verification
-from tests.conftest import API_TOKENS, SIGNING_KEYS, environment
-from tests.integration.test_projections import assert_views_follow_the_rules
 from tests.support.process import (
     LEDGER,
     STOP_SECONDS,
@@ -35,6 +33,8 @@ from tests.support.process import (
     clean_environment,
     free_port,
 )
+from tests.support.scenario import assert_views_follow_the_rules
+from tests.support.settings import API_TOKENS, SIGNING_KEYS, environment
 
 SCENARIO = "day"
 COUNT = 900

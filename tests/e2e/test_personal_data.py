@@ -16,7 +16,6 @@ import json
 import os
 import subprocess
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,9 +27,9 @@ import pytest
 from adapters.persistence import PostgresLocation, parse_database_url
 from adapters.signing import sign
 from app.cli.scenarios import plan
-from tests.conftest import API_TOKENS, SIGNING_KEYS, environment
 from tests.support.idenfy import encode, result_body
 from tests.support.process import LEDGER, Launcher, RunningService, clean_environment
+from tests.support.settings import API_TOKENS, SIGNING_KEYS, environment
 
 COUNT = 50
 SEED = 424242
@@ -78,13 +77,6 @@ def secrets_of_the_day() -> Secrets:
         words |= {url.rsplit("=", 1)[1] for url in body["fileUrls"].values()}
     bodies = tuple(dict.fromkeys(d.body for d in planned))
     return Secrets(frozenset(words), bodies, tuple(dict.fromkeys(d.scan_ref for d in planned)))
-
-
-@pytest.fixture
-def launcher(tmp_path: Path) -> Iterator[Launcher]:
-    started = Launcher(tmp_path)
-    yield started
-    started.close()
 
 
 def simulate_a_day(service: RunningService, logs: Path) -> None:

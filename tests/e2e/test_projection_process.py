@@ -12,10 +12,17 @@ import time
 
 import httpx2
 
-from tests.conftest import API_TOKENS, SIGNING_KEYS, environment
-from tests.e2e.test_writer_process_e2e import child_of, command_line, wait_until_gone
 from tests.support.idenfy import encode, result_body, signed_headers
-from tests.support.process import CLEAN_STOP, Launcher, RunningService, children_of
+from tests.support.process import (
+    CLEAN_STOP,
+    Launcher,
+    RunningService,
+    child_of,
+    children_of,
+    command_line,
+    wait_until_gone,
+)
+from tests.support.settings import API_TOKENS, SIGNING_KEYS, environment
 
 FIND_SECONDS = 20.0
 READ_SECONDS = 10.0

@@ -23,8 +23,7 @@ import pytest
 from app.service.ledger import Ledger
 from app.service.replay import replay
 from app.service.services import Services
-from tests.conftest import environment
-from tests.integration.test_projections import (
+from tests.support.scenario import (
     expected,
     head,
     ledger_facts,
@@ -32,6 +31,7 @@ from tests.integration.test_projections import (
     snapshot,
     tell,
 )
+from tests.support.settings import environment
 
 LEDGER = Path(sys.executable).parent / "ledger"
 DEADLINE_SECONDS = 60.0

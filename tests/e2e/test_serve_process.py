@@ -7,18 +7,15 @@ import subprocess
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import httpx2
-import pytest
 
 from app.bootstrap import open_ledger
 from app.config import load
-from tests.conftest import SIGNING_KEYS, environment
 from tests.support.idenfy import encode, result_body, signed_headers
 from tests.support.process import CLEAN_STOP, Launcher
+from tests.support.settings import SIGNING_KEYS, environment
 
 SCAN_REFS = tuple(f"crash-{letter}-5a7d-11ef-9c2a-0242ac120002" for letter in "abc")
 SENDERS = 6
@@ -26,13 +23,6 @@ ACKS_PER_ROUND = 40
 CRASHES = 3
 DEADLINE_SECONDS = 20.0
 KINDS = ("auto-finished", "manual-finished", "identification", "resubmitted")
-
-
-@pytest.fixture
-def launcher(tmp_path: Path) -> Iterator[Launcher]:
-    started = Launcher(tmp_path)
-    yield started
-    started.close()
 
 
 @dataclass(frozen=True)

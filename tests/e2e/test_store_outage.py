@@ -13,7 +13,6 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import httpx2
 import pytest
@@ -21,10 +20,10 @@ import pytest
 from app.bootstrap import bootstrap
 from app.config import load
 from domain.verification import Verification
-from tests.conftest import SIGNING_KEYS, environment
 from tests.support.idenfy import encode, result_body, signed_headers
 from tests.support.postgres import Cluster, running_cluster
 from tests.support.process import Launcher, RunningService
+from tests.support.settings import SIGNING_KEYS, environment
 
 pytestmark = pytest.mark.postgres
 
@@ -148,13 +147,6 @@ def readyz(service: RunningService) -> int | None:
 def cluster() -> Iterator[Cluster]:
     with running_cluster() as dedicated:
         yield dedicated
-
-
-@pytest.fixture
-def launcher(tmp_path: Path) -> Iterator[Launcher]:
-    started = Launcher(tmp_path)
-    yield started
-    started.close()
 
 
 def test_a_database_outage_refuses_deliveries_until_it_ends_and_loses_none(

@@ -21,8 +21,8 @@ from app.config import load
 from app.service.ledger import Ledger
 from app.service.services import Services
 from domain.reports import Registration
-from tests.conftest import environment
-from tests.integration.test_projections import head, wait_for_views
+from tests.support.scenario import head, wait_for_views
+from tests.support.settings import environment
 from tests.support.topology import postgres_location
 
 WAIT_SECONDS = 10.0

@@ -26,8 +26,7 @@ from app.service.replay import replay
 from app.service.services import Services
 from domain.reports import Kind
 from projections.facts import Fact
-from tests.conftest import API_TOKENS, environment
-from tests.integration.test_projections import (
+from tests.support.scenario import (
     CATCH_UP_SECONDS,
     Snapshot,
     assert_views_follow_the_rules,
@@ -40,6 +39,7 @@ from tests.integration.test_projections import (
     tell,
     wait_for_views,
 )
+from tests.support.settings import API_TOKENS, environment
 
 NAMES = tuple(VIEW_CLASSES)
 
