@@ -22,6 +22,16 @@ from tests.support.postgres import server_url
 from tests.support.process import Launcher
 from tests.support.settings import environment
 
+# Fixtures that start processes: a test that uses one is marked ``process`` (so is every
+# test of a module whose ``pytestmark`` says so, and a few marked one by one).
+PROCESS_FIXTURES = frozenset({"launcher", "orphans"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if PROCESS_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.process)
+
 
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[str]:

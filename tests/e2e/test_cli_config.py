@@ -14,6 +14,8 @@ import pytest
 from tests.support.idenfy import encode, result_body, signed_headers
 from tests.support.process import CLEAN_STOP, LEDGER, Launcher, clean_environment, free_port
 
+pytestmark = pytest.mark.process
+
 QUICKLY_SECONDS = 10.0
 UNREACHABLE_SECONDS = 30.0
 KEYS = "first-signing-key"

@@ -31,6 +31,8 @@ from tests.support.settings import API_TOKENS, SIGNING_KEYS
 from tests.support.topology import Topology
 from tests.support.waiting import wait_until
 
+pytestmark = pytest.mark.process
+
 SEED = 7
 COUNT = 60
 RUN_SECONDS = 60.0

@@ -15,7 +15,6 @@ import base64
 import json
 import os
 import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +29,9 @@ from app.cli.scenarios import plan
 from tests.support.idenfy import encode, result_body
 from tests.support.process import LEDGER, Launcher, RunningService, clean_environment
 from tests.support.settings import API_TOKENS, SIGNING_KEYS, environment
+from tests.support.waiting import wait_until
+
+pytestmark = pytest.mark.process
 
 COUNT = 50
 SEED = 424242
@@ -129,14 +131,17 @@ def stray_deliveries_and_reads(service: RunningService, secrets: Secrets) -> Non
 
 
 def wait_until_projected(service: RunningService) -> None:
-    deadline = time.monotonic() + CATCH_UP_SECONDS
+    answers: list[dict[str, Any]] = []
     with httpx2.Client(timeout=10.0) as client:
-        while True:
+
+        def caught_up() -> bool:
             answer: dict[str, Any] = client.get(f"{service.url}/readyz").json()
-            if answer.get("projectionLag") and not any(answer["projectionLag"].values()):
-                return
-            assert time.monotonic() < deadline, f"projections never caught up: {answer}"
-            time.sleep(0.05)
+            answers.append(answer)
+            return bool(answer.get("projectionLag")) and not any(answer["projectionLag"].values())
+
+        wait_until(
+            caught_up, CATCH_UP_SECONDS, lambda: f"projections never caught up: {answers[-1]}"
+        )
 
 
 def test_the_service_logs_hold_no_personal_data_keys_or_tokens(

@@ -22,6 +22,8 @@ from tests.support.idenfy import encode, result_body, signed_headers
 from tests.support.process import LEDGER, clean_environment
 from tests.support.settings import SIGNING_KEYS, environment
 
+pytestmark = pytest.mark.process
+
 NEW_KEY = "third-signing-key-added-later"
 COMMAND_SECONDS = 60.0
 SCAN_REF = "3f2b8c1e-5a7d-11ef-9c2a-0242ac120002"

@@ -17,6 +17,7 @@ from adapters.persistence import PostgresLocation, parse_database_url
 from app.service.services import Services
 from domain.reports import Kind
 from tests.support.settings import API_TOKENS
+from tests.support.waiting import wait_until
 from tests.support.webhooks import auth, deliver_result, wait_for_views
 
 READ_WAIT_BOUND_SECONDS = 5.0
@@ -354,11 +355,15 @@ def store_refusing_commits(services: Services, database_url: str) -> Iterator[No
         admin.execute("SELECT pg_reload_conf()")
         try:
             # Sessions take the new setting at their next statement after the reload.
-            deadline = time.monotonic() + 10
             with psycopg.connect(location.conninfo(), autocommit=True) as other:
-                while other.execute("SHOW default_transaction_read_only").fetchone() != ("on",):
-                    assert time.monotonic() < deadline, "the server did not turn read-only"
-                    time.sleep(0.01)
+                wait_until(
+                    lambda: (
+                        other.execute("SHOW default_transaction_read_only").fetchone() == ("on",)
+                    ),
+                    10,
+                    "the server did not turn read-only",
+                    every=0.01,
+                )
             yield
         finally:
             admin.execute("ALTER SYSTEM RESET default_transaction_read_only")
@@ -383,8 +388,11 @@ def test_readyz_is_503_while_the_store_answers_but_cannot_commit(
     assert body["position"] == position
     assert body["projectionLag"] == {"current_status": 0, "reattempts": 0, "audit_timeline": 0}
     assert body["problem"]
-    deadline = time.monotonic() + 10
-    while (again := reads.get("/readyz")).status_code != 200:
-        assert time.monotonic() < deadline, again.text
-        time.sleep(0.05)
-    assert again.json()["store"] == "ok"
+    answers: list[httpx.Response] = []
+
+    def ready_again() -> bool:
+        answers.append(reads.get("/readyz"))
+        return answers[-1].status_code == 200
+
+    wait_until(ready_again, 10, lambda: answers[-1].text)
+    assert answers[-1].json()["store"] == "ok"

@@ -49,7 +49,7 @@ from tests.support.topology import (
 )
 from tests.support.waiting import wait_until
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.process, pytest.mark.postgres]
 
 COUNT = 100
 RACED_SEED = 11  # sent through both services at once

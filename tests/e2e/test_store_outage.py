@@ -24,8 +24,9 @@ from tests.support.idenfy import encode, result_body, signed_headers
 from tests.support.postgres import Cluster, running_cluster
 from tests.support.process import Launcher, RunningService
 from tests.support.settings import SIGNING_KEYS, environment
+from tests.support.waiting import wait_until
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.process, pytest.mark.postgres]
 
 SENDERS = 4
 SCAN_REFS_PER_SENDER = 3
@@ -128,12 +129,15 @@ def send_until_told_to_stop(url: str, sender: int, traffic: Traffic, stop: threa
 
 def poll(description: str, predicate: Callable[[], bool], traffic: Traffic) -> None:
     """Wait, with a deadline, until ``predicate()`` is true; fail early on a problem."""
-    deadline = time.monotonic() + DEADLINE_SECONDS
-    while not predicate():
+
+    def came_true() -> bool:
+        if predicate():
+            return True
         with traffic.lock:
             assert not traffic.problems, traffic.problems
-        assert time.monotonic() < deadline, f"not in time: {description}"
-        time.sleep(0.02)
+        return False
+
+    wait_until(came_true, DEADLINE_SECONDS, description, every=0.02)
 
 
 def readyz(service: RunningService) -> int | None:

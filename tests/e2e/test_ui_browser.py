@@ -20,6 +20,8 @@ from tests.support.process import Launcher, RunningService
 from tests.support.settings import API_TOKENS, environment
 from tests.support.webhooks import deliver
 
+pytestmark = pytest.mark.process
+
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless",

@@ -35,6 +35,8 @@ from tests.support.tampering import (
     save_digest,
 )
 
+pytestmark = pytest.mark.process
+
 TIMEOUT_SECONDS = 60.0
 HOSTILE_CLIENT_IDS = ('=HYPERLINK("https://evil.example","open")', "@SUM(1+1)*cmd|'/C calc'!A0")
 

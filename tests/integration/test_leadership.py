@@ -28,6 +28,8 @@ from tests.support.settings import environment
 from tests.support.topology import lock_holders, lock_keys, postgres_location
 from tests.support.waiting import wait_until
 
+pytestmark = pytest.mark.process
+
 HANDOVER_SECONDS = 10.0
 STOP_SECONDS = 15.0
 HOLDER = """

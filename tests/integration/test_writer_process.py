@@ -41,6 +41,8 @@ from tests.support.process import clean_environment, free_port
 from tests.support.settings import SIGNING_KEYS, environment
 from tests.support.topology import postgres_location
 
+pytestmark = pytest.mark.process
+
 T = TypeVar("T")
 LoopFactory = Callable[[], asyncio.AbstractEventLoop]
 Write = tuple[Delivery, Outcome | ExpirationNotice]
