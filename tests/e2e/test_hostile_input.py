@@ -1,9 +1,8 @@
 """Whatever arrives at the webhook endpoint, the answer is never a server error.
 
 Property tests throw arbitrary bodies, signed and not, and arbitrary header values at
-the endpoint (``decode_report`` alone is tested in tests/unit/test_decode_report.py);
-hand-made nasty bodies go to both stores; an endless chunked body is cut off at the limit
-instead of buffered.
+the endpoint, and arbitrary JSON at ``decode_report``; hand-made nasty bodies go to
+both stores; an endless chunked body is cut off at the limit instead of buffered.
 """
 
 from __future__ import annotations
@@ -14,6 +13,7 @@ import select
 import socket
 import time
 from collections.abc import Iterator
+from typing import Any
 from urllib.parse import urlsplit
 
 import anyio
@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from starlette.testclient import TestClient
 from starlette.types import Message
 
-from adapters.idenfy import PATH_KINDS
+from adapters.idenfy import HEADER_KINDS, PATH_KINDS, UnusablePayloadError, decode_report
 from adapters.signing import sign
 from app.bootstrap import bootstrap
 from app.config import load
@@ -31,19 +31,14 @@ from app.http.body import WEBHOOK_BODY_LIMIT
 from app.server import create_app
 from app.service.ledger import Ledger
 from app.service.services import Services
-from tests.support.hostile import (
-    NASTY_BODIES,
-    SCAN_REF_RE,
-    any_body,
-    content_types,
-    header_values,
-    headers_for,
-)
+from domain.reports import ExpirationNotice, Kind, Outcome
 from tests.support.idenfy import encode, result_body
 from tests.support.process import Launcher
 from tests.support.settings import API_TOKENS, SIGNING_KEYS, environment
 
 ALLOWED = {200, 202, 401, 404, 413}
+SCAN_REF_RE = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9._:-]{0,99}\Z")
+SCAN_REFS = ("3f2b8c1e-5a7d-11ef-9c2a-0242ac120002", "hostile-1", "A", "x" * 100)
 PATHS = ["/webhooks/idenfy", *(f"/webhooks/idenfy/{kind}" for kind in PATH_KINDS)]
 CHUNK = 64 * 1024
 PROPERTY = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -58,6 +53,82 @@ def hostile(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Services
     with TestClient(create_app(services), raise_server_exceptions=False) as client:
         yield services, client
     services.close()
+
+
+# Strategies
+
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.integers(min_value=2**63 - 2, max_value=2**200)
+    | st.floats()
+    | st.text()
+    | st.sampled_from(["", "\x00", "APPROVED", "\u202e", "\ud7ff", SCAN_REFS[0]]),
+    lambda children: (
+        st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=12), children, max_size=5)
+    ),
+    max_leaves=25,
+)
+RESULT_FIELDS = (
+    "scanRef", "clientId", "externalRef", "final", "status", "finishTime", "data", "fileUrls",
+)  # fmt: skip
+STATUS_FIELDS = ("overall", "autoDocument", "autoFace", "fraudTags", "mismatchTags")
+
+
+@st.composite
+def mutated_result_bodies(draw: st.DrawFn) -> bytes:
+    """A realistic result body with some of its decision fields replaced by anything."""
+    body: dict[str, Any] = result_body(draw(st.sampled_from(SCAN_REFS)))
+    for field in draw(st.lists(st.sampled_from(RESULT_FIELDS), max_size=3, unique=True)):
+        body[field] = draw(json_values)
+    if isinstance(body.get("status"), dict):
+        for field in draw(st.lists(st.sampled_from(STATUS_FIELDS), max_size=2, unique=True)):
+            body["status"][field] = draw(json_values)
+    return json.dumps(body).encode()
+
+
+@st.composite
+def expiration_bodies(draw: st.DrawFn) -> bytes:
+    body: dict[str, Any] = {
+        "scanRef": draw(st.sampled_from(SCAN_REFS)),
+        "clientId": "user-1",
+        "expirationThreshold": "30",
+        "documentExpiration": "2031-04-30",
+    }
+    for field in draw(st.lists(st.sampled_from(list(body)), max_size=2, unique=True)):
+        body[field] = draw(json_values)
+    return json.dumps(body).encode()
+
+
+any_body = st.one_of(
+    st.binary(max_size=2048),
+    json_values.map(lambda value: json.dumps(value).encode()),
+    mutated_result_bodies(),
+    expiration_bodies(),
+)
+header_values = st.one_of(
+    st.none(),
+    st.sampled_from([*HEADER_KINDS, "VIDEO_CALL_FINISHED", " identification ", ""]),
+    st.binary(max_size=300),
+    st.sampled_from([b"IDENTIFICATION\r\nX-Injected: 1", b"IDENTIFICATION\x00", b"\r\n\r\n"]),
+)
+
+
+def headers_for(
+    raw: bytes, signature: bytes | str | None, event_type: bytes | str | None, content_type: str
+) -> dict[str, Any]:
+    headers: dict[str, Any] = {"Content-Type": content_type}
+    if signature is not None:
+        headers["Idenfy-Signature"] = signature
+    if event_type is not None:
+        headers["Idenfy-Event-Type"] = event_type
+    return headers
+
+
+content_types = st.sampled_from(
+    ["application/json", "text/plain", "application/x-www-form-urlencoded", "", "a/b; x=\x01"]
+)
 
 
 # The endpoint
@@ -130,6 +201,87 @@ def test_header_values_with_control_bytes_never_cause_a_server_error(
         headers = {b"Idenfy-Signature": value, b"Idenfy-Event-Type": b"\x00\r\n" + event_type}
         response = client.post("/webhooks/idenfy", content=raw, headers=headers)
         assert response.status_code in ALLOWED, (response.status_code, response.text)
+
+
+# decode_report
+
+
+def assert_decodes_or_is_unusable(kind: Kind, raw: bytes) -> None:
+    try:
+        report = decode_report(kind, raw)
+    except UnusablePayloadError as error:
+        cause = str(error)
+        assert cause, "an unusable body without a cause"
+        return
+    expected = ExpirationNotice if kind is Kind.DOCUMENT_EXPIRATION else Outcome
+    assert isinstance(report, expected)
+    assert SCAN_REF_RE.match(report.scan_ref)
+    if isinstance(report, Outcome):
+        assert report.finish_time is None or 0 <= report.finish_time <= 2**53
+        assert all(isinstance(tag, str) for tag in (*report.fraud_tags, *report.mismatch_tags))
+
+
+@settings(max_examples=400, deadline=None)
+@given(kind=st.sampled_from(list(Kind)), raw=any_body)
+def test_decode_report_returns_a_report_or_says_the_body_is_unusable(
+    kind: Kind, raw: bytes
+) -> None:
+    assert_decodes_or_is_unusable(kind, raw)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    kind=st.sampled_from(list(Kind)),
+    value=json_values,
+    duplicate=st.sampled_from(["scanRef", "final", "status", "finishTime"]),
+)
+def test_decode_report_survives_duplicate_keys(kind: Kind, value: Any, duplicate: str) -> None:
+    raw = encode(result_body(SCAN_REFS[1]))
+    extra = f',"{duplicate}":{json.dumps(value)}}}'.encode()
+    assert_decodes_or_is_unusable(kind, raw[:-1] + extra)
+
+
+def nested(depth: int) -> bytes:
+    return encode(result_body(SCAN_REFS[0]) | {"x": 0}).replace(
+        b'"x":0', b'"x":' + b'{"a":[' * depth + b"0" + b"]}" * depth
+    )
+
+
+NASTY_BODIES: dict[str, bytes] = {
+    "deep nesting in an ignored field": nested(60_000),
+    "deep nesting as the status": b'{"scanRef":"a","status":' + b"[" * 200_000 + b"]" * 200_000,
+    "a number of 200,000 digits": b'{"scanRef":"a","finishTime":' + b"9" * 200_000 + b"}",
+    "a huge exponent": b'{"scanRef":"a","finishTime":1e999999}',
+    "a negative finishTime": b'{"scanRef":"a","finishTime":-1}',
+    "a fractional finishTime": b'{"scanRef":"a","finishTime":1718787742.5}',
+    "a string of 1,000,000 bytes": b'{"scanRef":"a","data":"' + b"x" * 1_000_000 + b'"}',
+    "an overall of 5,000 characters": b'{"scanRef":"a","status":{"overall":"'
+    + b"A" * 5000
+    + b'"}}',
+    "NUL bytes outside strings": b'{"scanRef":"a",\x00"final":true}',
+    "a raw NUL inside a string": b'{"scanRef":"a","clientId":"u\x00"}',
+    "invalid UTF-8 in an ignored field": b'{"scanRef":"a","data":"\xc3\x28\xff"}',
+    "a lone surrogate escape": b'{"scanRef":"a","clientId":"\\ud800"}',
+    "UTF-16": json.dumps({"scanRef": "a"}).encode("utf-16"),
+    "a byte order mark": b"\xef\xbb\xbf" + encode(result_body("a")),
+    "duplicate scanRef keys": b'{"scanRef":"a","scanRef":"b b"}',
+    "NaN and Infinity": b'{"scanRef":"a","finishTime":NaN,"final":Infinity}',
+    "trailing garbage": encode(result_body("a")) + b"garbage",
+    "two JSON documents": encode(result_body("a")) + encode(result_body("b")),
+    "whitespace only": b" \t\r\n ",
+    "null": b"null",
+    "a scanRef of 101 characters": encode(result_body("a" * 101)),
+    "a scanRef with a newline": b'{"scanRef":"a\\n"}',
+    "an object with 50,000 keys": b"{"
+    + b",".join(b'"k%d":%d' % (n, n) for n in range(50_000))
+    + b',"scanRef":"a"}',
+}
+
+
+@pytest.mark.parametrize("kind", list(Kind), ids=str)
+def test_decode_report_handles_every_nasty_body(kind: Kind) -> None:
+    for raw in NASTY_BODIES.values():
+        assert_decodes_or_is_unusable(kind, raw)
 
 
 def post_signed(client: TestClient, path: str, raw: bytes, content_type: str) -> int:
