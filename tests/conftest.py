@@ -20,9 +20,17 @@ from app.server import create_app
 from app.service.services import Services
 from tests.support.postgres import server_url
 from tests.support.process import Launcher
+from tests.support.settings import environment
 
-SIGNING_KEYS = ("first-signing-key", "second-signing-key")
-API_TOKENS = {"backend": "backend-token", "auditor": "auditor-token", "admin": "admin-token"}
+# Fixtures that start processes: a test that uses one is marked ``process`` (so is every
+# test of a module whose ``pytestmark`` says so, and a few marked one by one).
+PROCESS_FIXTURES = frozenset({"launcher", "orphans"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if PROCESS_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.process)
 
 
 @pytest.fixture(scope="session")
@@ -66,16 +74,6 @@ def database_url(request: pytest.FixtureRequest) -> str:
     name = "sqlite_url" if request.param == "sqlite" else "postgres_url"
     url: str = request.getfixturevalue(name)
     return url
-
-
-def environment(database_url: str, **extra: str) -> dict[str, str]:
-    """The service's environment variables for a test."""
-    return {
-        "LEDGER_DATABASE_URL": database_url,
-        "IDENFY_SIGNING_KEYS": ",".join(SIGNING_KEYS),
-        "LEDGER_API_KEYS": ",".join(f"{role}:{token}" for role, token in API_TOKENS.items()),
-        **extra,
-    }
 
 
 @pytest.fixture

@@ -24,8 +24,9 @@ from app.service.audit import verify_ledger
 from app.service.services import Services
 from domain.reports import Delivery, Kind, Outcome, Registration
 from domain.verification import Verification
-from tests.conftest import API_TOKENS, SIGNING_KEYS
-from tests.integration.test_tamper_evidence import (
+from tests.support.idenfy import encode, result_body, signed_headers
+from tests.support.settings import API_TOKENS, SIGNING_KEYS
+from tests.support.tampering import (
     CANCELLED,
     FIRST_DELIVERY_AT,
     INSIDE_A_CHAIN,
@@ -38,7 +39,6 @@ from tests.integration.test_tamper_evidence import (
     last_position,
     record,
 )
-from tests.support.idenfy import encode, result_body, signed_headers
 
 AUDITOR = {"Authorization": f"Bearer {API_TOKENS['auditor']}"}
 ADMIN = {"Authorization": f"Bearer {API_TOKENS['admin']}"}

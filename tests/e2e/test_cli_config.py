@@ -6,7 +6,6 @@ import json
 import stat
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx2
@@ -14,6 +13,8 @@ import pytest
 
 from tests.support.idenfy import encode, result_body, signed_headers
 from tests.support.process import CLEAN_STOP, LEDGER, Launcher, clean_environment, free_port
+
+pytestmark = pytest.mark.process
 
 QUICKLY_SECONDS = 10.0
 UNREACHABLE_SECONDS = 30.0
@@ -26,15 +27,6 @@ def cwd(tmp_path: Path) -> Path:
     folder = tmp_path / "cwd"
     folder.mkdir()
     return folder
-
-
-@pytest.fixture
-def launcher(tmp_path: Path) -> Iterator[Launcher]:
-    logs = tmp_path / "logs"
-    logs.mkdir()
-    started = Launcher(logs)
-    yield started
-    started.close()
 
 
 def ledger(

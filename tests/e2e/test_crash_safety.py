@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import subprocess
-import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,8 +24,6 @@ from app.cli.scenarios import Planned, plan
 from app.config import load
 from app.service.services import Services
 from domain.verification import Verification
-from tests.conftest import API_TOKENS, SIGNING_KEYS, environment
-from tests.integration.test_projections import assert_views_follow_the_rules
 from tests.support.process import (
     LEDGER,
     STOP_SECONDS,
@@ -35,6 +32,11 @@ from tests.support.process import (
     clean_environment,
     free_port,
 )
+from tests.support.scenario import assert_views_follow_the_rules
+from tests.support.settings import API_TOKENS, SIGNING_KEYS, environment
+from tests.support.waiting import wait_until
+
+pytestmark = pytest.mark.process
 
 SCENARIO = "day"
 COUNT = 900
@@ -93,15 +95,20 @@ def ledger_position(client: httpx2.Client, url: str) -> int | None:
 
 
 def wait_for_position(url: str, wanted: int, simulator: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + PROGRESS_SECONDS
     with httpx2.Client(timeout=2.0) as client:
-        while (ledger_position(client, url) or 0) < wanted:
+
+        def reached() -> bool:
+            if (ledger_position(client, url) or 0) >= wanted:
+                return True
             assert simulator.poll() is None, (
                 f"simulate ended (exit {simulator.returncode}) before position {wanted}:"
                 " raise COUNT so that every kill happens mid-stream"
             )
-            assert time.monotonic() < deadline, f"the ledger did not reach position {wanted}"
-            time.sleep(0.02)
+            return False
+
+        wait_until(
+            reached, PROGRESS_SECONDS, f"the ledger did not reach position {wanted}", every=0.02
+        )
 
 
 def status_documents(url: str, head: int) -> list[dict[str, Any]]:

@@ -13,7 +13,6 @@ import select
 import socket
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -33,9 +32,9 @@ from app.server import create_app
 from app.service.ledger import Ledger
 from app.service.services import Services
 from domain.reports import ExpirationNotice, Kind, Outcome
-from tests.conftest import API_TOKENS, SIGNING_KEYS, environment
 from tests.support.idenfy import encode, result_body
 from tests.support.process import Launcher
+from tests.support.settings import API_TOKENS, SIGNING_KEYS, environment
 
 ALLOWED = {200, 202, 401, 404, 413}
 SCAN_REF_RE = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9._:-]{0,99}\Z")
@@ -424,13 +423,6 @@ def test_an_endless_chunked_body_is_cut_off_at_the_limit_without_being_read_to_i
     assert given <= limit_in_chunks
     assert json.loads(b"".join(m.get("body", b"") for m in sent[1:]))["error"]
     assert services.quarantine.count() == 0
-
-
-@pytest.fixture
-def launcher(tmp_path: Path) -> Iterator[Launcher]:
-    started = Launcher(tmp_path)
-    yield started
-    started.close()
 
 
 def test_a_real_server_answers_413_to_an_endless_chunked_body_and_stays_up(

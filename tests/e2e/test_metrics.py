@@ -25,10 +25,13 @@ from app.cli.scenarios import plan
 from app.config import load
 from app.service.replay import replay
 from app.service.workers import PROJECTIONS
-from tests.conftest import API_TOKENS, SIGNING_KEYS
 from tests.support.idenfy import encode, result_body, signed_headers
 from tests.support.process import CLEAN_STOP, RunningService
-from tests.support.topology import Topology, wait_for
+from tests.support.settings import API_TOKENS, SIGNING_KEYS
+from tests.support.topology import Topology
+from tests.support.waiting import wait_until
+
+pytestmark = pytest.mark.process
 
 SEED = 7
 COUNT = 60
@@ -166,7 +169,7 @@ def caught_up(service: RunningService) -> Scrape:
         lag = seen.by("ledger_projection_lag_events", "projection")
         return seen if set(lag) == set(PROJECTIONS) and not any(lag.values()) else None
 
-    found = wait_for(check, CATCH_UP_SECONDS, "the projections catching up")
+    found = wait_until(check, CATCH_UP_SECONDS, "the projections catching up")
     assert found is not None
     return found
 
@@ -259,7 +262,7 @@ def test_without_a_projection_worker_the_lag_is_every_event_and_their_age(
         now = scrape(service).by("ledger_projection_lag_seconds", "projection")
         return all(now[name] > ages[name] for name in PROJECTIONS)
 
-    wait_for(older, CATCH_UP_SECONDS, "the oldest unprojected event growing older")
+    wait_until(older, CATCH_UP_SECONDS, "the oldest unprojected event growing older")
 
 
 class Interrupted(Exception):

@@ -15,8 +15,6 @@ import base64
 import json
 import os
 import subprocess
-import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,9 +26,12 @@ import pytest
 from adapters.persistence import PostgresLocation, parse_database_url
 from adapters.signing import sign
 from app.cli.scenarios import plan
-from tests.conftest import API_TOKENS, SIGNING_KEYS, environment
 from tests.support.idenfy import encode, result_body
 from tests.support.process import LEDGER, Launcher, RunningService, clean_environment
+from tests.support.settings import API_TOKENS, SIGNING_KEYS, environment
+from tests.support.waiting import wait_until
+
+pytestmark = pytest.mark.process
 
 COUNT = 50
 SEED = 424242
@@ -78,13 +79,6 @@ def secrets_of_the_day() -> Secrets:
         words |= {url.rsplit("=", 1)[1] for url in body["fileUrls"].values()}
     bodies = tuple(dict.fromkeys(d.body for d in planned))
     return Secrets(frozenset(words), bodies, tuple(dict.fromkeys(d.scan_ref for d in planned)))
-
-
-@pytest.fixture
-def launcher(tmp_path: Path) -> Iterator[Launcher]:
-    started = Launcher(tmp_path)
-    yield started
-    started.close()
 
 
 def simulate_a_day(service: RunningService, logs: Path) -> None:
@@ -137,14 +131,17 @@ def stray_deliveries_and_reads(service: RunningService, secrets: Secrets) -> Non
 
 
 def wait_until_projected(service: RunningService) -> None:
-    deadline = time.monotonic() + CATCH_UP_SECONDS
+    answers: list[dict[str, Any]] = []
     with httpx2.Client(timeout=10.0) as client:
-        while True:
+
+        def caught_up() -> bool:
             answer: dict[str, Any] = client.get(f"{service.url}/readyz").json()
-            if answer.get("projectionLag") and not any(answer["projectionLag"].values()):
-                return
-            assert time.monotonic() < deadline, f"projections never caught up: {answer}"
-            time.sleep(0.05)
+            answers.append(answer)
+            return bool(answer.get("projectionLag")) and not any(answer["projectionLag"].values())
+
+        wait_until(
+            caught_up, CATCH_UP_SECONDS, lambda: f"projections never caught up: {answers[-1]}"
+        )
 
 
 def test_the_service_logs_hold_no_personal_data_keys_or_tokens(

@@ -11,11 +11,22 @@ import signal
 import time
 
 import httpx2
+import pytest
 
-from tests.conftest import API_TOKENS, SIGNING_KEYS, environment
-from tests.e2e.test_writer_process_e2e import child_of, command_line, wait_until_gone
 from tests.support.idenfy import encode, result_body, signed_headers
-from tests.support.process import CLEAN_STOP, Launcher, RunningService, children_of
+from tests.support.process import (
+    CLEAN_STOP,
+    Launcher,
+    RunningService,
+    child_of,
+    children_of,
+    command_line,
+    wait_until_gone,
+)
+from tests.support.settings import API_TOKENS, SIGNING_KEYS, environment
+from tests.support.waiting import wait_until
+
+pytestmark = pytest.mark.process
 
 FIND_SECONDS = 20.0
 READ_SECONDS = 10.0
@@ -70,10 +81,7 @@ def test_the_projection_process_ignores_signals_and_ends_with_its_server(
 ) -> None:
     service = launcher.start(environment(database_url))
     projector = projector_of(service, orphans)
-    deadline = time.monotonic() + FIND_SECONDS
-    while "audit_timeline: leading" not in service.stderr():
-        assert time.monotonic() < deadline, service.stderr()
-        time.sleep(0.05)
+    wait_until(lambda: "audit_timeline: leading" in service.stderr(), FIND_SECONDS, service.stderr)
 
     for number in (signal.SIGTERM, signal.SIGINT):
         os.kill(projector, number)

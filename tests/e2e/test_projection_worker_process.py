@@ -13,7 +13,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -23,8 +22,7 @@ import pytest
 from app.service.ledger import Ledger
 from app.service.replay import replay
 from app.service.services import Services
-from tests.conftest import environment
-from tests.integration.test_projections import (
+from tests.support.scenario import (
     expected,
     head,
     ledger_facts,
@@ -32,6 +30,10 @@ from tests.integration.test_projections import (
     snapshot,
     tell,
 )
+from tests.support.settings import environment
+from tests.support.waiting import wait_until
+
+pytestmark = pytest.mark.process
 
 LEDGER = Path(sys.executable).parent / "ledger"
 DEADLINE_SECONDS = 60.0
@@ -88,20 +90,27 @@ def tracked(services: Services) -> list[int]:
     return [view.max_tracking_id(Ledger.name) or 0 for view in services.views.all()]
 
 
-def wait_until(
+def wait_for_positions(
     services: Services,
     process: subprocess.Popen[bytes],
     reached: Callable[[list[int]], bool],
 ) -> list[int]:
     """Poll the views' tracking records until ``reached``; their positions then."""
-    deadline = time.monotonic() + DEADLINE_SECONDS
-    while True:
+    seen: list[list[int]] = []
+
+    def there() -> list[int] | None:
         positions = tracked(services)
+        seen.append(positions)
         if reached(positions):
             return positions
         assert process.poll() is None, f"ledger project exited with {process.returncode}"
-        assert time.monotonic() < deadline, f"the views stopped at {positions}"
-        time.sleep(POLL_SECONDS)
+        return None
+
+    found = wait_until(
+        there, DEADLINE_SECONDS, lambda: f"the views stopped at {seen[-1]}", every=POLL_SECONDS
+    )
+    assert found is not None
+    return found
 
 
 def test_a_worker_killed_mid_stream_and_restarted_ends_with_the_same_views(
@@ -113,7 +122,7 @@ def test_a_worker_killed_mid_stream_and_restarted_ends_with_the_same_views(
     assert end >= 2500
 
     first = workers.start("--batch-size", "40")
-    wait_until(services, first, lambda positions: max(positions) >= end // 3)
+    wait_for_positions(services, first, lambda positions: max(positions) >= end // 3)
     os.kill(first.pid, signal.SIGKILL)
     assert first.wait(timeout=STOP_SECONDS) == -signal.SIGKILL
     at_kill = tracked(services)
@@ -121,7 +130,7 @@ def test_a_worker_killed_mid_stream_and_restarted_ends_with_the_same_views(
     assert len(set(at_kill)) == 1, f"the views' batches did not commit together: {at_kill}"
 
     second = workers.start()
-    wait_until(services, second, lambda positions: min(positions) >= end)
+    wait_for_positions(services, second, lambda positions: min(positions) >= end)
     second.send_signal(signal.SIGTERM)
     assert second.wait(timeout=STOP_SECONDS) == 0, workers.stderr(2)
 

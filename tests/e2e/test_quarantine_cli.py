@@ -18,9 +18,11 @@ from app.config import load
 from app.server import create_app
 from app.service.services import Services
 from domain.verification import Verification
-from tests.conftest import SIGNING_KEYS, environment
 from tests.support.idenfy import encode, result_body, signed_headers
 from tests.support.process import LEDGER, clean_environment
+from tests.support.settings import SIGNING_KEYS, environment
+
+pytestmark = pytest.mark.process
 
 NEW_KEY = "third-signing-key-added-later"
 COMMAND_SECONDS = 60.0

@@ -14,13 +14,12 @@ import pytest
 from starlette.testclient import TestClient
 
 from adapters.persistence import PostgresLocation, parse_database_url
-from app.service.ledger import Ledger
 from app.service.services import Services
 from domain.reports import Kind
-from tests.conftest import API_TOKENS, SIGNING_KEYS
-from tests.support.idenfy import encode, result_body, signed_headers
+from tests.support.settings import API_TOKENS
+from tests.support.waiting import wait_until
+from tests.support.webhooks import auth, deliver_result, wait_for_views
 
-CATCH_UP_SECONDS = 30.0
 READ_WAIT_BOUND_SECONDS = 5.0
 CONTRACT_FIELDS = {
     "scanRef", "clientId", "externalRef", "status", "final", "decidedBy",
@@ -35,22 +34,6 @@ TIMELINE_FIELDS = {
 }  # fmt: skip
 
 
-def auth(role: str | None = "backend") -> dict[str, str]:
-    return {} if role is None else {"Authorization": f"Bearer {API_TOKENS[role]}"}
-
-
-def deliver(client: TestClient, scan_ref: str, kind: Kind = Kind.AUTO_FINISHED, **body: Any) -> int:
-    """Post a signed ``kind`` result for ``scan_ref``; the answer's ``position``."""
-    raw = encode(result_body(scan_ref, **body))
-    response = client.post(
-        f"/webhooks/idenfy/{kind.value}", content=raw, headers=signed_headers(raw, SIGNING_KEYS[0])
-    )
-    assert response.status_code == 200, response.text
-    assert response.json()["result"] == "recorded"
-    position: int = response.json()["position"]
-    return position
-
-
 def get(
     client: TestClient, path: str, role: str | None = "backend", **params: Any
 ) -> httpx.Response:
@@ -62,11 +45,6 @@ def assert_json_error(response: httpx.Response, status: int) -> None:
     assert response.headers["content-type"].startswith("application/json")
     assert isinstance(response.json()["error"], str)
     assert response.json()["error"]
-
-
-def wait_for_views(services: Services, position: int) -> None:
-    for view in services.views.all():
-        view.wait(Ledger.name, position, timeout=CATCH_UP_SECONDS)
 
 
 @pytest.fixture
@@ -99,9 +77,9 @@ def population(services: Services, reads: TestClient) -> list[str]:
     """Twelve verifications; the scanRefs newest activity first."""
     position = 0
     for scan_ref, client_id, kind, body in POPULATION:
-        position = deliver(reads, scan_ref, kind, client_id=client_id, **body)
+        position = deliver_result(reads, scan_ref, kind, client_id=client_id, **body)
     # pop-01 has news: it moves to the front.
-    position = deliver(
+    position = deliver_result(
         reads, "pop-01", Kind.AUTO_FINISHED, client_id="client-a", overall="APPROVED",
         finish_time=1718790000,
     )  # fmt: skip
@@ -136,7 +114,7 @@ def all_pages(client: TestClient, limit: int, **params: Any) -> list[list[str]]:
 def test_a_status_document_is_read_by_the_backend_auditor_and_admin_roles(
     reads: TestClient,
 ) -> None:
-    position = deliver(reads, "doc-1", client_id="client-a", overall="APPROVED")
+    position = deliver_result(reads, "doc-1", client_id="client-a", overall="APPROVED")
 
     for role in ("backend", "auditor", "admin"):
         response = get(reads, "/verifications/doc-1", role, minPosition=position)
@@ -152,7 +130,7 @@ def test_a_status_document_is_read_by_the_backend_auditor_and_admin_roles(
 
 
 def test_reads_without_a_token_or_with_an_unknown_token_are_401(reads: TestClient) -> None:
-    deliver(reads, "doc-1")
+    deliver_result(reads, "doc-1")
     for path in (
         "/verifications/doc-1",
         "/verifications",
@@ -175,7 +153,7 @@ def test_min_position_from_a_webhook_answer_reads_your_own_write(reads: TestClie
         (Kind.AUTO_FINISHED, {"overall": "APPROVED", "finish_time": 1718799999}, "APPROVED", False),
     ]  # fmt: skip
     for number, (kind, body, status, awaiting) in enumerate(steps, start=1):
-        position = deliver(reads, "ryw-1", kind, **body)
+        position = deliver_result(reads, "ryw-1", kind, **body)
 
         response = get(reads, "/verifications/ryw-1", minPosition=position)
 
@@ -203,7 +181,7 @@ def test_min_position_from_a_registration_answer_reads_the_pending_verification(
 def test_a_min_position_the_views_do_not_reach_in_time_is_503_with_retry_after(
     services: Services, reads: TestClient
 ) -> None:
-    position = deliver(reads, "far-1")
+    position = deliver_result(reads, "far-1")
     wait_for_views(services, position)
     started = time.monotonic()
 
@@ -314,8 +292,10 @@ def test_client_totals_count_each_verification_of_the_client_once(
 def test_a_timeline_is_read_by_auditors_and_admins_only(
     services: Services, reads: TestClient
 ) -> None:
-    deliver(reads, "tl-1", Kind.MANUAL_FINISHED, final=True, overall="DENIED", finish_time=50)
-    position = deliver(reads, "tl-1", final=False, overall="SUSPECTED", finish_time=50)
+    deliver_result(
+        reads, "tl-1", Kind.MANUAL_FINISHED, final=True, overall="DENIED", finish_time=50
+    )
+    position = deliver_result(reads, "tl-1", final=False, overall="SUSPECTED", finish_time=50)
 
     for role in ("auditor", "admin"):
         response = get(reads, "/verifications/tl-1/timeline", role, minPosition=position)
@@ -343,7 +323,7 @@ def test_readyz_reports_each_projections_lag_and_is_ready_once_caught_up(
 ) -> None:
     position = 0
     for number in range(5):
-        position = deliver(reads, f"ready-{number}")
+        position = deliver_result(reads, f"ready-{number}")
     wait_for_views(services, position)
 
     response = reads.get("/readyz")
@@ -375,11 +355,15 @@ def store_refusing_commits(services: Services, database_url: str) -> Iterator[No
         admin.execute("SELECT pg_reload_conf()")
         try:
             # Sessions take the new setting at their next statement after the reload.
-            deadline = time.monotonic() + 10
             with psycopg.connect(location.conninfo(), autocommit=True) as other:
-                while other.execute("SHOW default_transaction_read_only").fetchone() != ("on",):
-                    assert time.monotonic() < deadline, "the server did not turn read-only"
-                    time.sleep(0.01)
+                wait_until(
+                    lambda: (
+                        other.execute("SHOW default_transaction_read_only").fetchone() == ("on",)
+                    ),
+                    10,
+                    "the server did not turn read-only",
+                    every=0.01,
+                )
             yield
         finally:
             admin.execute("ALTER SYSTEM RESET default_transaction_read_only")
@@ -389,7 +373,7 @@ def store_refusing_commits(services: Services, database_url: str) -> Iterator[No
 def test_readyz_is_503_while_the_store_answers_but_cannot_commit(
     services: Services, reads: TestClient, database_url: str
 ) -> None:
-    position = deliver(reads, "commit-1")
+    position = deliver_result(reads, "commit-1")
     wait_for_views(services, position)
     assert reads.get("/readyz").status_code == 200
 
@@ -404,8 +388,11 @@ def test_readyz_is_503_while_the_store_answers_but_cannot_commit(
     assert body["position"] == position
     assert body["projectionLag"] == {"current_status": 0, "reattempts": 0, "audit_timeline": 0}
     assert body["problem"]
-    deadline = time.monotonic() + 10
-    while (again := reads.get("/readyz")).status_code != 200:
-        assert time.monotonic() < deadline, again.text
-        time.sleep(0.05)
-    assert again.json()["store"] == "ok"
+    answers: list[httpx.Response] = []
+
+    def ready_again() -> bool:
+        answers.append(reads.get("/readyz"))
+        return answers[-1].status_code == 200
+
+    wait_until(ready_again, 10, lambda: answers[-1].text)
+    assert answers[-1].json()["store"] == "ok"

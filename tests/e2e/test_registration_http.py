@@ -16,8 +16,9 @@ from app.service.ledger import Ledger
 from app.service.services import Services
 from domain.reports import Receipt, Registration
 from domain.verification import Verification
-from tests.conftest import API_TOKENS, SIGNING_KEYS, environment
-from tests.support.idenfy import encode, result_body, signed_headers
+from tests.support.idenfy import result_body
+from tests.support.settings import API_TOKENS, environment
+from tests.support.webhooks import post_to_the_kindless_endpoint
 
 SCAN_REF = "3f2b8c1e-5a7d-11ef-9c2a-0242ac120002"
 CLIENT_ID = "user-7f3c2a"
@@ -34,12 +35,6 @@ def register(
     if isinstance(body, bytes):
         return client.post("/verifications", content=body, headers=headers)
     return client.post("/verifications", json=body, headers=headers)
-
-
-def deliver(client: TestClient, body: dict[str, Any]) -> httpx.Response:
-    raw = encode(body)
-    headers = signed_headers(raw, SIGNING_KEYS[0], "IDENTIFICATION_AUTO_FINISHED")
-    return client.post("/webhooks/idenfy", content=raw, headers=headers)
 
 
 def history(services: Services, scan_ref: str = SCAN_REF) -> list[type[object]]:
@@ -158,13 +153,18 @@ def test_a_registration_before_the_first_webhook_is_sequence_one(
     client: TestClient, services: Services
 ) -> None:
     assert register(client, registration()).json()["sequence"] == 1
-    webhook = deliver(client, result_body(SCAN_REF, client_id=CLIENT_ID))
+    webhook = post_to_the_kindless_endpoint(client, result_body(SCAN_REF, client_id=CLIENT_ID))
     assert (webhook.json()["result"], webhook.json()["sequence"]) == ("recorded", 2)
     assert history(services) == [Verification.Registered, Verification.AutoReviewFinished]
 
 
 def test_a_registration_after_a_webhook_follows_it(client: TestClient, services: Services) -> None:
-    assert deliver(client, result_body(SCAN_REF, client_id=CLIENT_ID)).json()["sequence"] == 1
+    assert (
+        post_to_the_kindless_endpoint(client, result_body(SCAN_REF, client_id=CLIENT_ID)).json()[
+            "sequence"
+        ]
+        == 1
+    )
     response = register(client, registration())
     assert response.status_code == 201
     assert response.json()["sequence"] == 2
@@ -174,7 +174,12 @@ def test_a_registration_after_a_webhook_follows_it(client: TestClient, services:
 def test_a_registration_for_another_client_than_the_webhooks_conflicts(
     client: TestClient, services: Services
 ) -> None:
-    assert deliver(client, result_body(SCAN_REF, client_id=CLIENT_ID)).status_code == 200
+    assert (
+        post_to_the_kindless_endpoint(
+            client, result_body(SCAN_REF, client_id=CLIENT_ID)
+        ).status_code
+        == 200
+    )
     assert_json_error(register(client, registration(clientId="user-somebody-else")), 409)
     assert history(services) == [Verification.AutoReviewFinished]
 

@@ -35,8 +35,8 @@ from app.config import Settings, load
 from app.service.workers import PROJECTIONS
 from domain.verification import Verification
 from projections.facts import fact_of
-from tests.conftest import API_TOKENS, SIGNING_KEYS, environment
 from tests.support.process import CLEAN_STOP, RunningService
+from tests.support.settings import API_TOKENS, SIGNING_KEYS, environment
 from tests.support.topology import (
     LockWatch,
     Started,
@@ -46,10 +46,10 @@ from tests.support.topology import (
     lock_keys,
     owner_of,
     postgres_location,
-    wait_for,
 )
+from tests.support.waiting import wait_until
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.process, pytest.mark.postgres]
 
 COUNT = 100
 RACED_SEED = 11  # sent through both services at once
@@ -183,9 +183,9 @@ def test_scaled_out_processes_record_every_delivery_once_and_a_standby_takes_ove
     first = topology.project()
     watching = psycopg.connect(postgres_location(postgres_url).conninfo(), autocommit=True)
     with watching, LockWatch(postgres_url, keys) as watch:
-        wait_for(lambda: leads_all(watching, keys, first, []), START_SECONDS, "a first leader")
+        wait_until(lambda: leads_all(watching, keys, first, []), START_SECONDS, "a first leader")
         second = topology.project()
-        wait_for(lambda: "projecting" in second.stderr(), START_SECONDS, "a standby")
+        wait_until(lambda: "projecting" in second.stderr(), START_SECONDS, "a standby")
 
         runs = [
             # At different speeds, so that one overtakes the other on the same deliveries.
@@ -196,7 +196,7 @@ def test_scaled_out_processes_record_every_delivery_once_and_a_standby_takes_ove
         expected = planned_events()
         # A quarter of the deliveries recorded, and the leader projecting them: the rest
         # still arrives after the kill.
-        wait_for(
+        wait_until(
             lambda: ready(api)["position"] >= len(expected) // 4 and min(tracked(api).values()) > 0,
             RUN_SECONDS,
             "a quarter of the deliveries recorded and some projected",
@@ -209,7 +209,7 @@ def test_scaled_out_processes_record_every_delivery_once_and_a_standby_takes_ove
         os.kill(first.process.pid, signal.SIGSTOP)
         # From here the leader projects nothing: deliveries must still be arriving.
         assert any(run.process.poll() is None for run in runs), "the deliveries ended too soon"
-        wait_for(
+        wait_until(
             lambda: ready(api)["position"] > max(tracked(api).values()),
             RUN_SECONDS,
             "deliveries recorded that the hung leader has not projected",
@@ -219,7 +219,7 @@ def test_scaled_out_processes_record_every_delivery_once_and_a_standby_takes_ove
         assert first.kill() == -signal.SIGKILL
         killed = time.monotonic()
 
-        wait_for(
+        wait_until(
             lambda: leads_all(watching, keys, second, [first]),
             TAKEOVER_SECONDS,
             "the standby leading every projection",
@@ -233,7 +233,7 @@ def test_scaled_out_processes_record_every_delivery_once_and_a_standby_takes_ove
             summaries.append(json.loads(run.stdout()))
         head = ready(api)["position"]
         for service in (web, api):
-            wait_for(partial(caught_up, service), CATCH_UP_SECONDS, "the standby catching up")
+            wait_until(partial(caught_up, service), CATCH_UP_SECONDS, "the standby catching up")
     watch.check()
 
     # Never two leads at once, and a takeover within seconds that kept the views moving.

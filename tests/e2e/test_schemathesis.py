@@ -37,7 +37,7 @@ from app.config import load
 from app.server import create_app
 from app.service.ledger import Ledger
 from app.service.services import Services
-from tests.conftest import API_TOKENS, SIGNING_KEYS, environment
+from tests.support.settings import API_TOKENS, SIGNING_KEYS, environment
 
 MAX_EXAMPLES = 30
 CATCH_UP_SECONDS = 30.0

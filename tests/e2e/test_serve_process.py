@@ -5,20 +5,20 @@ from __future__ import annotations
 import re
 import subprocess
 import threading
-import time
 from collections import defaultdict
-from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import httpx2
 import pytest
 
 from app.bootstrap import open_ledger
 from app.config import load
-from tests.conftest import SIGNING_KEYS, environment
 from tests.support.idenfy import encode, result_body, signed_headers
 from tests.support.process import CLEAN_STOP, Launcher
+from tests.support.settings import SIGNING_KEYS, environment
+from tests.support.waiting import wait_until
+
+pytestmark = pytest.mark.process
 
 SCAN_REFS = tuple(f"crash-{letter}-5a7d-11ef-9c2a-0242ac120002" for letter in "abc")
 SENDERS = 6
@@ -26,13 +26,6 @@ ACKS_PER_ROUND = 40
 CRASHES = 3
 DEADLINE_SECONDS = 20.0
 KINDS = ("auto-finished", "manual-finished", "identification", "resubmitted")
-
-
-@pytest.fixture
-def launcher(tmp_path: Path) -> Iterator[Launcher]:
-    started = Launcher(tmp_path)
-    yield started
-    started.close()
 
 
 @dataclass(frozen=True)
@@ -101,27 +94,35 @@ def send_until_the_server_dies(url: str, outcomes: Outcomes, stop: threading.Eve
 
 
 def wait_for_acknowledgements(outcomes: Outcomes, count: int) -> None:
-    deadline = time.monotonic() + DEADLINE_SECONDS
-    while outcomes.acknowledged_count() < count:
-        assert time.monotonic() < deadline, f"fewer than {count} deliveries acknowledged in time"
+
+    def acknowledged() -> bool:
+        if outcomes.acknowledged_count() >= count:
+            return True
         assert not outcomes.unexpected, outcomes.unexpected
-        time.sleep(0.01)
+        return False
+
+    wait_until(
+        acknowledged, DEADLINE_SECONDS, f"{count} deliveries acknowledged in time", every=0.01
+    )
 
 
 def post_until_answered(client: httpx2.Client, sent: Delivery) -> dict[str, object]:
     """Retry like iDenfy: until the ledger answers 200."""
-    deadline = time.monotonic() + DEADLINE_SECONDS
-    while True:
+
+    def answered() -> dict[str, object] | None:
         try:
             response = client.post(sent.path, content=sent.raw, headers=sent.headers)
         except httpx2.TransportError:
-            response = None
-        if response is not None and response.status_code == 200:
+            return None
+        if response.status_code == 200:
             answer: dict[str, object] = response.json()
             return answer
-        assert response is None or response.status_code == 503, response.text
-        assert time.monotonic() < deadline, f"{sent.path} never answered 200"
-        time.sleep(0.05)
+        assert response.status_code == 503, response.text
+        return None
+
+    found = wait_until(answered, DEADLINE_SECONDS, f"{sent.path} never answered 200")
+    assert found is not None
+    return found
 
 
 def test_every_acknowledged_delivery_survives_repeated_kills_exactly_once(

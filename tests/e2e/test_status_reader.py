@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Any
 
 import pytest
@@ -17,8 +16,9 @@ from app.config import load
 from app.server import create_app
 from app.service.replay import replay
 from app.service.services import Services
-from tests.conftest import environment
-from tests.e2e.test_reads_http import auth, deliver, wait_for_views
+from tests.support.settings import environment
+from tests.support.waiting import poll_until
+from tests.support.webhooks import auth, deliver_result, wait_for_views
 
 
 class CountingReader:
@@ -56,7 +56,7 @@ def reads(services: Services, client: TestClient) -> TestClient:
 def test_a_plain_read_is_answered_by_the_fast_reader_with_the_threaded_document(
     reads: TestClient, services: Services
 ) -> None:
-    wait_for_views(services, deliver(reads, "fast-1", overall="APPROVED"))
+    wait_for_views(services, deliver_result(reads, "fast-1", overall="APPROVED"))
     reader = swap_reader(reads)
 
     fast = reads.get("/verifications/fast-1", headers=auth())
@@ -81,7 +81,7 @@ def test_an_unknown_verification_is_a_404_on_the_fast_path(reads: TestClient) ->
 def test_reads_with_a_query_or_nul_take_the_threaded_path(
     reads: TestClient, services: Services
 ) -> None:
-    wait_for_views(services, deliver(reads, "fast-2"))
+    wait_for_views(services, deliver_result(reads, "fast-2"))
     reader = swap_reader(reads)
     assert reads.get("/verifications/fast-2?minPosition=1", headers=auth()).status_code == 200
     assert reads.get("/verifications/fast-2%00", headers=auth()).status_code == 404
@@ -91,7 +91,7 @@ def test_reads_with_a_query_or_nul_take_the_threaded_path(
 def test_a_failing_fast_reader_falls_back_to_the_threaded_read(
     reads: TestClient, services: Services
 ) -> None:
-    wait_for_views(services, deliver(reads, "fast-3", overall="DENIED"))
+    wait_for_views(services, deliver_result(reads, "fast-3", overall="DENIED"))
     swap_reader(reads, fail=True)
     response = reads.get("/verifications/fast-3", headers=auth())
     assert response.status_code == 200
@@ -110,7 +110,7 @@ def test_authentication_comes_before_the_fast_read(reads: TestClient) -> None:
 def test_the_fast_reader_follows_a_replay_to_the_new_tables(
     reads: TestClient, services: Services
 ) -> None:
-    wait_for_views(services, deliver(reads, "fast-4", overall="APPROVED"))
+    wait_for_views(services, deliver_result(reads, "fast-4", overall="APPROVED"))
     reader = swap_reader(reads)
     before = reads.get("/verifications/fast-4", headers=auth())
     assert reader.answered == 1
@@ -122,11 +122,16 @@ def test_the_fast_reader_follows_a_replay_to_the_new_tables(
 
     # The old tables are gone. A read that finds them gone is answered the threaded way
     # and makes the reader look up the active tables again.
-    deadline = time.monotonic() + 10
-    while reader.answered < 3 and time.monotonic() < deadline:
+
+    def answered_three() -> bool:
+        if reader.answered >= 3:
+            return True
         after = reads.get("/verifications/fast-4", headers=auth())
         assert after.status_code == 200
         assert after.json() == before.json()
+        return False
+
+    poll_until(answered_three, 10, every=0)
     assert reader.answered >= 3
     assert "current_status_g2" in inner.generations.table
 
@@ -139,7 +144,7 @@ def test_the_postgres_reader_answers_only_on_the_event_loop_that_opened_it(
     try:
         built.start_projections()
         with TestClient(create_app(built), raise_server_exceptions=False) as client:
-            wait_for_views(built, deliver(client, "fast-5", overall="APPROVED"))
+            wait_for_views(built, deliver_result(client, "fast-5", overall="APPROVED"))
         location = built.settings.store
         assert isinstance(location, PostgresLocation)
         reader = PostgresStatusReader(location)
@@ -164,7 +169,7 @@ def test_the_postgres_reader_answers_only_on_the_event_loop_that_opened_it(
 def test_a_plain_read_answers_json_errors_and_carries_a_request_id(
     reads: TestClient, services: Services, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    wait_for_views(services, deliver(reads, "fast-6"))
+    wait_for_views(services, deliver_result(reads, "fast-6"))
     swap_reader(reads, fail=True)
 
     def unavailable(scan_ref: str) -> None:

@@ -13,7 +13,6 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import httpx2
 import pytest
@@ -21,12 +20,13 @@ import pytest
 from app.bootstrap import bootstrap
 from app.config import load
 from domain.verification import Verification
-from tests.conftest import SIGNING_KEYS, environment
 from tests.support.idenfy import encode, result_body, signed_headers
 from tests.support.postgres import Cluster, running_cluster
 from tests.support.process import Launcher, RunningService
+from tests.support.settings import SIGNING_KEYS, environment
+from tests.support.waiting import wait_until
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.process, pytest.mark.postgres]
 
 SENDERS = 4
 SCAN_REFS_PER_SENDER = 3
@@ -129,12 +129,15 @@ def send_until_told_to_stop(url: str, sender: int, traffic: Traffic, stop: threa
 
 def poll(description: str, predicate: Callable[[], bool], traffic: Traffic) -> None:
     """Wait, with a deadline, until ``predicate()`` is true; fail early on a problem."""
-    deadline = time.monotonic() + DEADLINE_SECONDS
-    while not predicate():
+
+    def came_true() -> bool:
+        if predicate():
+            return True
         with traffic.lock:
             assert not traffic.problems, traffic.problems
-        assert time.monotonic() < deadline, f"not in time: {description}"
-        time.sleep(0.02)
+        return False
+
+    wait_until(came_true, DEADLINE_SECONDS, description, every=0.02)
 
 
 def readyz(service: RunningService) -> int | None:
@@ -148,13 +151,6 @@ def readyz(service: RunningService) -> int | None:
 def cluster() -> Iterator[Cluster]:
     with running_cluster() as dedicated:
         yield dedicated
-
-
-@pytest.fixture
-def launcher(tmp_path: Path) -> Iterator[Launcher]:
-    started = Launcher(tmp_path)
-    yield started
-    started.close()
 
 
 def test_a_database_outage_refuses_deliveries_until_it_ends_and_loses_none(

@@ -15,9 +15,12 @@ import httpx2 as httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from tests.conftest import API_TOKENS, SIGNING_KEYS, environment
-from tests.support.idenfy import encode, result_body, signed_headers
+from tests.support.idenfy import result_body
 from tests.support.process import Launcher, RunningService
+from tests.support.settings import API_TOKENS, environment
+from tests.support.webhooks import deliver
+
+pytestmark = pytest.mark.process
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -63,16 +66,6 @@ def browser() -> Iterator[Browser]:
             yield launched
         finally:
             launched.close()
-
-
-def deliver(http: httpx.Client, kind: str, body: dict[str, Any]) -> int:
-    raw = encode(body)
-    answer = http.post(
-        f"/webhooks/idenfy/{kind}", content=raw, headers=signed_headers(raw, SIGNING_KEYS[0])
-    )
-    assert answer.status_code == 200, answer.text
-    position: int = answer.json()["position"]
-    return position
 
 
 def record_deliveries(url: str) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import html
 import re
-from typing import Any
 
 import httpx2 as httpx
 import pytest
@@ -14,8 +13,9 @@ from app.service.ledger import Ledger
 from app.service.services import Services
 from app.ui.app import SECURITY_HEADERS
 from app.ui.session import CSRF_COOKIE, SESSION_COOKIE
-from tests.conftest import API_TOKENS, SIGNING_KEYS
 from tests.support.idenfy import encode, result_body, signed_headers
+from tests.support.settings import API_TOKENS, SIGNING_KEYS
+from tests.support.webhooks import deliver
 
 SCAN_REF = "ui-3f2b8c1e-5a7d-11ef"
 CLIENT_ID = "client-<b>bold</b>"
@@ -28,16 +28,6 @@ def ui(services: Services, client: TestClient) -> TestClient:
     """The service's client, with the projection workers running."""
     services.start_projections()
     return client
-
-
-def deliver(client: TestClient, kind: str, body: dict[str, Any]) -> int:
-    raw = encode(body)
-    answer = client.post(
-        f"/webhooks/idenfy/{kind}", content=raw, headers=signed_headers(raw, SIGNING_KEYS[0])
-    )
-    assert answer.status_code == 200, answer.text
-    position: int = answer.json()["position"]
-    return position
 
 
 def settle(services: Services) -> None:

@@ -20,8 +20,9 @@ from app.service.audit import SavedDigest, verify_ledger
 from app.service.services import Services
 from domain.reports import Kind
 from domain.verification import Verification
-from tests.conftest import environment
-from tests.integration.test_tamper_evidence import (
+from tests.support.process import LEDGER, clean_environment, free_port
+from tests.support.settings import environment
+from tests.support.tampering import (
     FIRST_DELIVERY_AT,
     MANUAL,
     STORY,
@@ -33,7 +34,8 @@ from tests.integration.test_tamper_evidence import (
     result,
     save_digest,
 )
-from tests.support.process import LEDGER, clean_environment, free_port
+
+pytestmark = pytest.mark.process
 
 TIMEOUT_SECONDS = 60.0
 HOSTILE_CLIENT_IDS = ('=HYPERLINK("https://evil.example","open")', "@SUM(1+1)*cmd|'/C calc'!A0")

@@ -21,9 +21,9 @@ from app.server import create_app
 from app.service.ledger import Ledger
 from app.service.services import Services
 from domain.verification import Verification
-from tests.conftest import SIGNING_KEYS, environment
 from tests.support.idenfy import encode, result_body, signed_headers
 from tests.support.postgres import running_cluster
+from tests.support.settings import SIGNING_KEYS, environment
 
 SCAN_REF = "3f2b8c1e-5a7d-11ef-9c2a-0242ac120002"
 MIB = 1024 * 1024

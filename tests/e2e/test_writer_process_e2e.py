@@ -14,66 +14,29 @@ import pytest
 from app.bootstrap import open_ledger
 from app.config import load
 from domain.verification import Verification
-from tests.conftest import SIGNING_KEYS, environment
 from tests.support.idenfy import encode, result_body, signed_headers
-from tests.support.process import CLEAN_STOP, Launcher, RunningService, children_of
+from tests.support.process import (
+    CLEAN_STOP,
+    Launcher,
+    RunningService,
+    child_of,
+    command_line,
+    is_running,
+    wait_until_gone,
+)
+from tests.support.settings import SIGNING_KEYS, environment
+from tests.support.waiting import wait_until
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.process, pytest.mark.postgres]
 
 SCAN_REF = "writer-e2e-5a7d-11ef-9c2a-0242ac120002"
 EXIT_SECONDS = 5.0
 FIND_SECONDS = 10.0
 
 
-def command_line(pid: int) -> list[str]:
-    try:
-        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return []
-    return raw.decode(errors="replace").rstrip("\0").split("\0")
-
-
-def is_running(pid: int) -> bool:
-    """Whether ``pid`` is alive: neither gone nor a zombie waiting to be reaped."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    state = stat.rpartition(")")[2].split()[0]
-    return state not in ("Z", "X")
-
-
 def writer_of(service: RunningService, orphans: list[int]) -> int:
     """The server's writer process: its one child running ``app.service.writer``."""
     return child_of(service, orphans, "writer")
-
-
-def child_of(service: RunningService, orphans: list[int], role: str, but: int | None = None) -> int:
-    """The server's one running child process of ``python -m app.processes role``
-    (other than ``but``)."""
-    deadline = time.monotonic() + FIND_SECONDS
-    while True:
-        found = [
-            pid
-            for pid in children_of(service.pid)
-            if role in command_line(pid)[3:4] and pid != but and is_running(pid)
-        ]
-        if found:
-            orphans.extend(found)
-            assert len(found) == 1, found
-            return found[0]
-        assert service.process.poll() is None, service.stderr()
-        assert time.monotonic() < deadline, f"no {role} process under {service.pid}"
-        time.sleep(0.05)
-
-
-def wait_until_gone(pid: int, seconds: float = EXIT_SECONDS) -> bool:
-    deadline = time.monotonic() + seconds
-    while is_running(pid):
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
 
 
 def post(service: RunningService, n: int = 0) -> httpx2.Response:
@@ -179,11 +142,17 @@ def test_a_writer_process_killed_under_its_server_is_replaced_and_never_holds_th
     os.kill(writer, signal.SIGKILL)
     assert wait_until_gone(writer)
     statuses: list[int] = []
-    deadline = time.monotonic() + FIND_SECONDS
-    while not statuses or statuses[-1] != 200:
-        assert time.monotonic() < deadline, f"no 200 after the writer process died: {statuses}"
+
+    def answered_200() -> bool:
         statuses.append(post(service, 1).status_code)
-        time.sleep(0.1)
+        return statuses[-1] == 200
+
+    wait_until(
+        answered_200,
+        FIND_SECONDS,
+        lambda: f"no 200 after the writer process died: {statuses}",
+        every=0.1,
+    )
     assert set(statuses) <= {200, 503}, statuses
     replacement = writer_of(service, orphans)
     assert replacement != writer

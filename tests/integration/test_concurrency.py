@@ -17,8 +17,8 @@ from app.server import create_app
 from app.service.services import Services
 from domain.reports import Delivery, Kind, Receipt
 from domain.verification import Verification
-from tests.conftest import SIGNING_KEYS
 from tests.support.idenfy import encode, result_body, signed_headers
+from tests.support.settings import SIGNING_KEYS
 
 THREADS = 16
 SCAN_REF = "3f2b8c1e-5a7d-11ef-9c2a-0242ac120002"

@@ -10,7 +10,7 @@ from adapters.export import Window, encoded
 from adapters.fast_facts import read_facts
 from app.service.services import Services
 from projections.facts import Fact
-from tests.integration.test_projections import head, ledger_facts, scenario, tell
+from tests.support.scenario import head, ledger_facts, scenario, tell
 
 
 def export(services: Services, window: Window, fmt: str = "ndjson") -> bytes:

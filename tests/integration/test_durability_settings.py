@@ -19,8 +19,8 @@ from app.bootstrap import bootstrap
 from app.config import load
 from app.server import create_app
 from app.service.services import Services
-from tests.conftest import SIGNING_KEYS, environment
 from tests.support.idenfy import encode, result_body, signed_headers
+from tests.support.settings import SIGNING_KEYS, environment
 from tests.support.topology import postgres_location
 
 SQLITE_NORMAL, SQLITE_FULL = 1, 2

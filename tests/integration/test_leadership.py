@@ -23,9 +23,12 @@ from app.config import load
 from app.service.ledger import Ledger
 from app.service.workers import ProjectionWorkers
 from domain.reports import Kind
-from tests.conftest import environment
-from tests.integration.test_projections import result, tell
-from tests.support.topology import lock_holders, lock_keys, postgres_location, wait_for
+from tests.support.scenario import result, tell
+from tests.support.settings import environment
+from tests.support.topology import lock_holders, lock_keys, postgres_location
+from tests.support.waiting import wait_until
+
+pytestmark = pytest.mark.process
 
 HANDOVER_SECONDS = 10.0
 STOP_SECONDS = 15.0
@@ -71,7 +74,7 @@ def holders(tmp_path: Path) -> Iterator[Callable[[str, str], subprocess.Popen[by
                 stderr=subprocess.STDOUT,
             )
         started.append(process)
-        said = wait_for(lambda: output.read_text().strip(), HANDOVER_SECONDS, "holder's answer")
+        said = wait_until(lambda: output.read_text().strip(), HANDOVER_SECONDS, "holder's answer")
         assert said == "leading", said
         return process
 
@@ -124,7 +127,7 @@ def test_the_lead_is_freed_when_the_process_holding_it_dies(
     holder.kill()
     holder.wait(timeout=STOP_SECONDS)
 
-    wait_for(standby.try_acquire, HANDOVER_SECONDS, "the standby taking the dead holder's lead")
+    wait_until(standby.try_acquire, HANDOVER_SECONDS, "the standby taking the dead holder's lead")
     assert standby.still_held()
 
 
@@ -146,8 +149,8 @@ def test_a_leader_whose_connection_the_server_ends_loses_the_lead_to_the_standby
         assert ended == (True,)
 
         started = time.monotonic()
-        wait_for(lambda: not leader.still_held(), HANDOVER_SECONDS, "the leader noticing")
-        wait_for(standby.try_acquire, HANDOVER_SECONDS, "the standby taking the lead")
+        wait_until(lambda: not leader.still_held(), HANDOVER_SECONDS, "the leader noticing")
+        wait_until(standby.try_acquire, HANDOVER_SECONDS, "the standby taking the lead")
         assert time.monotonic() - started < HANDOVER_SECONDS
         assert standby.still_held()
         assert not leader.try_acquire()
@@ -238,9 +241,9 @@ def test_a_standby_worker_that_stops_closes_what_it_held_open_to_try_for_the_lea
     worker_groups: WorkerGroups,
 ) -> None:
     leader = worker_groups.start()
-    wait_for(lambda: leader.leading == {"current_status"}, HANDOVER_SECONDS, "a leader")
+    wait_until(lambda: leader.leading == {"current_status"}, HANDOVER_SECONDS, "a leader")
     standby = worker_groups.start()
-    wait_for(
+    wait_until(
         lambda: has_tried(worker_groups.lead_of(standby)), HANDOVER_SECONDS, "the standby trying"
     )
 
@@ -263,19 +266,19 @@ def test_a_worker_whose_lock_connection_breaks_stands_by_and_one_runner_carries_
     conninfo = postgres_location(postgres_url).conninfo()
     try:
         first = groups.start()
-        wait_for(lambda: first.leading == {"current_status"}, HANDOVER_SECONDS, "a leader")
+        wait_until(lambda: first.leading == {"current_status"}, HANDOVER_SECONDS, "a leader")
         second = groups.start()
-        wait_for(lambda: has_tried(groups.lead_of(second)), HANDOVER_SECONDS, "a standby")
+        wait_until(lambda: has_tried(groups.lead_of(second)), HANDOVER_SECONDS, "a standby")
         with psycopg.connect(conninfo, autocommit=True) as admin:
             [holder] = lock_holders(admin, keys)["current_status"]
             admin.execute("SELECT pg_terminate_backend(%s)", (holder.backend_pid,))
 
-            wait_for(
+            wait_until(
                 lambda: any("lost the lead" in r.getMessage() for r in caplog.records),
                 HANDOVER_SECONDS,
                 "the leader noticing it lost its lock",
             )
-            wait_for(
+            wait_until(
                 lambda: (
                     len(first.leading) + len(second.leading) == 1
                     and len(lock_holders(admin, keys)["current_status"]) == 1
@@ -299,6 +302,6 @@ def test_a_worker_whose_lock_connection_breaks_stands_by_and_one_runner_carries_
         # A leader stopped on purpose hands the projection over too.
         leader, standby = (first, second) if first.leading else (second, first)
         leader.stop()
-        wait_for(lambda: standby.leading == {"current_status"}, HANDOVER_SECONDS, "a handover")
+        wait_until(lambda: standby.leading == {"current_status"}, HANDOVER_SECONDS, "a handover")
     finally:
         groups.close()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
-import time
 from datetime import UTC, datetime
 from uuid import UUID
 
@@ -21,9 +20,10 @@ from app.config import load
 from app.service.ledger import Ledger
 from app.service.services import Services
 from domain.reports import Registration
-from tests.conftest import environment
-from tests.integration.test_projections import head, wait_for_views
+from tests.support.scenario import head, wait_for_views
+from tests.support.settings import environment
 from tests.support.topology import postgres_location
+from tests.support.waiting import wait_until
 
 WAIT_SECONDS = 10.0
 
@@ -115,12 +115,15 @@ def test_news_from_another_process_on_sqlite_wakes_the_workers(sqlite_url: str) 
     address = news_address(str(settings.store.path))  # type: ignore[union-attr]
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sender:
-            deadline = time.monotonic() + WAIT_SECONDS
-            while not wakeup.is_set():
-                assert time.monotonic() < deadline, "no wake-up"
+
+            def woken() -> bool:
+                if wakeup.is_set():
+                    return True
                 with contextlib.suppress(OSError):  # until the workers' socket is bound
                     sender.sendto(b"!", address)
-                wakeup.wait(0.05)
+                return wakeup.wait(0.05)
+
+            wait_until(woken, WAIT_SECONDS, "no wake-up", every=0)
     finally:
         news.stop()
         ledger.close()

@@ -24,7 +24,7 @@ from app.service.replay import replay
 from app.service.services import Services
 from app.service.workers import ProjectionWorkers
 from projections.verification_view import VerificationState
-from tests.integration.test_projections import (
+from tests.support.scenario import (
     Snapshot,
     expected,
     head,

@@ -30,8 +30,8 @@ from app.server import create_app
 from app.service.services import Services
 from domain.reports import Delivery, Kind, Registration
 from domain.verification import Verification
-from tests.conftest import API_TOKENS, SIGNING_KEYS
 from tests.support.idenfy import encode, result_body, signed_headers
+from tests.support.settings import API_TOKENS, SIGNING_KEYS
 
 THREADS = 24
 VERIFICATIONS = 60

@@ -26,8 +26,7 @@ from app.service.replay import replay
 from app.service.services import Services
 from domain.reports import Kind
 from projections.facts import Fact
-from tests.conftest import API_TOKENS, environment
-from tests.integration.test_projections import (
+from tests.support.scenario import (
     CATCH_UP_SECONDS,
     Snapshot,
     assert_views_follow_the_rules,
@@ -40,6 +39,7 @@ from tests.integration.test_projections import (
     tell,
     wait_for_views,
 )
+from tests.support.settings import API_TOKENS, environment
 
 NAMES = tuple(VIEW_CLASSES)
 
@@ -343,6 +343,7 @@ def test_reads_keep_answering_from_the_old_tables_until_the_switch(recorded: Rec
 
 
 @pytest.mark.parametrize(("batch_size", "share"), [(7, 0.4), (10_000, 0.4), (7, 0.0), (7, 1.0)])
+@pytest.mark.process
 def test_a_replay_read_by_a_reader_process_builds_the_same_views(
     recorded: Recorded, monkeypatch: pytest.MonkeyPatch, batch_size: int, share: float
 ) -> None:
@@ -368,6 +369,7 @@ def test_a_replay_read_by_a_reader_process_builds_the_same_views(
     assert_views_follow_the_rules(recorded.services)
 
 
+@pytest.mark.process
 def test_a_reader_process_that_cannot_read_stops_the_replay_with_its_reason(
     recorded: Recorded, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -377,6 +379,7 @@ def test_a_reader_process_that_cannot_read_stops_the_replay_with_its_reason(
         list(app.service.replay_reader.read_in_process(env, 0, 100))
 
 
+@pytest.mark.process
 def test_the_reader_process_decrypts_an_encrypted_ledger(
     database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -416,6 +419,7 @@ def test_an_upsert_replaces_the_rows_whose_key_it_repeats(
     ]
 
 
+@pytest.mark.process
 def test_a_replay_interrupted_and_resumed_with_a_reader_process_ends_identical(
     recorded: Recorded, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -474,6 +478,7 @@ def test_batches_read_ahead_from_a_reader_that_stops_midway_end_in_an_error() ->
         assert not frames.is_alive()
 
 
+@pytest.mark.process
 def test_a_replay_that_stops_reading_early_stops_its_reader_process(
     recorded: Recorded, monkeypatch: pytest.MonkeyPatch
 ) -> None:

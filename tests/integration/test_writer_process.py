@@ -36,10 +36,12 @@ from app.service.services import Services
 from app.service.writer import RESTART_PAUSE_SECONDS, WriterProcess, WriterStoppedError
 from domain.reports import Delivery, ExpirationNotice, Kind, Outcome, Receipt
 from domain.verification import Verification
-from tests.conftest import SIGNING_KEYS, environment
 from tests.support.idenfy import encode, result_body
 from tests.support.process import clean_environment, free_port
+from tests.support.settings import SIGNING_KEYS, environment
 from tests.support.topology import postgres_location
+
+pytestmark = pytest.mark.process
 
 T = TypeVar("T")
 LoopFactory = Callable[[], asyncio.AbstractEventLoop]

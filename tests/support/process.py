@@ -12,16 +12,19 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx2
 
+from tests.support.waiting import poll_until, wait_until
+
 LEDGER = Path(sys.executable).parent / "ledger"
 STARTUP_SECONDS = 20.0
 STOP_SECONDS = 15.0
+FIND_CHILD_SECONDS = 10.0
+CHILD_EXIT_SECONDS = 5.0
 OWN_PREFIXES = ("LEDGER_", "IDENFY_")
 # uvicorn shuts down gracefully on SIGTERM, then re-raises the signal (uvicorn >= 0.29).
 CLEAN_STOP = (0, -signal.SIGTERM)
@@ -47,6 +50,48 @@ def clean_environment(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """This process's environment without the ledger's own variables, plus ``extra``."""
     inherited = {k: v for k, v in os.environ.items() if not k.startswith(OWN_PREFIXES)}
     return inherited | dict(extra or {})
+
+
+def command_line(pid: int) -> list[str]:
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return []
+    return raw.decode(errors="replace").rstrip("\0").split("\0")
+
+
+def is_running(pid: int) -> bool:
+    """Whether ``pid`` is alive: neither gone nor a zombie waiting to be reaped."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    state = stat.rpartition(")")[2].split()[0]
+    return state not in ("Z", "X")
+
+
+def child_of(service: RunningService, orphans: list[int], role: str, but: int | None = None) -> int:
+    """The server's one running child process of ``python -m app.processes role``
+    (other than ``but``)."""
+
+    def running() -> list[int]:
+        found = [
+            pid
+            for pid in children_of(service.pid)
+            if role in command_line(pid)[3:4] and pid != but and is_running(pid)
+        ]
+        assert found or service.process.poll() is None, service.stderr()
+        return found
+
+    found = wait_until(running, FIND_CHILD_SECONDS, f"no {role} process under {service.pid}")
+    orphans.extend(found)
+    assert len(found) == 1, found
+    return found[0]
+
+
+def wait_until_gone(pid: int, seconds: float = CHILD_EXIT_SECONDS) -> bool:
+    """Whether ``pid`` ended (or was a zombie) within ``seconds``."""
+    return poll_until(lambda: not is_running(pid), seconds)
 
 
 @dataclass(kw_only=True)
@@ -147,19 +192,20 @@ class Launcher:
 
 
 def wait_until_healthy(service: RunningService, seconds: float = STARTUP_SECONDS) -> None:
-    deadline = time.monotonic() + seconds
     with httpx2.Client(timeout=2.0) as client:
-        while True:
+
+        def healthy() -> bool:
             if service.process.poll() is not None:
                 raise ServiceDidNotStartError(
                     f"ledger serve exited with {service.process.returncode}:\n{service.stderr()}"
                 )
             with contextlib.suppress(httpx2.TransportError):
                 if client.get(f"{service.url}/healthz").status_code == 200:
-                    return
-            if time.monotonic() > deadline:
-                service.kill()
-                raise ServiceDidNotStartError(
-                    f"no answer from {service.url}/healthz in {seconds} s:\n{service.stderr()}"
-                )
-            time.sleep(0.05)
+                    return True
+            return False
+
+        if not poll_until(healthy, seconds):
+            service.kill()
+            raise ServiceDidNotStartError(
+                f"no answer from {service.url}/healthz in {seconds} s:\n{service.stderr()}"
+            )

@@ -15,17 +15,15 @@ import os
 import signal
 import subprocess
 import threading
-import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import psycopg
 
 from adapters.leadership import lock_key
 from adapters.persistence import PostgresLocation, parse_database_url
-from tests.conftest import environment
 from tests.support.process import (
     LEDGER,
     STOP_SECONDS,
@@ -35,20 +33,7 @@ from tests.support.process import (
     children_of,
     clean_environment,
 )
-
-POLL_SECONDS = 0.05
-T = TypeVar("T")
-
-
-def wait_for(check: Callable[[], T], seconds: float, what: str) -> T:
-    """Poll ``check`` until it gives something true; fail after ``seconds``."""
-    deadline = time.monotonic() + seconds
-    while True:
-        found = check()
-        if found:
-            return found
-        assert time.monotonic() < deadline, f"not within {seconds} s: {what}"
-        time.sleep(POLL_SECONDS)
+from tests.support.settings import environment
 
 
 @dataclass(kw_only=True)

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from adapters.fact_codec import decode_facts, decode_timeline, encode_facts, encode_timeline
 from projections.facts import Fact
 from projections.rules import evaluate
-from tests.unit.test_rules_properties import PROPERTY, histories
+from tests.support.histories import PROPERTY, histories
 
 DIGEST = hashlib.sha256(b"payload").hexdigest()
 
