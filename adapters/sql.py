@@ -19,6 +19,11 @@ Datastore = SQLiteDatastore | PostgresDatastore
 COPY_FROM_ROWS = 100
 
 
+def quoted(name: str, schema: str = "") -> str:
+    """A table name as statements spell it, in ``schema`` when given (PostgreSQL)."""
+    return f'"{schema}"."{name}"' if schema else f'"{name}"'
+
+
 class Sql:
     """A datastore with the dialect its statements need."""
 
@@ -31,8 +36,8 @@ class Sql:
     def table(self, name: str) -> str:
         """A table name as statements must spell it."""
         if isinstance(self.datastore, PostgresDatastore):
-            return f'"{self.datastore.schema}"."{name}"'
-        return f'"{name}"'
+            return quoted(name, self.datastore.schema)
+        return quoted(name)
 
     def statement(self, text: str) -> str:
         return text.replace("?", "%s") if self.postgres else text

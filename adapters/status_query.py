@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 
 from adapters.generations import META
+from adapters.sql import quoted
 from adapters.views import GENERATION_LOOKUP_SECONDS
 
 PROJECTION = "current_status"
@@ -23,11 +24,6 @@ DOCUMENT = "SELECT document FROM {table} WHERE scan_ref = ?"
 def table_key(generation: int, projection: str = PROJECTION) -> str:
     """The unquoted name of a projection's table in ``generation``."""
     return f"{projection}_g{generation}"
-
-
-def quoted(name: str, schema: str = "") -> str:
-    """A table name as statements spell it (``Sql.table``, for readers without a ``Sql``)."""
-    return f'"{schema}"."{name}"' if schema else f'"{name}"'
 
 
 def statement(text: str, postgres: bool) -> str:

@@ -33,12 +33,12 @@ from adapters.persistence import (
     SQLiteLocation,
     StoreLocation,
 )
+from adapters.sql import quoted
 from adapters.status_query import (
     PROJECTION,
     ActiveGeneration,
     active_query,
     document_query,
-    quoted,
 )
 
 SQLITE_BUSY_MILLISECONDS = 50
@@ -61,10 +61,10 @@ class StatusReader(Protocol):
 class SQLiteStatusReader:
     """Reads on the calling thread (the event loop) over one query-only connection."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, generations: ActiveGeneration | None = None):
         self.path = path
         self.connection: sqlite3.Connection | None = None
-        self.generations = ActiveGeneration()
+        self.generations = generations or ActiveGeneration()
 
     def _connect(self) -> sqlite3.Connection:
         if self.connection is None:
@@ -107,10 +107,10 @@ class PostgresStatusReader:
     (a test client without a lifespan, say) takes the threaded path instead.
     """
 
-    def __init__(self, location: PostgresLocation):
+    def __init__(self, location: PostgresLocation, generations: ActiveGeneration | None = None):
         self.location = location
         self.schema = location.schema or "public"
-        self.generations = ActiveGeneration(partial(quoted, schema=self.schema))
+        self.generations = generations or ActiveGeneration(partial(quoted, schema=self.schema))
         self.pool: AsyncConnectionPool[Any] | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
         self.opening = asyncio.Lock()
@@ -168,8 +168,11 @@ class PostgresStatusReader:
                 await pool.close()
 
 
-def status_reader(location: StoreLocation) -> StatusReader:
-    """The fast status reader for the views of the ledger at ``location``."""
+def status_reader(
+    location: StoreLocation, generations: ActiveGeneration | None = None
+) -> StatusReader:
+    """The fast status reader for the views of the ledger at ``location``; given the
+    threaded view's ``generations``, the two share one look-up of the active tables."""
     if isinstance(location, SQLiteLocation):
-        return SQLiteStatusReader(views_path(location))
-    return PostgresStatusReader(location)
+        return SQLiteStatusReader(views_path(location), generations)
+    return PostgresStatusReader(location, generations)

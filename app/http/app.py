@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -82,6 +83,8 @@ class LedgerApp(Starlette):
     def __init__(self, fast: Sequence[tuple[Matcher, ASGIApp]], **kwargs: Any):
         super().__init__(**kwargs)
         self.fast = [(matches, RequestLog(endpoint)) for matches, endpoint in fast]
+        self.status_read: reads.StatusRead | None = None
+        """The plain status read, whose ``reader`` a test may wrap."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         for matches, endpoint in self.fast:
@@ -92,10 +95,17 @@ class LedgerApp(Starlette):
         await super().__call__(scope, receive, send)
 
 
-def route_table(
-    services: Services, reader: StatusReader
-) -> tuple[list[BaseRoute], list[tuple[Matcher, ASGIApp]]]:
+@dataclass(frozen=True)
+class RouteTable:
     """Every route of the API, and which of them are taken before the middleware."""
+
+    routes: list[BaseRoute]
+    fast: list[tuple[Matcher, ASGIApp]]
+    status_read: reads.StatusRead
+
+
+def route_table(services: Services, reader: StatusReader) -> RouteTable:
+    """The API's routes over ``services``; plain status reads go to ``reader``."""
     intake = webhooks.WebhookIntake(services)
     plain_status = reads.StatusRead(services, reader)
 
@@ -122,14 +132,14 @@ def route_table(
         (webhooks.is_webhook, intake),
         (reads.is_plain_status_read, plain_status),
     ]
-    return routes, fast
+    return RouteTable(routes, fast, plain_status)
 
 
 def create_api(services: Services, more: Sequence[BaseRoute] = ()) -> LedgerApp:
     """The API over ``services``, with ``more`` routes (the UI); closing it is the
     caller's business."""
-    reader = status_reader(services.settings.store)
-    routes, fast = route_table(services, reader)
+    reader = status_reader(services.settings.store, services.views.status.active)
+    table = route_table(services, reader)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -139,8 +149,8 @@ def create_api(services: Services, more: Sequence[BaseRoute] = ()) -> LedgerApp:
             await reader.close()
 
     app = LedgerApp(
-        fast,
-        routes=[*routes, *more],
+        table.fast,
+        routes=[*table.routes, *more],
         exception_handlers={
             HTTPException: error_response,
             AccessDeniedError: error_response,
@@ -149,4 +159,5 @@ def create_api(services: Services, more: Sequence[BaseRoute] = ()) -> LedgerApp:
         lifespan=lifespan,
     )
     app.add_middleware(RequestLog)
+    app.status_read = table.status_read
     return app

@@ -19,7 +19,7 @@ from adapters.idenfy import HEADER_KINDS, PATH_KINDS
 from app.http.body import WEBHOOK_BODY_LIMIT, receive_limited, route_path
 from app.http.errors import failure, send_json
 from app.http.metrics import DELIVERIES, INGEST_SECONDS, STORE_ERRORS
-from app.service.intake import Answer, Incoming, resolve_kind, take_async
+from app.service.intake import Answer, Incoming, resolve_kind, take
 from app.service.services import Services
 from domain.reports import Kind
 
@@ -101,4 +101,4 @@ class WebhookIntake:
             else event_type.decode("latin-1")[:HEADER_VALUE_LIMIT],
             received_at=services.clock(),
         )
-        return await take_async(services, incoming)
+        return await take(services, incoming)

@@ -30,9 +30,6 @@ def serve(descriptor: int, open_ledger: Callable[[], Ledger]) -> None:
 
 
 async def _serve(sock: socket.socket, open_ledger: Callable[[], Ledger]) -> None:
-
-    encode = msgspec.msgpack.Encoder().encode
-    decode = msgspec.msgpack.Decoder(Request).decode
     loop = asyncio.get_running_loop()
     stopped = loop.create_future()
 
@@ -44,50 +41,63 @@ async def _serve(sock: socket.socket, open_ledger: Callable[[], Ledger]) -> None
     link = FrameLink(early.append, lost)
     await loop.connect_accepted_socket(lambda: link, sock)
     assert link.transport is not None
-    transport = link.transport
-
-    def send(answer: Response) -> None:
-        if not transport.is_closing():
-            transport.write(frame(encode(answer)))
-
+    committer = _Committer(link.transport)
     try:
         ledger = await asyncio.to_thread(open_ledger)
     except Exception as error:
-        send((READY, None, FAILED, f"the ledger's writer process cannot open the ledger: {error}"))
-        transport.close()
+        committer.send(
+            (READY, None, FAILED, f"the ledger's writer process cannot open the ledger: {error}")
+        )
+        link.transport.close()
         return
-
-    running: set[asyncio.Task[None]] = set()
-
-    async def record(number: int, delivery: Delivery, report: Outcome | ExpirationNotice) -> None:
-        try:
-            receipt = await ledger.record_async(delivery, report)
-        except StoreUnavailableError as error:
-            send((number, None, UNAVAILABLE, str(error)))
-        except Exception as error:
-            send((number, None, FAILED, f"{type(error).__name__}: {error}"))
-        else:
-            send((number, receipt, "", ""))
-
-    def take(body: bytes) -> None:
-        number, delivery, outcome, notice = decode(body)
-        report = outcome if outcome is not None else notice
-        if report is None:
-            send((number, None, FAILED, "a request without a report"))
-            return
-        task = loop.create_task(record(number, delivery, report))
-        running.add(task)
-        task.add_done_callback(running.discard)
-
-    link.on_frame = take
-    send((READY, None, "", ""))
+    committer.ledger = ledger
+    link.on_frame = committer.take
+    committer.send((READY, None, "", ""))
     for body in early:
-        take(body)
+        committer.take(body)
     try:
         await stopped
         # The server is gone or going: finish what was taken (it may still be listening).
-        if running:
-            await asyncio.wait(running)
+        if committer.running:
+            await asyncio.wait(committer.running)
     finally:
         await asyncio.to_thread(ledger.close)
-        transport.close()
+        link.transport.close()
+
+
+class _Committer:
+    """Each frame from the server recorded in the ledger, and answered when committed."""
+
+    def __init__(self, transport: asyncio.Transport):
+        self.transport = transport
+        self.encode = msgspec.msgpack.Encoder().encode
+        self.decode = msgspec.msgpack.Decoder(Request).decode
+        self.ledger: Ledger | None = None
+        self.running: set[asyncio.Task[None]] = set()
+
+    def send(self, answer: Response) -> None:
+        if not self.transport.is_closing():
+            self.transport.write(frame(self.encode(answer)))
+
+    def take(self, body: bytes) -> None:
+        number, delivery, outcome, notice = self.decode(body)
+        report = outcome if outcome is not None else notice
+        if report is None:
+            self.send((number, None, FAILED, "a request without a report"))
+            return
+        task = asyncio.get_running_loop().create_task(self.record(number, delivery, report))
+        self.running.add(task)
+        task.add_done_callback(self.running.discard)
+
+    async def record(
+        self, number: int, delivery: Delivery, report: Outcome | ExpirationNotice
+    ) -> None:
+        assert self.ledger is not None
+        try:
+            receipt = await self.ledger.record_async(delivery, report)
+        except StoreUnavailableError as error:
+            self.send((number, None, UNAVAILABLE, str(error)))
+        except Exception as error:
+            self.send((number, None, FAILED, f"{type(error).__name__}: {error}"))
+        else:
+            self.send((number, receipt, "", ""))

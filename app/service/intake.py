@@ -86,21 +86,12 @@ def examine(services: Services, incoming: Incoming) -> Examined:
     return Examined(digest, key, delivery, report)
 
 
-def take(services: Services, incoming: Incoming) -> Answer:
-    """Record ``incoming`` once, or keep it in quarantine; never raises for bad input."""
-    examined = examine(services, incoming)
-    if examined.delivery is None or examined.report is None:
-        return turn_away(services, incoming, examined)
-    try:
-        receipt = services.ledger.record(examined.delivery, examined.report)
-    except StoreUnavailableError:
-        return UNAVAILABLE
-    return recorded(receipt)
+async def take(services: Services, incoming: Incoming) -> Answer:
+    """Record ``incoming`` once, or keep it in quarantine; never raises for bad input.
 
-
-async def take_async(services: Services, incoming: Incoming) -> Answer:
-    """``take`` on an event loop: the checks run on it, the commit is awaited, and only
-    a quarantine write (rare, and blocking) goes to the threadpool."""
+    On an event loop: the checks run on it, the commit is awaited, and only a
+    quarantine write (rare, and blocking) goes to a thread.
+    """
     examined = examine(services, incoming)
     if examined.delivery is None or examined.report is None:
         return await asyncio.to_thread(turn_away, services, incoming, examined)

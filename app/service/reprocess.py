@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from adapters.quarantine import QuarantinedDelivery
 from app.service.intake import Answer, Incoming, take
 from app.service.services import Services
@@ -18,7 +20,7 @@ def reprocess(services: Services, kept: QuarantinedDelivery) -> Answer:
         received_at=kept.received_at,
         signing_key=kept.signing_key,
     )
-    answer = take(services, incoming)
+    answer = asyncio.run(take(services, incoming))
     if answer.status == 200:
         outcome = f"{answer.body['result']} as {answer.body['scanRef']} #{answer.body['sequence']}"
         services.quarantine.mark(kept.id, services.clock(), outcome)

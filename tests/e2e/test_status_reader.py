@@ -42,8 +42,8 @@ class CountingReader:
 
 def swap_reader(client: TestClient, fail: bool = False) -> CountingReader:
     app: Any = client.app
-    reader = CountingReader(app.state.status_reader, fail=fail)
-    app.state.status_reader = reader
+    reader = CountingReader(app.status_read.reader, fail=fail)
+    app.status_read.reader = reader
     return reader
 
 
@@ -196,7 +196,7 @@ def test_an_unexpected_failure_of_a_plain_read_is_a_json_500(
             raise RuntimeError("a bug")
 
     app: Any = reads.app
-    monkeypatch.setattr(app.state, "status_reader", Broken())
+    monkeypatch.setattr(app.status_read, "reader", Broken())
     response = reads.get("/verifications/anything", headers=auth())
     assert response.status_code == 500
     assert response.json() == {"error": "internal error"}
