@@ -53,7 +53,7 @@ def create_app_from_environment() -> LedgerApp:
     # The ledger's writer thread in this process (on SQLite; on PostgreSQL only for
     # registrations) spends its time waiting for the store, and each time its answer
     # comes it must get the GIL back from the busy event loop; a shorter switch interval
-    # hands it over sooner (ADR 10).
+    # hands it over sooner (ADR 18).
     sys.setswitchinterval(GIL_SWITCH_SECONDS)
     # `ledger serve` has set up the store before starting the server processes.
     # On PostgreSQL deliveries are committed by a process of their own, in parallel

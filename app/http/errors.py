@@ -1,5 +1,5 @@
 """Errors on the HTTP edge, rendered one way: ``{"error": reason}`` with the status, and
-``Retry-After`` on a 503, whether a Starlette route or a fast path (ADR 10) answers."""
+``Retry-After`` on a 503, whether a Starlette route or a fast path (ADR 13) answers."""
 
 from __future__ import annotations
 

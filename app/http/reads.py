@@ -137,7 +137,7 @@ def is_plain_status_read(scope: Scope) -> bool:
 
 class StatusRead:
     """The busiest read as a plain ASGI app, taken before the middleware stack and router
-    (ADR 10): the status document straight from the view (``adapters.status_reader``),
+    (ADR 13): the status document straight from the view (``adapters.status_reader``),
     or the threaded read when that cannot answer."""
 
     def __init__(self, services: Services, reader: StatusReader):
