@@ -35,6 +35,7 @@ from adapters.persistence import (
     SQLiteLocation,
     StoreLocation,
 )
+from adapters.private_files import private_database
 from adapters.subscription import AnnouncingSQLiteApplicationRecorder
 from adapters.wakeups import COMMITTED
 
@@ -249,6 +250,7 @@ def views_path(location: SQLiteLocation) -> Path:
 def views_datastore(location: StoreLocation) -> SQLiteDatastore | PostgresDatastore:
     """A connection pool for the projections' views of the ledger at ``location``."""
     if isinstance(location, SQLiteLocation):
+        private_database(views_path(location))
         datastore = SQLiteDatastore(str(views_path(location)))
         default_pool = datastore.pool
         datastore.pool = ViewsSQLiteConnectionPool(

@@ -19,6 +19,7 @@ from adapters.commit_probe import CommitProbe
 from adapters.durability import views_datastore
 from adapters.leadership import leadership_for, setup_lock
 from adapters.persistence import SQLiteLocation, eventsourcing_settings
+from adapters.private_files import private_database
 from adapters.quarantine import Quarantine, SqlQuarantine
 from adapters.signing import SignatureVerifier
 from adapters.sql import Sql
@@ -82,10 +83,10 @@ def setting_up(settings: Settings, create_tables: bool = True) -> Iterator[None]
     if not create_tables:
         yield
         return
-    if isinstance(settings.store, SQLiteLocation):
-        settings.store.path.parent.mkdir(parents=True, exist_ok=True)
     with contextlib.ExitStack() as held:
         try:
+            if isinstance(settings.store, SQLiteLocation):
+                private_database(settings.store.path)
             held.enter_context(setup_lock(settings.store))
         except (OSError, psycopg.Error) as error:
             raise StoreUnavailableError(f"cannot open the ledger's database: {error}") from error
@@ -131,7 +132,10 @@ def open_ledger(settings: Settings, *, create_tables: bool = True) -> Ledger:
     whose table creation loses a race tries again.
     """
     if isinstance(settings.store, SQLiteLocation):
-        settings.store.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            private_database(settings.store.path)
+        except OSError as error:
+            raise StoreUnavailableError(f"cannot open the ledger's database: {error}") from error
     env = ledger_settings(settings, create_tables=create_tables)
     for attempt in range(OPEN_ATTEMPTS):
         try:
