@@ -17,6 +17,7 @@ from eventsourcing.sqlite import SQLiteDatastore
 from adapters.access_log import AccessLog
 from adapters.commit_probe import CommitProbe
 from adapters.durability import views_datastore
+from adapters.key_check import KeyMismatchError, check_key
 from adapters.leadership import leadership_for, setup_lock
 from adapters.persistence import SQLiteLocation, eventsourcing_settings
 from adapters.private_files import private_database
@@ -24,7 +25,7 @@ from adapters.quarantine import Quarantine, SqlQuarantine
 from adapters.signing import SignatureVerifier
 from adapters.sql import Sql
 from adapters.view_tables import SqlAuditTimelineView, SqlCurrentStatusView, SqlReattemptsView
-from app.config import Settings
+from app.config import ENCRYPTION_KEY, ConfigError, Settings
 from app.service.access import ApiKeys
 from app.service.errors import StoreUnavailableError
 from app.service.ledger import Ledger
@@ -139,7 +140,7 @@ def open_ledger(settings: Settings, *, create_tables: bool = True) -> Ledger:
     env = ledger_settings(settings, create_tables=create_tables)
     for attempt in range(OPEN_ATTEMPTS):
         try:
-            return Ledger(env=env)
+            return checked(Ledger(env=env))
         except PersistenceError as error:
             if attempt == OPEN_ATTEMPTS - 1 or "concurrently" not in str(error):
                 raise StoreUnavailableError(
@@ -147,6 +148,22 @@ def open_ledger(settings: Settings, *, create_tables: bool = True) -> Ledger:
                 ) from error
             time.sleep(random.uniform(0.05, 0.3))
     raise AssertionError("unreachable")
+
+
+def checked(ledger: Ledger) -> Ledger:
+    """``ledger``, once its encryption key is known to open the store's data
+    (``ConfigError`` naming the variable otherwise: keys are never mixed)."""
+
+    def first_state() -> bytes | None:
+        found = ledger.recorder.select_notifications(start=None, limit=1)
+        return found[0].state if found else None
+
+    try:
+        check_key(ledger_sql(ledger), ledger.mapper.cipher, first_state)
+    except KeyMismatchError as error:
+        ledger.close()
+        raise ConfigError(f"{ENCRYPTION_KEY}: {error}") from None
+    return ledger
 
 
 def ledger_sql(ledger: Ledger) -> Sql:

@@ -42,7 +42,18 @@ from app.service.projection_process import ProjectionProcess
 from app.service.workers import BATCH_LIMIT
 
 
-@click.group()
+class LedgerCommand(click.Group):
+    """The ``ledger`` command: a setting it cannot run with stops it with one line (exit 2),
+    wherever in the command it is found."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except ConfigError as error:
+            fail(str(error))
+
+
+@click.group(cls=LedgerCommand)
 def main() -> None:
     """An event-sourced ledger of iDenfy verification webhooks."""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import stat
 import subprocess
@@ -11,6 +12,8 @@ from pathlib import Path
 import httpx2
 import pytest
 
+from app.bootstrap import bootstrap
+from app.config import load
 from tests.support.idenfy import encode, result_body, signed_headers
 from tests.support.process import CLEAN_STOP, LEDGER, Launcher, clean_environment, free_port
 
@@ -174,3 +177,21 @@ def test_help_is_shown_and_exits_zero(args: tuple[str, ...], cwd: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "Usage: ledger" in result.stdout
     assert ("--dev" in result.stdout) == ("serve" in args)
+
+
+@pytest.mark.parametrize("command", [serve_args(), ("verify",), ("replay",)], ids=lambda a: a[0])
+def test_a_wrong_encryption_key_stops_a_command_with_one_line(
+    command: tuple[str, ...], cwd: Path
+) -> None:
+    database = f"sqlite:///{cwd / 'ledger.sqlite3'}"
+    first = {"IDENFY_SIGNING_KEYS": KEYS, "LEDGER_DATABASE_URL": database}
+    written = {**first, "LEDGER_ENCRYPTION_KEY": base64.b64encode(b"a" * 32).decode()}
+    bootstrap(load(written)).close()
+    other = {**first, "LEDGER_ENCRYPTION_KEY": base64.b64encode(b"b" * 32).decode()}
+
+    result, _ = ledger(*command, environ=other, cwd=cwd)
+
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("ledger: LEDGER_ENCRYPTION_KEY: "), lines
