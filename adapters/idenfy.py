@@ -7,7 +7,8 @@ bytes recorded with the event. Enumerations are open: they decode as plain strin
 
 from __future__ import annotations
 
-from typing import Annotated
+import re
+from typing import Annotated, Any
 
 import msgspec
 
@@ -107,3 +108,20 @@ def decode_report(kind: Kind, body: bytes) -> Outcome | ExpirationNotice:
         mismatch_tags=tuple(status.mismatchTags or ()),
         finish_time=payload.finishTime,
     )
+
+
+SIGNATURE_SHAPE = re.compile(r"\A[0-9a-f]{64}\Z")
+
+
+def looks_like_idenfy(body: bytes, signature: str | None) -> bool:
+    """Whether an unsigned delivery has the shape of iDenfy's: an HMAC-SHA256 in hex, and
+    a JSON object naming a scanRef. Anyone can forge the shape; it only orders what an
+    unsigned quarantine gives up first."""
+    if signature is None or not SIGNATURE_SHAPE.match(signature.strip().lower()):
+        return False
+    try:
+        document: Any = msgspec.json.decode(body)
+    except msgspec.DecodeError:
+        return False
+    scan_ref = document.get("scanRef") if isinstance(document, dict) else None
+    return isinstance(scan_ref, str) and re.match(SCAN_REF_PATTERN, scan_ref) is not None

@@ -6,7 +6,10 @@ Two kinds are kept, in the ledger's database but outside the ledger:
   are never dropped; when their bound is reached, new ones are refused (503) and the
   sender retries later;
 - deliveries with a missing or wrong signature (answered 401): anyone can send those,
-  so only the newest are kept, within a count and a size bound.
+  so they are kept within a count and a size bound, and what goes first is fair
+  (ADR 25): deliveries that do not look like iDenfy's before those that do, and among
+  those the oldest of the address that holds the most. A delivery signed with a key
+  added later is found when the service starts with that key, and kept as authentic.
 
 The same delivery quarantined twice is kept once. Payloads are encrypted at rest
 when the ledger has an encryption key.
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -27,8 +31,10 @@ from adapters.sql import Sql
 TABLE = "ledger_quarantine"
 COLUMNS = (
     "id, received_at, cause, payload, payload_sha256, signing_key, path_kind, event_type,"
-    " signature, size, reprocessed_at, outcome"
+    " signature, size, reprocessed_at, outcome, source, plausible"
 )
+ADDED_COLUMNS = (("source", "TEXT"), ("plausible", "INTEGER"))
+LATER_KEY = "; signed with a key added later"
 
 
 @dataclass(frozen=True)
@@ -66,6 +72,10 @@ class QuarantinedDelivery:
     id: str = ""
     reprocessed_at: str | None = None
     outcome: str | None = None
+    source: str | None = None
+    """The address it came from (the client's, or a trusted proxy's forwarded one)."""
+    plausible: bool = False
+    """Unsigned, but shaped like iDenfy's: a 64-hex-digit signature and a scanRef."""
 
     @property
     def authentic(self) -> bool:
@@ -114,6 +124,19 @@ class SqlQuarantine:
                 f'CREATE INDEX IF NOT EXISTS "{TABLE}_by_kind"'
                 f" ON {self.table} (authentic, received_at)"
             )
+        self._add_columns()
+
+    def _add_columns(self) -> None:
+        """Columns a table made by an earlier version lacks."""
+        with self.sql.transaction(commit=False) as c:
+            have = {
+                name.lower()
+                for name in c.execute(f"SELECT * FROM {self.table} LIMIT 0").column_names()
+            }
+        for name, kind in ADDED_COLUMNS:
+            if name not in have:
+                with self.sql.transaction(commit=True) as c:
+                    c.execute(f"ALTER TABLE {self.table} ADD COLUMN {name} {kind}")
 
     def put(self, delivery: QuarantinedDelivery) -> str:
         """Keep ``delivery``; the id of the kept copy (an earlier one if it was known)."""
@@ -146,12 +169,13 @@ class SqlQuarantine:
             new_id = uuid.uuid4().hex
             c.execute(
                 f"INSERT INTO {self.table} (identity, authentic, {COLUMNS})"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     delivery.identity, int(delivery.authentic), new_id,
                     delivery.received_at.isoformat(), delivery.cause, payload,
                     delivery.payload_sha256, delivery.signing_key, delivery.path_kind,
                     delivery.event_type, delivery.signature, len(delivery.payload), None, None,
+                    delivery.source, int(delivery.plausible),
                 ),
             )  # fmt: skip
             if not delivery.authentic:
@@ -167,15 +191,43 @@ class SqlQuarantine:
         return int(row["n"]), int(row["bytes"])
 
     def _trim_unsigned(self, c: Any) -> None:
-        """Drop the oldest unsigned deliveries beyond the bounds."""
+        """Drop unsigned deliveries beyond the bounds, fairly: those unlike iDenfy's
+        first, and among the alike, the oldest of the address holding the most."""
         count, size = self._usage(c, False)
         while count > self.bounds.unsigned_count or size > self.bounds.unsigned_bytes:
-            oldest = c.execute(
-                f"SELECT id, size FROM {self.table} WHERE authentic = 0"
-                " ORDER BY received_at, id LIMIT 1"
+            victim = c.execute(
+                f"SELECT id, size FROM {self.table} AS q WHERE authentic = 0"
+                " ORDER BY COALESCE(plausible, 0),"
+                f" (SELECT COUNT(*) FROM {self.table} AS same WHERE same.authentic = 0"
+                "  AND COALESCE(same.plausible, 0) = COALESCE(q.plausible, 0)"
+                "  AND COALESCE(same.source, '') = COALESCE(q.source, '')) DESC,"
+                " received_at, id LIMIT 1"
             ).fetchone()
-            c.execute(f"DELETE FROM {self.table} WHERE id = ?", (oldest["id"],))
-            count, size = count - 1, size - int(oldest["size"])
+            c.execute(f"DELETE FROM {self.table} WHERE id = ?", (victim["id"],))
+            count, size = count - 1, size - int(victim["size"])
+
+    def adopt(self, matching_key: Callable[[bytes, str | None], str | None]) -> int:
+        """Keep as authentic every unsigned delivery a key now configured signed (a key
+        added since it came); how many. ``matching_key`` is the signature check."""
+        with self.sql.transaction(commit=False) as c:
+            rows = c.execute(
+                f"SELECT id, payload, signature, cause FROM {self.table} WHERE authentic = 0"
+            ).fetchall()
+        adopted = 0
+        for row in rows:
+            payload = bytes(row["payload"])
+            body = self.cipher.decrypt(payload) if self.cipher else payload
+            key = matching_key(body, row["signature"])
+            if key is None:
+                continue
+            with self.sql.transaction(commit=True) as c:
+                c.execute(
+                    f"UPDATE {self.table} SET authentic = 1, signing_key = ?, cause = ?"
+                    " WHERE id = ? AND authentic = 0",
+                    (key, f"{row['cause']}{LATER_KEY}"[:500], row["id"]),
+                )
+            adopted += 1
+        return adopted
 
     def get(self, quarantine_id: str) -> QuarantinedDelivery | None:
         with self.sql.transaction(commit=False) as c:
@@ -224,4 +276,6 @@ class SqlQuarantine:
             signature=row["signature"],
             reprocessed_at=row["reprocessed_at"],
             outcome=row["outcome"],
+            source=row["source"],
+            plausible=bool(row["plausible"]),
         )

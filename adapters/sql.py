@@ -75,6 +75,11 @@ class Cursor:
         self.sql = sql
         self.cursor = cursor
 
+    def column_names(self) -> list[str]:
+        """The names of the last statement's result columns."""
+        inner = getattr(self.cursor, "sqlite_cursor", self.cursor)  # the library wraps SQLite's
+        return [str(column[0]) for column in inner.description or ()]
+
     def execute(self, text: str, params: Sequence[Any] = (), *, binary: bool = False) -> Cursor:
         """Run ``text``; ``binary`` asks PostgreSQL for its results in binary, which
         spares escaping and unescaping large ``BYTEA`` values."""

@@ -6,6 +6,7 @@ import contextlib
 import random
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
 
@@ -174,7 +175,7 @@ def ledger_sql(ledger: Ledger) -> Sql:
     return Sql(datastore)
 
 
-def open_quarantine(ledger: Ledger) -> Quarantine:
+def open_quarantine(ledger: Ledger) -> SqlQuarantine:
     try:
         return SqlQuarantine(ledger_sql(ledger), cipher=ledger.mapper.cipher)
     except PersistenceError as error:
@@ -193,3 +194,31 @@ def open_commit_probe(ledger: Ledger) -> CommitProbe:
         return CommitProbe(ledger_sql(ledger))
     except PersistenceError as error:
         raise StoreUnavailableError(f"cannot open the commit probe's table: {error}") from error
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A store set up by ``set_up_store``."""
+
+    views: Sql
+    adopted: int
+    """Quarantined unsigned deliveries found signed with a key configured since."""
+
+
+def set_up_store(settings: Settings) -> Prepared:
+    """Create the ledger's and the views' tables once, before anything else opens them,
+    and keep as authentic what a signing key added since had signed (ADR 25)."""
+    with setting_up(settings):
+        ledger = open_ledger(settings)
+        try:
+            quarantine = open_quarantine(ledger)
+            adopted = 0
+            if settings.signing_keys:
+                verifier = SignatureVerifier(settings.signing_keys)
+                adopted = quarantine.adopt(verifier.matching_key)
+            open_access_log(ledger)
+            open_commit_probe(ledger)
+        finally:
+            ledger.close()
+        views = open_views(settings)
+    return Prepared(views.sql, adopted)

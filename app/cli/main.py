@@ -9,19 +9,12 @@ import threading
 
 import click
 import uvicorn
-from eventsourcing.persistence import PersistenceError
 
-from adapters.durability import views_datastore
 from adapters.sql import Sql
-from adapters.view_tables import VIEW_CLASSES
 from app import logs
 from app.bootstrap import (
-    open_access_log,
-    open_commit_probe,
-    open_ledger,
-    open_quarantine,
     projection_workers,
-    setting_up,
+    set_up_store,
 )
 from app.cli import audit as cli_audit
 from app.cli import operations as cli_operations
@@ -138,22 +131,18 @@ def project(batch_size: int) -> None:
 
 
 def prepare_store(settings: Settings) -> Sql:
-    """Create the ledger's and the views' tables once, before anything else opens them."""
+    """The store set up once, before anything else opens it (``app.bootstrap``)."""
     try:
-        with setting_up(settings):
-            ledger = open_ledger(settings)
-            open_quarantine(ledger)
-            open_access_log(ledger)
-            open_commit_probe(ledger)
-            ledger.close()
-            views = Sql(views_datastore(settings.store))
-            for view_class in VIEW_CLASSES.values():
-                view_class(views)
+        prepared = set_up_store(settings)
     except StoreUnavailableError as error:
         fail(str(error), 1)
-    except PersistenceError as error:
-        fail(f"cannot open the projections' views: {error}", 1)
-    return views
+    if prepared.adopted:
+        click.echo(
+            f"{prepared.adopted} quarantined deliveries were signed with a key added since they"
+            " came; they are kept as authentic (`ledger quarantine list`, then `reprocess`)",
+            err=True,
+        )
+    return prepared.views
 
 
 for command in (*cli_audit.COMMANDS, *cli_operations.COMMANDS):

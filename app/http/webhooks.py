@@ -63,7 +63,7 @@ class WebhookIntake:
         label = segment or headers.get(EVENT_TYPE_HEADER, b"").decode("latin-1") or "identification"
         result = "error"
         try:
-            answer = await self._answer(self.services, segment, headers, receive)
+            answer = await self._answer(segment, headers, receive, scope.get("client"))
             result = answer.body.get("result") or RESULTS.get(answer.status, str(answer.status))
         except Exception as error:
             status, reason = failure(error, "POST", PATH)
@@ -79,8 +79,13 @@ class WebhookIntake:
         await send_json(send, answer.status, _encode(answer.body))
 
     async def _answer(
-        self, services: Services, segment: str, headers: dict[bytes, bytes], receive: Receive
+        self,
+        segment: str,
+        headers: dict[bytes, bytes],
+        receive: Receive,
+        client: tuple[str, int] | None,
     ) -> Answer:
+        services = self.services
         path_kind: Kind | None = None
         if segment:
             path_kind = PATH_KINDS.get(segment.lower())
@@ -93,6 +98,7 @@ class WebhookIntake:
         event_type = headers.get(EVENT_TYPE_HEADER)
         signature = headers.get(SIGNATURE_HEADER)
         incoming = Incoming(
+            source=client[0][:100] if client else None,
             body=body,
             signature=None if signature is None else signature.decode("latin-1"),
             path_kind=path_kind,

@@ -15,7 +15,7 @@ from typing import Any
 
 from eventsourcing.persistence import PersistenceError
 
-from adapters.idenfy import HEADER_KINDS, UnusablePayloadError, decode_report
+from adapters.idenfy import HEADER_KINDS, UnusablePayloadError, decode_report, looks_like_idenfy
 from adapters.quarantine import QuarantinedDelivery, QuarantineFullError
 from app.logs import annotate
 from app.service.errors import StoreUnavailableError
@@ -33,6 +33,7 @@ class Incoming:
     event_type: str | None
     received_at: datetime
     signing_key: str | None = None  # already established, when reprocessing
+    source: str | None = None  # the sender's address, as the HTTP edge saw it
 
 
 @dataclass(frozen=True)
@@ -136,6 +137,8 @@ def _keep(services: Services, incoming: Incoming, digest: str, key: str | None, 
             path_kind=incoming.path_kind.value if incoming.path_kind else None,
             event_type=incoming.event_type,
             signature=None if key else (incoming.signature or "")[:200],
+            source=incoming.source,
+            plausible=key is None and looks_like_idenfy(incoming.body, incoming.signature),
         )
     )
 

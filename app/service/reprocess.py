@@ -19,6 +19,7 @@ def reprocess(services: Services, kept: QuarantinedDelivery) -> Answer:
         event_type=kept.event_type,
         received_at=kept.received_at,
         signing_key=kept.signing_key,
+        source=kept.source,
     )
     answer = asyncio.run(take(services, incoming))
     if answer.status == 200:
