@@ -17,7 +17,7 @@ from eventsourcing.persistence import Mapper, Notification
 
 from adapters.bulk_load import EventRow, notification_of, select_rows_after
 from domain.verification import RESULT_EVENTS, Verification
-from projections.facts import DOCUMENT_EXPIRATION, REGISTERED, Fact, fact_of
+from projections.facts import DOCUMENT_EXPIRATION, REGISTERED, Fact, fact_from, fact_of
 
 
 class Typed(msgspec.Struct, frozen=True):
@@ -131,27 +131,4 @@ def kind_and_time(topic: str, stored: StoredState) -> tuple[str, str]:
 
 def _fact(topic: str, position: int, version: int, stored: StoredState) -> Fact:
     kind, received_at = kind_and_time(topic, stored)
-    return Fact(
-        sequence=version,
-        position=position,
-        kind=kind,
-        received_at=received_at,
-        client_id=stored.client_id,
-        external_ref=stored.external_ref,
-        payload_sha256=stored.payload_sha256,
-        final=stored.final,
-        overall=stored.overall,
-        auto_document=stored.auto_document,
-        auto_face=stored.auto_face,
-        manual_document=stored.manual_document,
-        manual_face=stored.manual_face,
-        fraud_tags=stored.fraud_tags,
-        mismatch_tags=stored.mismatch_tags,
-        finish_time=stored.finish_time,
-        max_reattempts=stored.max_reattempts,
-        max_image_recaptures=stored.max_image_recaptures,
-        threshold=stored.threshold,
-        document_expiration=stored.document_expiration,
-        prev_hash=stored.prev_hash,
-        hash=stored.hash,
-    )
+    return fact_from(stored, version, position, kind, received_at)

@@ -7,8 +7,10 @@ the same verification arrives, in whatever order.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from functools import singledispatch
+from operator import attrgetter
 from typing import NamedTuple
 
 from domain.verification import Verification
@@ -60,6 +62,43 @@ def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
+CARRIED = tuple(
+    name for name in Fact._fields if name not in ("sequence", "position", "kind", "received_at")
+)
+"""The fields a fact takes as they are from what it is made of (an event, a stored state)."""
+_DEFAULTS = Fact._field_defaults
+
+
+def fact_from(source: object, sequence: int, position: int, kind: str, received_at: str) -> Fact:
+    """The fact of an event: ``kind`` and ``received_at`` as given, every other field read
+    from ``source`` by its name (a domain event, or the stored state the replay decodes),
+    its default where ``source`` has none. The one way an event becomes a fact."""
+    read = _READERS.get(type(source)) or _learn(source)
+    return Fact._make((sequence, position, kind, received_at, *read(source)))
+
+
+_READERS: dict[type, Callable[[object], Iterable[object]]] = {}
+
+
+def _learn(source: object) -> Callable[[object], Iterable[object]]:
+    """How to read the carried fields of objects of ``source``'s type: all at once when it
+    has them all (the replay's stored states), else one by one with defaults and tags
+    made tuples (domain events)."""
+    if all(hasattr(source, name) for name in CARRIED):
+        read: Callable[[object], Iterable[object]] = attrgetter(*CARRIED)
+    else:
+
+        def read(event: object) -> Iterable[object]:
+            return [_tuple(getattr(event, name, _DEFAULTS[name])) for name in CARRIED]
+
+    _READERS[type(source)] = read
+    return read
+
+
+def _tuple(value: object) -> object:
+    return tuple(value) if isinstance(value, list) else value
+
+
 @singledispatch
 def fact_of(event: Verification.Event, position: int) -> Fact:
     """The fact an event contributes; every recorded event class has a handler."""
@@ -68,55 +107,16 @@ def fact_of(event: Verification.Event, position: int) -> Fact:
 
 @fact_of.register
 def _registered(event: Verification.Registered, position: int) -> Fact:
-    return Fact(
-        sequence=event.originator_version,
-        position=position,
-        prev_hash=event.prev_hash,
-        hash=event.hash,
-        kind=REGISTERED,
-        received_at=_iso(event.timestamp),
-        client_id=event.client_id,
-        external_ref=event.external_ref,
-        max_reattempts=event.max_reattempts,
-        max_image_recaptures=event.max_image_recaptures,
-    )
+    return fact_from(event, event.originator_version, position, REGISTERED, _iso(event.timestamp))
 
 
 @fact_of.register
 def _result(event: Verification.ResultReported, position: int) -> Fact:
-    return Fact(
-        sequence=event.originator_version,
-        position=position,
-        prev_hash=event.prev_hash,
-        hash=event.hash,
-        kind=event.kind,
-        received_at=_iso(event.received_at),
-        client_id=event.client_id,
-        external_ref=event.external_ref,
-        payload_sha256=event.payload_sha256,
-        final=event.final,
-        overall=event.overall,
-        auto_document=event.auto_document,
-        auto_face=event.auto_face,
-        manual_document=event.manual_document,
-        manual_face=event.manual_face,
-        fraud_tags=tuple(event.fraud_tags),
-        mismatch_tags=tuple(event.mismatch_tags),
-        finish_time=event.finish_time,
-    )
+    return fact_from(event, event.originator_version, position, event.kind, _iso(event.received_at))
 
 
 @fact_of.register
 def _expiration(event: Verification.DocumentExpirationNoticed, position: int) -> Fact:
-    return Fact(
-        sequence=event.originator_version,
-        position=position,
-        prev_hash=event.prev_hash,
-        hash=event.hash,
-        kind=DOCUMENT_EXPIRATION,
-        received_at=_iso(event.received_at),
-        client_id=event.client_id,
-        payload_sha256=event.payload_sha256,
-        threshold=event.threshold,
-        document_expiration=event.document_expiration,
+    return fact_from(
+        event, event.originator_version, position, DOCUMENT_EXPIRATION, _iso(event.received_at)
     )
