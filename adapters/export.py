@@ -53,9 +53,10 @@ class Window:
             if raw == "":
                 continue
             if raw.isdigit():  # any script's digits: only ASCII ones in range will do
+                digits = raw.lstrip("0")
                 if (
                     not raw.isascii()
-                    or len(raw) > len(str(MAX_POSITION))
+                    or len(digits) > len(str(MAX_POSITION))
                     or (int(raw) > MAX_POSITION)
                 ):
                     raise ValueError(f"{name} must be a position from 0 to {MAX_POSITION}")

@@ -69,7 +69,7 @@ def whole_number(raw: str, low: int, high: int) -> int | None:
     ``str.isdigit`` and ``int`` take other scripts' digits (``²``, ``٣``) too, which no
     caller of this API means; and a number past ``high`` is never converted at all.
     """
-    if not raw.isascii() or not raw.isdigit() or len(raw) > len(str(high)):
+    if not raw.isascii() or not raw.isdigit() or len(raw.lstrip("0")) > len(str(high)):
         return None
     value = int(raw)
     return value if low <= value <= high else None
