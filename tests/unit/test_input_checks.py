@@ -17,7 +17,7 @@ from app.http.webhooks import is_webhook, kind_segment
 from app.logs import JsonFormatter, TextFormatter, context
 
 HUGE = "9" * 26
-NOT_ASCII_DIGITS = ("²", "٣", "１", "1²", "߀")
+NOT_ASCII_DIGITS = ("²", "٣", "\uff11", "1²", "\u07c0")  # ², ٣, fullwidth 1, NKo 0
 
 
 def cursor_of(text: str) -> str:
