@@ -19,6 +19,7 @@ from eventsourcing.persistence import ApplicationRecorder, Mapper
 
 from adapters.bulk_load import EventRow, notification_of, select_rows_after
 from adapters.fast_facts import kind_and_time, stored_state_of
+from adapters.sql import MAX_POSITION
 from domain.verification import Verification
 
 # Events read at a time. Two batches are in memory at once; 2,000 exported as fast as
@@ -44,16 +45,25 @@ class Window:
 
     @classmethod
     def parse(cls, since: str | None, until: str | None) -> Window:
-        """``since``/``until`` are each a ledger position (digits) or an ISO 8601 time."""
+        """``since``/``until`` are each a ledger position (ASCII digits, at most
+        ``MAX_POSITION``) or an ISO 8601 time; a ``ValueError`` says what is wrong."""
         values: dict[str, Any] = {}
-        for name, raw in (("since", since), ("until", until)):
-            if raw is None or raw.strip() == "":
+        for name, given in (("since", since), ("until", until)):
+            raw = (given or "").strip()
+            if raw == "":
                 continue
-            if raw.strip().isdigit():
+            if raw.isdigit():  # any script's digits: only ASCII ones in range will do
+                digits = raw.lstrip("0")
+                if (
+                    not raw.isascii()
+                    or len(digits) > len(str(MAX_POSITION))
+                    or (int(raw) > MAX_POSITION)
+                ):
+                    raise ValueError(f"{name} must be a position from 0 to {MAX_POSITION}")
                 values[f"{name}_position"] = int(raw)
                 continue
             try:
-                moment = datetime.fromisoformat(raw.strip())
+                moment = datetime.fromisoformat(raw)
             except ValueError:
                 raise ValueError(f"{name} is neither a position nor an ISO 8601 time") from None
             if moment.tzinfo is None:

@@ -15,6 +15,9 @@ from eventsourcing.sqlite import SQLiteDatastore
 from psycopg.rows import dict_row, tuple_row
 
 Datastore = SQLiteDatastore | PostgresDatastore
+MAX_POSITION = 2**62
+"""The largest ledger position a query may name: both stores keep positions as 64-bit
+integers, so anything past this is refused before it reaches one."""
 # From this many rows, an upsert on PostgreSQL copies them in (see ``Cursor.upsert``).
 COPY_FROM_ROWS = 100
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import re
 import sys
 import time
 from typing import Any
@@ -21,6 +22,9 @@ context: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar(
 )
 # Anything a log call passes that JSON has no type for is written as its str().
 _encode = msgspec.json.Encoder(enc_hook=str).encode
+# What could end or rewrite a line of text on a terminal: C0 and C1 controls, DEL, and
+# Unicode's own line and paragraph separators.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 def annotate(**fields: str) -> None:
@@ -48,15 +52,28 @@ class JsonFormatter(logging.Formatter):
         return _encode(line).decode()
 
 
+def _escaped(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def escape_controls(text: str) -> str:
+    """``text`` with its control characters written as ``\\xNN`` (``\\uNNNN``) escapes,
+    so that what a caller sent (a ``%0a`` in a path) cannot start a line of its own."""
+    return _CONTROL.sub(_escaped, text)
+
+
 class TextFormatter(logging.Formatter):
-    """``HH:MM:SS level logger: message key=value ...`` for a terminal."""
+    """``HH:MM:SS level logger: message key=value ...`` for a terminal, one line per
+    record whatever the message and fields hold (control characters are escaped)."""
 
     def format(self, record: logging.LogRecord) -> str:
         fields = {**(context.get() or {}), **getattr(record, "fields", {})}
         extra = " ".join(f"{key}={value}" for key, value in fields.items())
         stamp = time.strftime("%H:%M:%S", time.localtime(record.created))
         level = record.levelname.lower()
-        return f"{stamp} {level:7} {record.name}: {record.getMessage()} {extra}".rstrip()
+        line = f"{record.name}: {record.getMessage()} {extra}".rstrip()
+        return f"{stamp} {level:7} {escape_controls(line)}"
 
 
 def configure(text: bool = False, level: int = logging.INFO) -> None:

@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
-from starlette.requests import Request
 from starlette.responses import RedirectResponse
 from starlette.routing import Mount, Route
 from starlette.types import Receive, Scope, Send
@@ -29,9 +28,11 @@ GIL_SWITCH_SECONDS = 0.0002
 
 
 async def ui_slash(scope: Scope, receive: Receive, send: Send) -> None:
-    """``/ui`` is ``/ui/``, as the router would redirect it."""
-    url = Request(scope).url
-    await RedirectResponse(url.replace(path=f"{url.path}/"), status_code=307)(scope, receive, send)
+    """``/ui`` is ``/ui/``: a redirect by path alone, so the ``Host`` a caller sent never
+    ends up in it."""
+    query = scope.get("query_string", b"").decode("latin-1")
+    target = f"{scope.get('root_path', '')}/ui/" + (f"?{query}" if query else "")
+    await RedirectResponse(target, status_code=307)(scope, receive, send)
 
 
 def create_app(services: Services) -> LedgerApp:

@@ -49,7 +49,11 @@ class StatusDocument(TypedDict):
 
 
 class TimelineEntry(TypedDict):
-    """One event of a verification, in arrival order, with lateness and supersession."""
+    """One event of a verification, in arrival order, with lateness and supersession.
+
+    With ``?payload=1`` each entry has its ``payload`` exactly as received: the text when
+    the bytes are UTF-8, else their base64 with ``payloadEncoding`` ``"base64"``.
+    """
 
     sequence: int
     kind: str
@@ -63,3 +67,4 @@ class TimelineEntry(TypedDict):
     prevHash: NotRequired[str | None]
     hash: str | None
     payload: NotRequired[str | None]
+    payloadEncoding: NotRequired[Literal["base64"]]

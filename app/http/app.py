@@ -158,6 +158,10 @@ def create_api(services: Services, more: Sequence[BaseRoute] = ()) -> LedgerApp:
         },
         lifespan=lifespan,
     )
+    # A path with a slash too many is not found rather than redirected: the router's
+    # redirect would name the Host the caller sent. Webhook paths take either
+    # spelling (``webhooks.is_webhook`` sends them to the intake before the router).
+    app.router.redirect_slashes = False
     app.add_middleware(RequestLog)
     app.status_read = table.status_read
     return app

@@ -6,6 +6,7 @@ read is recorded in the access log (kept apart from the verification events).
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 from eventsourcing.persistence import MapperDeserialisationError, PersistenceError
@@ -15,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from adapters.export import FORMATS, Window, encoded
+from adapters.sql import MAX_POSITION
 from app.http.auth import require
 from app.http.reads import integer_param, read_view
 from app.service.access import AUDITOR_ROLES, Caller
@@ -65,6 +67,18 @@ def chain_of(services: Services, scan_ref: str) -> tuple[dict[str, Any], dict[in
     return {"valid": head is not None and not checker.problems, "head": head}, payloads
 
 
+def payload_fields(raw: bytes | None) -> dict[str, Any]:
+    """A timeline entry's ``payload``, exactly as received: the text when the bytes are
+    UTF-8, else base64 with ``payloadEncoding: "base64"``; either way, what it stands
+    for hashes to the entry's ``payloadSha256``."""
+    if raw is None:
+        return {"payload": None}
+    try:
+        return {"payload": raw.decode("utf-8")}
+    except UnicodeDecodeError:
+        return {"payload": base64.b64encode(raw).decode("ascii"), "payloadEncoding": "base64"}
+
+
 async def verification_timeline(services: Services, request: Request) -> Response:
     await _audited(services, request)
     scan_ref = request.path_params["scan_ref"]
@@ -78,8 +92,7 @@ async def verification_timeline(services: Services, request: Request) -> Respons
         raise HTTPException(503, "the ledger cannot be read right now") from None
     if request.query_params.get("payload") in ("1", "true"):
         for entry in entries:
-            raw = payloads.get(entry["sequence"])
-            entry["payload"] = None if raw is None else raw.decode("utf-8", "replace")
+            entry.update(payload_fields(payloads.get(entry["sequence"])))
     return JSONResponse({"scanRef": scan_ref, "entries": entries, "chain": chain})
 
 
@@ -127,7 +140,7 @@ async def audit_digest(services: Services, request: Request) -> Response:
 async def audit_access(services: Services, request: Request) -> Response:
     await _audited(services, request)
     limit = integer_param(request, "limit", 100, 1, 1000)
-    before = integer_param(request, "before", None, 1, 2**62)
+    before = integer_param(request, "before", None, 1, MAX_POSITION)
     assert limit is not None
     entries = await run_in_threadpool(services.access_log.entries, limit, before)
     return JSONResponse({"entries": entries})

@@ -21,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
+from adapters.sql import MAX_POSITION
 from adapters.status_reader import ReadFailedError, StatusReader
 from adapters.views import SqlVerificationView
 from app.http.auth import authorization, require
@@ -56,9 +57,22 @@ def integer_param(
     raw = request.query_params.get(name)
     if raw is None or raw == "":
         return default
-    if not raw.isdigit() or not low <= int(raw) <= high:
+    value = whole_number(raw, low, high)
+    if value is None:
         raise HTTPException(422, f"{name} must be a whole number from {low} to {high}")
-    return int(raw)
+    return value
+
+
+def whole_number(raw: str, low: int, high: int) -> int | None:
+    """``raw`` as a number from ``low`` to ``high`` when it is only ASCII digits, else None.
+
+    ``str.isdigit`` and ``int`` take other scripts' digits (``²``, ``٣``) too, which no
+    caller of this API means; and a number past ``high`` is never converted at all.
+    """
+    if not raw.isascii() or not raw.isdigit() or len(raw.lstrip("0")) > len(str(high)):
+        return None
+    value = int(raw)
+    return value if low <= value <= high else None
 
 
 def encode_cursor(position: int) -> str:
@@ -66,13 +80,19 @@ def encode_cursor(position: int) -> str:
 
 
 def decode_cursor(cursor: str) -> int:
-    try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise HTTPException(422, "after is not a cursor this service gave out") from None
-    if not text.startswith("p") or not text[1:].isdigit():
+    """The position an ``after`` cursor holds; 422 for anything this service did not give
+    out (not base64, not ``p`` and digits, or a position past ``MAX_POSITION``)."""
+    position: int | None = None
+    if cursor.isascii() and len(cursor) <= 64:
+        try:
+            text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
+        except (binascii.Error, UnicodeDecodeError, ValueError):
+            text = ""
+        if text.startswith("p"):
+            position = whole_number(text[1:], 0, MAX_POSITION)
+    if position is None:
         raise HTTPException(422, "after is not a cursor this service gave out")
-    return int(text[1:])
+    return position
 
 
 def _has_nul(value: Any) -> bool:
@@ -93,7 +113,7 @@ async def read_view(
     """
     if any(_has_nul(value) for value in args):
         return none
-    wanted = integer_param(request, "minPosition", None, 0, 2**62)
+    wanted = integer_param(request, "minPosition", None, 0, MAX_POSITION)
 
     def call() -> Any:
         if wanted:

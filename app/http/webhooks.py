@@ -28,22 +28,33 @@ SIGNATURE_HEADER = b"idenfy-signature"
 HEADER_VALUE_LIMIT = 200
 PATH = "/webhooks/idenfy"
 
-__all__ = ["PATH", "WebhookIntake", "is_webhook", "resolve_kind"]
+__all__ = ["PATH", "WebhookIntake", "is_webhook", "kind_segment", "resolve_kind"]
 
 RESULTS = {401: "unauthorized", 404: "not_found", 413: "too_large", 503: "unavailable"}
 _encode = msgspec.json.Encoder().encode
 log = logging.getLogger("ledger.http")
 
 
+def kind_segment(path: str) -> str | None:
+    """The ``{kind}`` of a webhook path (``""`` for none), or None for another path.
+
+    ``/webhooks/idenfy`` and ``/webhooks/idenfy/{kind}`` are taken with or without a
+    trailing slash: a delivery is answered where it was sent, never redirected.
+    """
+    if path in (PATH, f"{PATH}/"):
+        return ""
+    if not path.startswith(f"{PATH}/"):
+        return None
+    kind = path[len(PATH) + 1 :]
+    kind = kind[:-1] if kind.endswith("/") else kind
+    return kind if kind != "" and "/" not in kind else None
+
+
 def is_webhook(scope: Scope) -> bool:
-    """Whether this is a POST to ``/webhooks/idenfy`` or ``/webhooks/idenfy/{kind}``."""
+    """Whether this is a POST to ``/webhooks/idenfy[/]`` or ``/webhooks/idenfy/{kind}[/]``."""
     if scope["type"] != "http" or scope["method"] != "POST":
         return False
-    path = route_path(scope)
-    if path == PATH:
-        return True
-    kind = path[len(PATH) + 1 :]
-    return path.startswith(f"{PATH}/") and kind != "" and "/" not in kind
+    return kind_segment(route_path(scope)) is not None
 
 
 class WebhookIntake:
@@ -57,7 +68,7 @@ class WebhookIntake:
         headers: dict[bytes, bytes] = {}
         for name, value in scope["headers"]:
             headers.setdefault(name, value)
-        segment = route_path(scope)[len(PATH) + 1 :]
+        segment = kind_segment(route_path(scope)) or ""
         # What the delivery says it is, for the metrics; with neither a path kind nor an
         # Idenfy-Event-Type header it is an identification result, as ``resolve_kind`` has it.
         label = segment or headers.get(EVENT_TYPE_HEADER, b"").decode("latin-1") or "identification"

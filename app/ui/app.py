@@ -111,5 +111,6 @@ def create_ui(services: Services) -> Starlette:
             Exception: unexpected_error,
         },
     )
+    ui.router.redirect_slashes = False  # its redirects would name the caller's Host
     ui.state.ui = UiState(services, UiSessions(services.api_keys, services.settings.api_keys))
     return ui

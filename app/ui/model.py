@@ -6,6 +6,7 @@ templates only lay things out.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import re
@@ -100,12 +101,20 @@ def timeline_items(
     return items
 
 
-def payload_text(raw: bytes) -> str:
-    """A payload for reading: indented JSON when it is JSON, else the text as it came."""
+def payload_text(raw: bytes) -> tuple[str, str | None]:
+    """A payload for reading, and how it is written: indented JSON when it is JSON, else
+    the text as it came (``None``); bytes that are not UTF-8 as base64 (``"base64"``), so
+    that what is shown is exactly what was received, never replacement characters."""
     try:
-        return json.dumps(json.loads(raw), indent=2, ensure_ascii=False)
-    except ValueError:
-        return raw.decode("utf-8", "replace")
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return base64.b64encode(raw).decode("ascii"), "base64"
+    try:
+        pretty = json.dumps(json.loads(text), indent=2, ensure_ascii=False)
+        pretty.encode("utf-8")  # a lone surrogate escape (\\ud800) cannot be shown
+    except ValueError:  # UnicodeEncodeError is one
+        return text, None
+    return pretty, None
 
 
 def payload_digest_matches(raw: bytes, entry: Mapping[str, Any]) -> bool:

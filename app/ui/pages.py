@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from adapters.sql import MAX_POSITION
 from app.http.auditor import chain_of
 from app.http.reads import integer_param, read_view
 from app.service.services import Services
@@ -84,10 +85,12 @@ async def payload(request: Request) -> Response:
     raw = payloads.get(sequence)
     if entry is None or raw is None:
         raise HTTPException(404, f"Verification {scan_ref} has no payload at sequence {sequence}.")
+    text, encoding = payload_text(raw)
     context = {
         "scanRef": scan_ref,
         "entry": entry,
-        "text": payload_text(raw),
+        "text": text,
+        "encoding": encoding,
         "size": len(raw),
         "digestMatches": payload_digest_matches(raw, entry),
     }
@@ -96,7 +99,7 @@ async def payload(request: Request) -> Response:
 
 async def recent(request: Request) -> Response:
     services, caller = await audited(request)
-    before = integer_param(request, "before", None, 1, 2**62)
+    before = integer_param(request, "before", None, 1, MAX_POSITION)
     view = services.views.status
     where = StatusFilter()
     items = await read_view(request, view, view.statuses, where, RECENT_LIMIT + 1, before)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 from typing import Any
@@ -89,12 +90,18 @@ def test_a_payload_that_is_not_json_still_has_no_finish_time_and_reads_as_text()
     items = timeline_items([entry(1, "auto-finished")], {1: b"\xffnot json"})
 
     assert items[0]["finishTime"] is None
-    assert payload_text(b"\xffnot json") == "\ufffdnot json"
+    assert payload_text(b"\xffnot json") == (base64.b64encode(b"\xffnot json").decode(), "base64")
+    assert payload_text(b"plain text \xc3\xa9") == ("plain text \u00e9", None)
+
+
+def test_a_json_payload_with_a_lone_surrogate_escape_reads_as_it_came() -> None:
+    assert payload_text(b'{"a":"\\ud800"}') == ('{"a":"\\ud800"}', None)
 
 
 def test_a_json_payload_reads_indented_with_its_characters_kept() -> None:
     assert (
-        payload_text(b'{"a":"\\u00e9","b":[1]}') == '{\n  "a": "\u00e9",\n  "b": [\n    1\n  ]\n}'
+        payload_text(b'{"a":"\\u00e9","b":[1]}')[0]
+        == '{\n  "a": "\u00e9",\n  "b": [\n    1\n  ]\n}'
     )
 
 
