@@ -8,6 +8,7 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from adapters.idenfy import PATH_KINDS
 from app.http.documents import DOCUMENTS, SCAN_REF_PATTERN
 
 REF = "#/components/schemas/{name}"
@@ -95,16 +96,7 @@ def _webhook(path_kind: bool) -> dict[str, Any]:
                 "required": True,
                 "schema": {
                     "type": "string",
-                    "enum": [
-                        "identification",
-                        "auto-finished",
-                        "manual-finished",
-                        "cancelled",
-                        "canceled",
-                        "expired",
-                        "resubmitted",
-                        "document-expiration",
-                    ],
+                    "enum": list(PATH_KINDS),
                 },
             },
         )
