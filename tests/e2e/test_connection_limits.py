@@ -138,11 +138,12 @@ def test_a_head_over_the_byte_limit_gets_431_and_one_under_it_passes(
     launcher: Launcher, sqlite_url: str
 ) -> None:
     service = serve(launcher, sqlite_url, LEDGER_MAX_HEADER_BYTES="2048")
+    padded = b"GET /healthz HTTP/1.1\r\nHost: ledger\r\nX-Pad: %s\r\n\r\n"
     with connection(service) as sock:
-        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: ledger\r\nX-Pad: " + b"p" * 1800 + b"\r\n\r\n")
+        sock.sendall(padded % (b"p" * 1900))
         assert status(read_answer(sock)) == 200
     with connection(service) as sock:
-        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: ledger\r\nX-Pad: " + b"p" * 2100 + b"\r\n\r\n")
+        sock.sendall(padded % (b"p" * 2100))
         assert status(read_until_closed(sock)) == 431
 
 
@@ -208,13 +209,28 @@ def test_connections_beyond_the_cap_are_refused_until_one_closes(
 
 
 @pytest.mark.parametrize(
-    ("trusted", "secure"), [("127.0.0.1", True), ("10.9.8.7", False)], ids=["trusted", "untrusted"]
+    ("args", "extra", "proxy", "secure"),
+    [
+        (["--forwarded-allow-ips", "127.0.0.2"], {}, "127.0.0.2", True),
+        ([], {"LEDGER_FORWARDED_ALLOW_IPS": "127.0.0.0/29"}, "127.0.0.3", True),
+        ([], {}, "127.0.0.2", False),
+        (["--forwarded-allow-ips", "10.9.8.7"], {}, "127.0.0.1", False),
+    ],
+    ids=["option", "environment", "default-trusts-only-localhost", "untrusted"],
 )
 def test_the_ui_cookie_is_secure_only_behind_a_trusted_proxy(
-    launcher: Launcher, sqlite_url: str, trusted: str, secure: bool
+    launcher: Launcher,
+    sqlite_url: str,
+    args: list[str],
+    extra: dict[str, str],
+    proxy: str,
+    secure: bool,
 ) -> None:
-    service = serve(launcher, sqlite_url, "--forwarded-allow-ips", trusted)
-    with connection(service) as sock:
+    service = serve(launcher, sqlite_url, *args, **extra)
+    address = urlsplit(service.url)
+    with socket.create_connection(
+        (address.hostname, address.port), timeout=ANSWER_SECONDS, source_address=(proxy, 0)
+    ) as sock:
         sock.sendall(
             b"GET /ui/login HTTP/1.1\r\nHost: ledger.example\r\n"
             b"X-Forwarded-Proto: https\r\nX-Forwarded-For: 203.0.113.9\r\n\r\n"
@@ -233,3 +249,13 @@ def assert_still_serves(service: RunningService) -> None:
             return status(read_answer(sock)) == 200
 
     wait_until(healthy, ANSWER_SECONDS, "the server answers /healthz again")
+
+
+def test_the_limits_hold_in_each_worker_process(launcher: Launcher, sqlite_url: str) -> None:
+    service = serve(launcher, sqlite_url, "--workers", "2", LEDGER_MAX_HEADERS="5")
+    for _ in range(4):
+        with connection(service) as sock:
+            sock.sendall(
+                b"GET /healthz HTTP/1.1\r\nHost: ledger\r\n" + b"X-Field: 1\r\n" * 5 + b"\r\n"
+            )
+            assert status(read_until_closed(sock)) == 431
