@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -20,8 +21,16 @@ API_KEYS = "LEDGER_API_KEYS"
 ENCRYPTION_KEY = "LEDGER_ENCRYPTION_KEY"
 LOG_FORMAT = "LEDGER_LOG_FORMAT"
 METRICS_DIR = "PROMETHEUS_MULTIPROC_DIR"
+FORWARDED_ALLOW_IPS = "LEDGER_FORWARDED_ALLOW_IPS"
+MAX_HEADER_BYTES = "LEDGER_MAX_HEADER_BYTES"
+MAX_HEADERS = "LEDGER_MAX_HEADERS"
+HEADER_TIMEOUT = "LEDGER_HEADER_TIMEOUT"
+BODY_TIMEOUT = "LEDGER_BODY_TIMEOUT"
+IDLE_TIMEOUT = "LEDGER_IDLE_TIMEOUT"
+MAX_CONNECTIONS = "LEDGER_MAX_CONNECTIONS"
 
 DEFAULT_DATABASE_URL = "sqlite:///var/ledger.sqlite3"
+DEFAULT_FORWARDED_ALLOW_IPS = "127.0.0.1,::1"
 ROLES = ("backend", "auditor", "admin")
 
 
@@ -38,6 +47,24 @@ class ApiKey:
 
 
 @dataclass(frozen=True)
+class ConnectionLimits:
+    """What one client may hold of a server process (ADR 23); per process, so a server
+    with ``--workers N`` holds N times ``max_connections``."""
+
+    max_header_bytes: int = 16 * 1024
+    """The request line and headers of one request."""
+    max_headers: int = 100
+    header_timeout: float = 10.0
+    """Seconds from a request's first byte to the end of its headers."""
+    body_timeout: float = 30.0
+    """Seconds from the end of a request's headers to the end of its body."""
+    idle_timeout: float = 5.0
+    """Seconds a connection may wait, with no request under way, for its next one."""
+    max_connections: int = 500
+    """Open connections; one more is answered 503 and closed at once."""
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything the service is configured with."""
 
@@ -51,6 +78,10 @@ class Settings:
     metrics_dir: str | None = None
     """Where the server's processes share their metrics (prometheus-client's multiprocess
     mode, set by ``ledger serve --workers``)."""
+    connections: ConnectionLimits = ConnectionLimits()
+    forwarded_allow_ips: str = DEFAULT_FORWARDED_ALLOW_IPS
+    """The proxies whose ``X-Forwarded-For``/``-Proto`` are believed: addresses, networks
+    (``10.0.0.0/8``) or ``*``, comma-separated."""
 
 
 def parse_signing_keys(value: str) -> tuple[str, ...]:
@@ -87,6 +118,74 @@ def parse_encryption_key(value: str) -> str:
     return value.strip()
 
 
+def parse_count(name: str, value: str, default: int) -> int:
+    if not value.strip():
+        return default
+    try:
+        number = int(value.strip())
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise ConfigError(f"{name}: expected a whole number above 0")
+    return number
+
+
+def parse_seconds(name: str, value: str, default: float) -> float:
+    if not value.strip():
+        return default
+    try:
+        seconds = float(value.strip())
+    except ValueError:
+        seconds = 0.0
+    if not 0 < seconds <= 3600:
+        raise ConfigError(f"{name}: expected seconds above 0 and at most 3600")
+    return seconds
+
+
+def parse_connection_limits(environ: Mapping[str, str]) -> ConnectionLimits:
+    default = ConnectionLimits()
+    return ConnectionLimits(
+        max_header_bytes=parse_count(
+            MAX_HEADER_BYTES, environ.get(MAX_HEADER_BYTES, ""), default.max_header_bytes
+        ),
+        max_headers=parse_count(MAX_HEADERS, environ.get(MAX_HEADERS, ""), default.max_headers),
+        header_timeout=parse_seconds(
+            HEADER_TIMEOUT, environ.get(HEADER_TIMEOUT, ""), default.header_timeout
+        ),
+        body_timeout=parse_seconds(
+            BODY_TIMEOUT, environ.get(BODY_TIMEOUT, ""), default.body_timeout
+        ),
+        idle_timeout=parse_seconds(
+            IDLE_TIMEOUT, environ.get(IDLE_TIMEOUT, ""), default.idle_timeout
+        ),
+        max_connections=parse_count(
+            MAX_CONNECTIONS, environ.get(MAX_CONNECTIONS, ""), default.max_connections
+        ),
+    )
+
+
+def parse_forwarded_allow_ips(value: str) -> str:
+    """A comma-separated list of addresses, networks or ``*``, checked here so that a typo
+    stops start-up rather than trusting nobody (or everybody)."""
+    if not value.strip():
+        return DEFAULT_FORWARDED_ALLOW_IPS
+    entries = [entry.strip() for entry in value.split(",")]
+    if entries == ["*"]:
+        return "*"
+    for entry in entries:
+        try:
+            if "/" in entry:
+                ipaddress.ip_network(entry)
+            else:
+                ipaddress.ip_address(entry)
+        except ValueError:
+            raise ConfigError(
+                f"{FORWARDED_ALLOW_IPS}: {entry!r} is not an address or a network"
+                " (10.0.0.0/8), and * must stand alone"
+            ) from None
+    return ",".join(entries)
+
+
 def environment() -> dict[str, str]:
     """This process's environment: the one place it is read (``load`` takes a copy, and
     ``ledger serve`` hands one, with its additions, to the processes it starts)."""
@@ -118,4 +217,6 @@ def load(environ: Mapping[str, str], *, require_signing_keys: bool = True) -> Se
         else None,
         text_logs=environ.get(LOG_FORMAT, "").strip() == "text",
         metrics_dir=environ.get(METRICS_DIR) or None,
+        connections=parse_connection_limits(environ),
+        forwarded_allow_ips=parse_forwarded_allow_ips(environ.get(FORWARDED_ALLOW_IPS, "")),
     )

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import math
 import os
 import signal
 import tempfile
 import threading
+from typing import cast
 
 import click
 import uvicorn
@@ -21,6 +24,7 @@ from app.cli import operations as cli_operations
 from app.cli.common import fail, settings_from
 from app.config import (
     API_KEYS,
+    FORWARDED_ALLOW_IPS,
     LOG_FORMAT,
     METRICS_DIR,
     SIGNING_KEYS,
@@ -30,6 +34,7 @@ from app.config import (
     load,
 )
 from app.devkeys import DevKeysError, dev_keys, keys_path
+from app.http.connections import LimitedHttp
 from app.service.errors import StoreUnavailableError
 from app.service.projection_process import ProjectionProcess
 from app.service.workers import BATCH_LIMIT
@@ -59,9 +64,24 @@ def main() -> None:
 @click.option(
     "--no-projections", is_flag=True, help="Run no projection workers (see `ledger project`)."
 )
-def serve(host: str, port: int, workers: int, dev: bool, no_projections: bool) -> None:
+@click.option(
+    "--forwarded-allow-ips",
+    metavar="ADDRESSES",
+    help="Proxies whose X-Forwarded-For/-Proto are believed: comma-separated addresses, "
+    f"networks or *; overrides {FORWARDED_ALLOW_IPS} [default: 127.0.0.1,::1].",
+)
+def serve(
+    host: str,
+    port: int,
+    workers: int,
+    dev: bool,
+    no_projections: bool,
+    forwarded_allow_ips: str | None,
+) -> None:
     """Run the HTTP service."""
     environ = environment()
+    if forwarded_allow_ips is not None:
+        environ[FORWARDED_ALLOW_IPS] = forwarded_allow_ips
     if dev:
         try:
             store = load(environ, require_signing_keys=False).store
@@ -90,20 +110,32 @@ def serve(host: str, port: int, workers: int, dev: bool, no_projections: bool) -
         environ[METRICS_DIR] = tempfile.mkdtemp(prefix="ledger-metrics-")
     try:
         os.environ.update(environ)
-        uvicorn.run(
-            "app.server:create_app_from_environment",
-            factory=True,
-            host=host,
-            port=port,
-            workers=workers,
-            log_level="info",
-            log_config=None,
-            access_log=False,
-            server_header=False,
-        )
+        run_server(settings, host, port, workers)
     finally:
         if projection_process is not None:
             projection_process.stop()
+
+
+def run_server(settings: Settings, host: str, port: int, workers: int) -> None:
+    """uvicorn, with the limits on what a client can hold (ADR 23) and the proxies trusted."""
+    limits = settings.connections
+    uvicorn.run(
+        "app.server:create_app_from_environment",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        # uvicorn takes a protocol class; a factory of protocols does as well, and this
+        # one is plain data, so that it reaches the worker processes.
+        http=cast("type[asyncio.Protocol]", LimitedHttp(limits)),
+        timeout_keep_alive=math.ceil(limits.idle_timeout),
+        proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
+        log_level="info",
+        log_config=None,
+        access_log=False,
+        server_header=False,
+    )
 
 
 @main.command()
