@@ -20,6 +20,7 @@ from adapters.durability import views_datastore
 from adapters.leadership import leadership_for, setup_lock
 from adapters.persistence import SQLiteLocation, eventsourcing_settings
 from adapters.quarantine import Quarantine, SqlQuarantine
+from adapters.session_store import SessionStore
 from adapters.signing import SignatureVerifier
 from adapters.sql import Sql
 from adapters.view_tables import SqlAuditTimelineView, SqlCurrentStatusView, SqlReattemptsView
@@ -28,6 +29,7 @@ from app.service.access import ApiKeys
 from app.service.errors import StoreUnavailableError
 from app.service.ledger import Ledger
 from app.service.services import DeliveryRecorder, InProcessRecorder, Services, Views
+from app.service.throttle import FailureLimiter
 from app.service.workers import BATCH_LIMIT, ProjectionWorkers
 from app.service.writer import WriterProcess
 
@@ -60,6 +62,7 @@ def bootstrap(
         views = open_views(settings)
         access_log = open_access_log(ledger)
         commit_probe = open_commit_probe(ledger)
+        ui_sessions = open_session_store(ledger)
     recorder: DeliveryRecorder = WriterProcess() if writer_process else InProcessRecorder(ledger)
     return Services(
         settings=settings,
@@ -72,6 +75,8 @@ def bootstrap(
         views=views,
         access_log=access_log,
         commit_probe=commit_probe,
+        ui_sessions=ui_sessions,
+        auth_failures=FailureLimiter(settings.failure_limits),
         projection_workers=partial(projection_workers, settings, views.sql),
     )
 
@@ -172,3 +177,10 @@ def open_commit_probe(ledger: Ledger) -> CommitProbe:
         return CommitProbe(ledger_sql(ledger))
     except PersistenceError as error:
         raise StoreUnavailableError(f"cannot open the commit probe's table: {error}") from error
+
+
+def open_session_store(ledger: Ledger) -> SessionStore:
+    try:
+        return SessionStore(ledger_sql(ledger))
+    except PersistenceError as error:
+        raise StoreUnavailableError(f"cannot open the UI's sessions table: {error}") from error

@@ -20,6 +20,7 @@ from app.bootstrap import (
     open_commit_probe,
     open_ledger,
     open_quarantine,
+    open_session_store,
     projection_workers,
     setting_up,
 )
@@ -134,6 +135,7 @@ def prepare_store(settings: Settings) -> Sql:
             open_quarantine(ledger)
             open_access_log(ledger)
             open_commit_probe(ledger)
+            open_session_store(ledger)
             ledger.close()
             views = Sql(views_datastore(settings.store))
             for view_class in VIEW_CLASSES.values():
