@@ -23,6 +23,7 @@ from adapters.leadership import leadership_for, setup_lock
 from adapters.persistence import SQLiteLocation, eventsourcing_settings
 from adapters.private_files import private_database
 from adapters.quarantine import Quarantine, SqlQuarantine
+from adapters.session_store import SessionStore
 from adapters.signing import SignatureVerifier
 from adapters.sql import Sql
 from adapters.view_tables import SqlAuditTimelineView, SqlCurrentStatusView, SqlReattemptsView
@@ -31,6 +32,7 @@ from app.service.access import ApiKeys
 from app.service.errors import StoreUnavailableError
 from app.service.ledger import Ledger
 from app.service.services import DeliveryRecorder, InProcessRecorder, Services, Views
+from app.service.throttle import FailureLimiter
 from app.service.workers import BATCH_LIMIT, ProjectionWorkers
 from app.service.writer import WriterProcess
 
@@ -63,6 +65,7 @@ def bootstrap(
         views = open_views(settings)
         access_log = open_access_log(ledger)
         commit_probe = open_commit_probe(ledger)
+        ui_sessions = open_session_store(ledger)
     recorder: DeliveryRecorder = WriterProcess() if writer_process else InProcessRecorder(ledger)
     return Services(
         settings=settings,
@@ -75,6 +78,8 @@ def bootstrap(
         views=views,
         access_log=access_log,
         commit_probe=commit_probe,
+        ui_sessions=ui_sessions,
+        auth_failures=FailureLimiter(settings.failure_limits),
         projection_workers=partial(projection_workers, settings, views.sql),
     )
 
@@ -218,7 +223,15 @@ def set_up_store(settings: Settings) -> Prepared:
                 adopted = quarantine.adopt(verifier.matching_key)
             open_access_log(ledger)
             open_commit_probe(ledger)
+            open_session_store(ledger)
         finally:
             ledger.close()
         views = open_views(settings)
     return Prepared(views.sql, adopted)
+
+
+def open_session_store(ledger: Ledger) -> SessionStore:
+    try:
+        return SessionStore(ledger_sql(ledger))
+    except PersistenceError as error:
+        raise StoreUnavailableError(f"cannot open the UI's sessions table: {error}") from error

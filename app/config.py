@@ -28,10 +28,15 @@ HEADER_TIMEOUT = "LEDGER_HEADER_TIMEOUT"
 BODY_TIMEOUT = "LEDGER_BODY_TIMEOUT"
 IDLE_TIMEOUT = "LEDGER_IDLE_TIMEOUT"
 MAX_CONNECTIONS = "LEDGER_MAX_CONNECTIONS"
+FAILURES_PER_CLIENT = "LEDGER_AUTH_FAILURES_PER_CLIENT"
+FAILURES_GLOBAL = "LEDGER_AUTH_FAILURES_GLOBAL"
+FAILURE_WINDOW = "LEDGER_AUTH_FAILURE_WINDOW_SECONDS"
 
 DEFAULT_DATABASE_URL = "sqlite:///var/ledger.sqlite3"
 DEFAULT_FORWARDED_ALLOW_IPS = "127.0.0.1,::1"
 ROLES = ("backend", "auditor", "admin")
+MIN_SIGNING_KEY_BYTES = 16
+MIN_TOKEN_CHARACTERS = 24
 
 
 class ConfigError(ValueError):
@@ -65,6 +70,17 @@ class ConnectionLimits:
 
 
 @dataclass(frozen=True)
+class FailureLimits:
+    """Failed authentications (unknown tokens, on the API or the UI's sign-in) that one
+    server process answers in ``window_seconds``: from one source address, and from all
+    of them; past either, further attempts get 429 until the window ends."""
+
+    per_client: int = 20
+    overall: int = 200
+    window_seconds: int = 300
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything the service is configured with."""
 
@@ -82,12 +98,19 @@ class Settings:
     forwarded_allow_ips: str = DEFAULT_FORWARDED_ALLOW_IPS
     """The proxies whose ``X-Forwarded-For``/``-Proto`` are believed: addresses, networks
     (``10.0.0.0/8``) or ``*``, comma-separated."""
+    failure_limits: FailureLimits = field(default_factory=FailureLimits)
+    """How many failed sign-ins and Bearer tokens are answered before 429s."""
 
 
 def parse_signing_keys(value: str) -> tuple[str, ...]:
     keys = tuple(key.strip() for key in value.split(","))
     if not value.strip() or any(not key for key in keys):
         raise ConfigError(f"{SIGNING_KEYS}: expected comma-separated, non-empty keys")
+    for number, key in enumerate(keys, start=1):
+        if len(key.encode()) < MIN_SIGNING_KEY_BYTES:
+            raise ConfigError(
+                f"{SIGNING_KEYS}: key {number} is shorter than {MIN_SIGNING_KEY_BYTES} bytes"
+            )
     return keys
 
 
@@ -100,6 +123,11 @@ def parse_api_keys(value: str) -> tuple[ApiKey, ...]:
         if not sep or role not in ROLES or not token.strip():
             raise ConfigError(
                 f"{API_KEYS}: entry {number} is not role:token with a role of {', '.join(ROLES)}"
+            )
+        if len(token.strip()) < MIN_TOKEN_CHARACTERS:
+            raise ConfigError(
+                f"{API_KEYS}: the token of entry {number} is shorter than"
+                f" {MIN_TOKEN_CHARACTERS} characters"
             )
         keys.append(ApiKey(role, token.strip()))
     tokens = [key.token for key in keys]
@@ -186,6 +214,25 @@ def parse_forwarded_allow_ips(value: str) -> str:
     return ",".join(entries)
 
 
+def parse_limit(environ: Mapping[str, str], name: str, default: int) -> int:
+    """A whole number from 1 to a million, or ``default`` when unset."""
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or not 1 <= int(raw) <= 1_000_000:
+        raise ConfigError(f"{name}: expected a whole number from 1 to 1000000")
+    return int(raw)
+
+
+def parse_failure_limits(environ: Mapping[str, str]) -> FailureLimits:
+    default = FailureLimits()
+    return FailureLimits(
+        per_client=parse_limit(environ, FAILURES_PER_CLIENT, default.per_client),
+        overall=parse_limit(environ, FAILURES_GLOBAL, default.overall),
+        window_seconds=parse_limit(environ, FAILURE_WINDOW, default.window_seconds),
+    )
+
+
 def environment() -> dict[str, str]:
     """This process's environment: the one place it is read (``load`` takes a copy, and
     ``ledger serve`` hands one, with its additions, to the processes it starts)."""
@@ -219,4 +266,5 @@ def load(environ: Mapping[str, str], *, require_signing_keys: bool = True) -> Se
         metrics_dir=environ.get(METRICS_DIR) or None,
         connections=parse_connection_limits(environ),
         forwarded_allow_ips=parse_forwarded_allow_ips(environ.get(FORWARDED_ALLOW_IPS, "")),
+        failure_limits=parse_failure_limits(environ),
     )

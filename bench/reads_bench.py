@@ -68,8 +68,8 @@ from bench.replay_bench import PER_SAVE, fill, flush_to_disk, server_version
 from tests.support.postgres import free_port, server_url
 
 SIGNING_KEY = "bench-signing-key"
-BACKEND_TOKEN = "bench-backend-token"  # noqa: S105 (a throwaway server on loopback)
-AUDITOR_TOKEN = "bench-auditor-token"  # noqa: S105
+BACKEND_TOKEN = "bench-reads-backend-token"  # noqa: S105 (a throwaway server on loopback)
+AUDITOR_TOKEN = "bench-reads-auditor-token"  # noqa: S105
 LUA = """
 local refs, threads = {}, 0
 function setup(thread)

@@ -30,7 +30,7 @@ HEADS_BATCH = 10_000
 
 async def _audited(services: Services, request: Request) -> Caller:
     """The caller, once the read is recorded in the access log."""
-    caller = require(services, request, AUDITOR_ROLES)
+    caller = await require(services, request, AUDITOR_ROLES)
     what = f"{request.method} {request.url.path}"
     if request.url.query:
         what += f"?{request.url.query}"

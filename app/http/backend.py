@@ -42,7 +42,7 @@ _decoder = msgspec.json.Decoder(RegistrationRequest)
 
 
 async def register(services: Services, request: Request) -> Response:
-    require(services, request, BACKEND_ROLES)
+    await require(services, request, BACKEND_ROLES)
     body = await read_limited(request, REGISTRATION_BODY_LIMIT)
     try:
         given = _decoder.decode(body)

@@ -33,20 +33,27 @@ def failure(error: Exception, method: str, path: str) -> tuple[int, str]:
     return INTERNAL
 
 
-def headers_for(status: int, length: int) -> list[tuple[bytes, bytes]]:
+def headers_for(
+    status: int, length: int, retry_after: str | None = None
+) -> list[tuple[bytes, bytes]]:
     headers = [(b"content-type", b"application/json"), (b"content-length", str(length).encode())]
-    if status == 503:
-        headers.append((b"retry-after", RETRY_AFTER_SECONDS.encode()))
+    if status == 503 and retry_after is None:
+        retry_after = RETRY_AFTER_SECONDS
+    if retry_after is not None:
+        headers.append((b"retry-after", retry_after.encode()))
     return headers
 
 
-async def send_json(send: Send, status: int, content: bytes) -> None:
-    """A JSON response, sent the plain-ASGI way; a 503 asks the caller to retry later."""
+async def send_json(
+    send: Send, status: int, content: bytes, retry_after: str | None = None
+) -> None:
+    """A JSON response, sent the plain-ASGI way; a 503 (or 429) asks the caller to retry
+    later."""
     await send(
         {
             "type": "http.response.start",
             "status": status,
-            "headers": headers_for(status, len(content)),
+            "headers": headers_for(status, len(content), retry_after),
         }
     )
     await send({"type": "http.response.body", "body": content})
@@ -54,6 +61,13 @@ async def send_json(send: Send, status: int, content: bytes) -> None:
 
 async def send_error(send: Send, status: int, reason: str) -> None:
     await send_json(send, status, _encode({"error": reason}))
+
+
+async def send_failure(send: Send, error: Exception, method: str, path: str) -> None:
+    """``error`` answered as ``error_response`` would, the plain-ASGI way."""
+    status, reason = failure(error, method, path)
+    headers = (error.headers or {}) if isinstance(error, HTTPException) else {}
+    await send_json(send, status, _encode({"error": reason}), headers.get("Retry-After"))
 
 
 async def error_response(request: Request, exc: Exception) -> Response:

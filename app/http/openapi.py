@@ -55,7 +55,7 @@ def schemas() -> dict[str, Any]:
 
 
 ERROR = _json(_ref("Error"), "An error, with a human-readable `error`")
-ERRORS = {code: ERROR for code in ("401", "403", "404", "422", "503")}
+ERRORS = {code: ERROR for code in ("401", "403", "404", "422", "429", "503")}
 SCAN_REF = {
     "name": "scanRef",
     "in": "path",

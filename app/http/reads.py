@@ -24,10 +24,9 @@ from starlette.types import Receive, Scope, Send
 from adapters.sql import MAX_POSITION
 from adapters.status_reader import ReadFailedError, StatusReader
 from adapters.views import SqlVerificationView
-from app.http.auth import authorization, require
+from app.http.auth import require_read
 from app.http.body import route_path
-from app.http.errors import failure, send_error, send_json
-from app.service.access import BACKEND_ROLES
+from app.http.errors import send_failure, send_json
 from app.service.ledger import Ledger
 from app.service.services import Services
 from projections.current_status import StatusFilter
@@ -133,7 +132,7 @@ async def read_view(
 async def verification_status(services: Services, request: Request) -> Response:
     """``GET /verifications/{scanRef}`` with a query (``minPosition``); without one,
     ``StatusRead`` answers before the router does."""
-    require(services, request, BACKEND_ROLES)
+    await require_read(services, request.scope)
     scan_ref = request.path_params["scan_ref"]
     document = await read_view(
         request, services.views.status, services.views.status.status, scan_ref
@@ -168,10 +167,10 @@ class StatusRead:
         services = self.services
         scan_ref = route_path(scope)[len(STATUS_PREFIX) :]
         try:
-            services.api_keys.require_header(authorization(scope), BACKEND_ROLES)
+            await require_read(services, scope)
             content = await self._document(self.reader, services, scan_ref)
         except Exception as error:
-            await send_error(send, *failure(error, "GET", STATUS_PREFIX))
+            await send_failure(send, error, "GET", STATUS_PREFIX)
             return
         await send_json(send, 200, content)
 
@@ -192,7 +191,7 @@ class StatusRead:
 
 
 async def verification_list(services: Services, request: Request) -> Response:
-    require(services, request, BACKEND_ROLES)
+    await require_read(services, request.scope)
     status = request.query_params.get("status") or None
     client_id = request.query_params.get("clientId") or None
     where = StatusFilter(
@@ -214,7 +213,7 @@ async def verification_list(services: Services, request: Request) -> Response:
 
 
 async def client_totals(services: Services, request: Request) -> Response:
-    require(services, request, BACKEND_ROLES)
+    await require_read(services, request.scope)
     client_id = request.path_params["client_id"]
     view = services.views.reattempts
     totals = await read_view(request, view, view.client, client_id)

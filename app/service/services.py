@@ -11,6 +11,7 @@ from typing import Protocol
 from adapters.access_log import AccessLog
 from adapters.commit_probe import CommitProbe
 from adapters.quarantine import Quarantine
+from adapters.session_store import SessionStore
 from adapters.signing import SignatureVerifier
 from adapters.sql import Sql
 from adapters.view_tables import SqlAuditTimelineView, SqlCurrentStatusView, SqlReattemptsView
@@ -18,6 +19,7 @@ from adapters.views import SqlVerificationView
 from app.config import Settings
 from app.service.access import ApiKeys
 from app.service.ledger import Ledger
+from app.service.throttle import FailureLimiter
 from app.service.workers import BATCH_LIMIT, ProjectionWorkers
 from domain.reports import Delivery, ExpirationNotice, Outcome, Receipt
 
@@ -81,6 +83,10 @@ class Services:
     views: Views
     access_log: AccessLog
     commit_probe: CommitProbe
+    ui_sessions: SessionStore
+    """The auditor UI's sessions that have not ended, shared by every process."""
+    auth_failures: FailureLimiter
+    """Failed authentications this process has answered, and when to answer 429."""
     projection_workers: Callable[[int], ProjectionWorkers]
     """Builds projection workers over ``views`` reading batches of at most the given
     number of events (started by ``start_projections``)."""

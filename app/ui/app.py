@@ -72,7 +72,10 @@ async def sign_in_required(request: Request, exc: Exception) -> Response:
 async def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     context = {"status": exc.status_code, "detail": exc.detail}
-    caller = current_caller(request)
+    try:
+        caller = await current_caller(request) if exc.status_code != 503 else None
+    except HTTPException:
+        caller = None
     response = render(request, "error.html", context, caller=caller, status_code=exc.status_code)
     if exc.status_code == 503:
         response.headers["Retry-After"] = RETRY_AFTER_SECONDS
@@ -112,5 +115,9 @@ def create_ui(services: Services) -> Starlette:
         },
     )
     ui.router.redirect_slashes = False  # its redirects would name the caller's Host
-    ui.state.ui = UiState(services, UiSessions(services.api_keys, services.settings.api_keys))
+    sessions = UiSessions(services.api_keys, services.settings.api_keys)
+    # Sessions signed in with a key this configuration no longer holds end here, in the
+    # shared table too: putting the key back later does not bring them back (ADR 24).
+    services.ui_sessions.keep_only(sessions.key_ids())
+    ui.state.ui = UiState(services, sessions)
     return ui

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 from urllib.parse import parse_qs, quote
 
+from eventsourcing.persistence import PersistenceError
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from app.http.auditor import record_read
+from app.http.auth import source_address
+from app.http.trail import note_failure
 from app.service.access import AUDITOR_ROLES, Caller
 from app.service.services import Services
 from app.ui.render import PREFIX, clear_cookie, render, set_cookie, ui_state
-from app.ui.session import CSRF_COOKIE, SESSION_COOKIE, SESSION_LIFETIME
+from app.ui.session import CSRF_COOKIE, SESSION_COOKIE, SESSION_LIFETIME, Session
 
 FORM_LIMIT = 16 * 1024
 HOME = f"{PREFIX}/recent"
@@ -26,10 +30,27 @@ class SignInRequiredError(Exception):
         self.next_path = next_path
 
 
-def current_caller(request: Request) -> Caller | None:
-    """The signed-in auditor, or None."""
+def signed_session(request: Request) -> Session | None:
+    """The session the request's cookie names, if validly signed and unexpired."""
     state = ui_state(request)
-    return state.sessions.caller(request.cookies.get(SESSION_COOKIE), state.services.clock())
+    return state.sessions.session(request.cookies.get(SESSION_COOKIE), state.services.clock())
+
+
+async def current_caller(request: Request) -> Caller | None:
+    """The signed-in auditor, or None; a session that has ended (signed out, or its key
+    removed) stands for nobody, in every process (ADR 24)."""
+    found = signed_session(request)
+    if found is None:
+        return None
+    services = ui_state(request).services
+    now = int(services.clock().timestamp())
+    try:
+        live = await run_in_threadpool(
+            services.ui_sessions.live, found.id, found.caller.key_id, now
+        )
+    except PersistenceError:
+        raise HTTPException(503, "sessions cannot be checked right now") from None
+    return found.caller if live else None
 
 
 async def audited(request: Request) -> tuple[Services, Caller]:
@@ -37,7 +58,7 @@ async def audited(request: Request) -> tuple[Services, Caller]:
     target = request.url.path
     if request.url.query:
         target += f"?{request.url.query}"
-    caller = current_caller(request)
+    caller = await current_caller(request)
     if caller is None:
         raise SignInRequiredError(target)
     services = ui_state(request).services
@@ -91,7 +112,7 @@ def login_form(
 
 async def login_page(request: Request) -> Response:
     next_path = safe_next(request.query_params.get("next"))
-    if current_caller(request) is not None:
+    if await current_caller(request) is not None:
         return RedirectResponse(next_path, 303)
     return login_form(request, next_path)
 
@@ -103,8 +124,17 @@ async def login(request: Request) -> Response:
         message = "The sign-in form had expired. Please try again."
         return login_form(request, next_path, message, 403)
     state = ui_state(request)
-    caller = state.services.api_keys.caller(form.get("token", "").strip())
+    address = source_address(request.scope)
+    wait = state.services.auth_failures.retry_after(address)
+    if wait is not None:
+        message = f"Too many failed sign-ins. Please try again in {wait} seconds."
+        response = login_form(request, next_path, message, 429)
+        response.headers["Retry-After"] = str(wait)
+        return response
+    tried = form.get("token", "").strip()
+    caller = state.services.api_keys.caller(tried)
     if caller is None:
+        await note_failure(state.services, address, tried, "POST /ui/login", "unknown API key")
         return login_form(request, next_path, "Unknown API key.", 401)
     if caller.role not in AUDITOR_ROLES:
         message = (
@@ -112,7 +142,9 @@ async def login(request: Request) -> Response:
         )
         return login_form(request, next_path, message, 403)
     response = RedirectResponse(next_path, 303)
-    cookie = state.sessions.issue(caller, state.services.clock())
+    cookie = await start_session(
+        state.services, state.sessions.open(caller, state.services.clock())
+    )
     lifetime = int(SESSION_LIFETIME.total_seconds())
     set_cookie(response, request, SESSION_COOKIE, cookie, max_age=lifetime)
     set_cookie(response, request, CSRF_COOKIE, state.sessions.new_csrf_nonce())
@@ -123,6 +155,24 @@ async def logout(request: Request) -> Response:
     form = await read_form(request)
     if not csrf_ok(request, form):
         raise HTTPException(403, "the sign-out form had expired; reload the page and try again")
+    found = signed_session(request)
+    if found is not None:
+        try:
+            await run_in_threadpool(ui_state(request).services.ui_sessions.end, found.id)
+        except PersistenceError:
+            raise HTTPException(503, "the session cannot be ended right now; try again") from None
     response = RedirectResponse(f"{PREFIX}/login", 303)
     clear_cookie(response, request, SESSION_COOKIE)
     return response
+
+
+async def start_session(services: Services, session: Session) -> str:
+    """Record ``session`` as live in every process; its cookie."""
+    now = int(services.clock().timestamp())
+    try:
+        await run_in_threadpool(
+            services.ui_sessions.start, session.id, session.caller.key_id, session.expires, now
+        )
+    except PersistenceError:
+        raise HTTPException(503, "the session cannot be started right now; try again") from None
+    return session.cookie

@@ -69,6 +69,14 @@ def serve_args() -> tuple[str, ...]:
             id="unknown-role",
         ),
         pytest.param(
+            {"IDENFY_SIGNING_KEYS": "k"}, "IDENFY_SIGNING_KEYS", id="signing-key-too-short"
+        ),
+        pytest.param(
+            {"IDENFY_SIGNING_KEYS": KEYS, "LEDGER_API_KEYS": "auditor:short-token"},
+            "LEDGER_API_KEYS",
+            id="api-token-too-short",
+        ),
+        pytest.param(
             {"IDENFY_SIGNING_KEYS": KEYS, "LEDGER_ENCRYPTION_KEY": "not base64!"},
             "LEDGER_ENCRYPTION_KEY",
             id="encryption-key-not-base64",

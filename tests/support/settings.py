@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 SIGNING_KEYS = ("first-signing-key", "second-signing-key")
-API_TOKENS = {"backend": "backend-token", "auditor": "auditor-token", "admin": "admin-token"}
+API_TOKENS = {
+    "backend": "backend-token-of-the-tests-0001",
+    "auditor": "auditor-token-of-the-tests-0001",
+    "admin": "admin-token-of-the-tests-00001",
+}
 
 
 def environment(database_url: str, **extra: str) -> dict[str, str]:

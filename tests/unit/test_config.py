@@ -13,9 +13,13 @@ from app.config import (
     DATABASE_URL,
     DEFAULT_DATABASE_URL,
     ENCRYPTION_KEY,
+    FAILURE_WINDOW,
+    FAILURES_GLOBAL,
+    FAILURES_PER_CLIENT,
     SIGNING_KEYS,
     ApiKey,
     ConfigError,
+    FailureLimits,
     load,
     parse_api_keys,
     parse_encryption_key,
@@ -23,6 +27,8 @@ from app.config import (
 )
 
 VARIABLES = (DATABASE_URL, SIGNING_KEYS, API_KEYS, ENCRYPTION_KEY)
+LONG_A = "a-signing-key-of-16-bytes"
+LONG_B = "b-signing-key-of-16-bytes"
 GOOD_ENCRYPTION_KEY = base64.b64encode(bytes(range(32))).decode()
 
 
@@ -94,16 +100,16 @@ def test_malformed_signing_keys_stop_start_up_even_when_not_required() -> None:
         (SIGNING_KEYS, "first,"),
         (SIGNING_KEYS, ",first"),
         (SIGNING_KEYS, "first, ,second"),
-        (API_KEYS, "backend:t1,,auditor:t2"),
-        (API_KEYS, "backend:t1,"),
+        (API_KEYS, "backend:token-one-0123456789abcdef,,auditor:token-two-0123456789abcdef"),
+        (API_KEYS, "backend:token-one-0123456789abcdef,"),
         (API_KEYS, "backend"),
         (API_KEYS, "backend:"),
         (API_KEYS, "backend:   "),
-        (API_KEYS, ":t1"),
-        (API_KEYS, "root:t1"),
-        (API_KEYS, "Backend:t1"),
-        (API_KEYS, "backend:t1,auditor:t1"),
-        (API_KEYS, "backend:t1,backend:t1"),
+        (API_KEYS, ":token-one-0123456789abcdef"),
+        (API_KEYS, "root:token-one-0123456789abcdef"),
+        (API_KEYS, "Backend:token-one-0123456789abcdef"),
+        (API_KEYS, "backend:token-one-0123456789abcdef,auditor:token-one-0123456789abcdef"),
+        (API_KEYS, "backend:token-one-0123456789abcdef,backend:token-one-0123456789abcdef"),
         (ENCRYPTION_KEY, "not base64!"),
         (ENCRYPTION_KEY, "AAAAAAAAAAAAAAAAAAAAAA"),
         (ENCRYPTION_KEY, base64.b64encode(bytes(20)).decode()),
@@ -149,14 +155,22 @@ def test_a_bad_value_stops_start_up_with_one_line_naming_its_variable(
 
 
 def test_an_api_key_error_names_the_entry_without_repeating_the_token() -> None:
-    message = config_error(good_environment(**{API_KEYS: "backend:s3cret-one,root:s3cret-two"}))
+    message = config_error(
+        good_environment(
+            **{API_KEYS: "backend:s3cret-one-0123456789abcdef,root:s3cret-two-0123456789abcdef"}
+        )
+    )
 
     assert "entry 2" in message
     assert "s3cret" not in message
 
 
 def test_a_duplicate_api_token_error_does_not_repeat_the_token() -> None:
-    message = config_error(good_environment(**{API_KEYS: "backend:s3cret,auditor:s3cret"}))
+    message = config_error(
+        good_environment(
+            **{API_KEYS: "backend:s3cret-0123456789abcdefghij,auditor:s3cret-0123456789abcdefghij"}
+        )
+    )
 
     assert "s3cret" not in message
 
@@ -165,8 +179,11 @@ def test_good_values_parse() -> None:
     settings = load(
         {
             DATABASE_URL: "postgresql://ledger:pw@db.example:5433/ledger?schema=audit",
-            SIGNING_KEYS: " first-key , second-key ",
-            API_KEYS: "backend:b-token, auditor:a-token ,admin:x-token",
+            SIGNING_KEYS: " first-signing-key , second-signing-key ",
+            API_KEYS: (
+                "backend:b-token-0123456789abcdefghij, auditor:a-token-0123456789abcdefghij"
+                " ,admin:x-token-0123456789abcdefghij"
+            ),
             ENCRYPTION_KEY: f" {GOOD_ENCRYPTION_KEY} ",
         }
     )
@@ -175,11 +192,11 @@ def test_good_values_parse() -> None:
     assert settings.store == PostgresLocation(
         host="db.example", port=5433, user="ledger", password="pw", dbname="ledger", schema="audit"
     )
-    assert settings.signing_keys == ("first-key", "second-key")
+    assert settings.signing_keys == ("first-signing-key", "second-signing-key")
     assert settings.api_keys == (
-        ApiKey("backend", "b-token"),
-        ApiKey("auditor", "a-token"),
-        ApiKey("admin", "x-token"),
+        ApiKey("backend", "b-token-0123456789abcdefghij"),
+        ApiKey("auditor", "a-token-0123456789abcdefghij"),
+        ApiKey("admin", "x-token-0123456789abcdefghij"),
     )
     assert settings.encryption_key == GOOD_ENCRYPTION_KEY
 
@@ -187,26 +204,28 @@ def test_good_values_parse() -> None:
 def test_the_settings_repr_reveals_no_secret() -> None:
     settings = load(
         {
-            SIGNING_KEYS: "signing-secret",
-            API_KEYS: "admin:token-secret",
+            SIGNING_KEYS: "signing-secret-0123",
+            API_KEYS: "admin:token-secret-0123456789abcd",
             ENCRYPTION_KEY: GOOD_ENCRYPTION_KEY,
         }
     )
 
     shown = repr(settings)
-    assert "signing-secret" not in shown
-    assert "token-secret" not in shown
+    assert "signing-secret-0123" not in shown
+    assert "token-secret-0123456789abcd" not in shown
     assert GOOD_ENCRYPTION_KEY not in shown
-    assert "token-secret" not in repr(settings.api_keys)
+    assert "token-secret-0123456789abcd" not in repr(settings.api_keys)
 
 
 def test_signing_keys_are_split_on_commas_and_trimmed() -> None:
-    assert parse_signing_keys("a") == ("a",)
-    assert parse_signing_keys(" a ,b ") == ("a", "b")
+    assert parse_signing_keys(LONG_A) == (LONG_A,)
+    assert parse_signing_keys(f" {LONG_A} ,{LONG_B} ") == (LONG_A, LONG_B)
 
 
 def test_a_token_may_itself_contain_a_colon() -> None:
-    assert parse_api_keys("backend:abc:def") == (ApiKey("backend", "abc:def"),)
+    assert parse_api_keys("backend:abc:def-0123456789abcdefghij") == (
+        ApiKey("backend", "abc:def-0123456789abcdefghij"),
+    )
 
 
 def test_an_empty_api_key_list_grants_nothing() -> None:
@@ -218,3 +237,65 @@ def test_an_encryption_key_of_an_aes_size_is_accepted(size: int) -> None:
     value = base64.b64encode(bytes(range(size))).decode()
 
     assert parse_encryption_key(f"{value}\n") == value
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["x", "fifteen-bytes!!", "long-enough-signing-key,tiny", "\u00e9" * 7],
+    ids=["one-character", "15-bytes", "second-key-short", "7-two-byte-characters"],
+)
+def test_a_signing_key_under_16_bytes_stops_start_up(value: str) -> None:
+    message = config_error({SIGNING_KEYS: value})
+
+    assert_names_only(SIGNING_KEYS, message)
+    assert "16 bytes" in message
+    assert "tiny" not in message
+
+
+def test_a_signing_key_of_16_bytes_is_accepted() -> None:
+    assert load({SIGNING_KEYS: "sixteen-bytes-ok"}).signing_keys == ("sixteen-bytes-ok",)
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["backend:Q", "backend:23-characters-token-abc", "admin:a-token-long-enough-for-it,auditor:Z9"],
+    ids=["one-character", "23-characters", "second-entry"],
+)
+def test_an_api_token_under_24_characters_stops_start_up_without_repeating_it(
+    value: str,
+) -> None:
+    message = config_error(good_environment(**{API_KEYS: value}))
+
+    assert_names_only(API_KEYS, message)
+    assert "24 characters" in message
+    for token in (pair.partition(":")[2] for pair in value.split(",")):
+        assert token not in message
+
+
+def test_an_api_token_of_24_characters_is_accepted() -> None:
+    token = "a" * 24
+
+    assert parse_api_keys(f"auditor:{token}") == (ApiKey("auditor", token),)
+
+
+def test_the_failed_authentication_limits_have_documented_defaults() -> None:
+    limits = load(good_environment()).failure_limits
+
+    assert limits == FailureLimits(per_client=20, overall=200, window_seconds=300)
+
+
+def test_the_failed_authentication_limits_are_read_from_the_environment() -> None:
+    environ = good_environment(
+        **{FAILURES_PER_CLIENT: "3", FAILURES_GLOBAL: " 50 ", FAILURE_WINDOW: "60"}
+    )
+
+    assert load(environ).failure_limits == FailureLimits(3, 50, 60)
+
+
+@pytest.mark.parametrize("variable", [FAILURES_PER_CLIENT, FAILURES_GLOBAL, FAILURE_WINDOW])
+@pytest.mark.parametrize("value", ["0", "-1", "ten", "1.5", "1000001"])
+def test_a_bad_failure_limit_stops_start_up_naming_its_variable(variable: str, value: str) -> None:
+    message = config_error(good_environment(**{variable: value}))
+
+    assert len(message.splitlines()) == 1
+    assert message.startswith(f"{variable}:")

@@ -13,9 +13,9 @@ from app.ui.auth import HOME, safe_next
 from app.ui.session import SESSION_LIFETIME, UiSessions
 
 KEYS = (
-    ApiKey("backend", "backend-token-1"),
-    ApiKey("auditor", "auditor-token-1"),
-    ApiKey("admin", "admin-token-1"),
+    ApiKey("backend", "backend-token-of-the-unit-tests"),
+    ApiKey("auditor", "auditor-token-of-the-unit-tests"),
+    ApiKey("admin", "admin-token-of-the-unit-tests"),
 )
 NOW = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
 
@@ -31,16 +31,16 @@ def caller_of(token: str, keys: tuple[ApiKey, ...] = KEYS) -> Caller:
 
 
 def test_a_session_cookie_names_the_key_id_and_never_the_token() -> None:
-    auditor = caller_of("auditor-token-1")
+    auditor = caller_of("auditor-token-of-the-unit-tests")
 
     cookie = sessions().issue(auditor, NOW)
 
     assert auditor.key_id in cookie
-    assert "auditor-token-1" not in cookie
+    assert "auditor-token-of-the-unit-tests" not in cookie
 
 
 def test_a_session_stands_for_its_auditor_until_it_expires() -> None:
-    auditor = caller_of("auditor-token-1")
+    auditor = caller_of("auditor-token-of-the-unit-tests")
     cookie = sessions().issue(auditor, NOW)
 
     assert sessions().caller(cookie, NOW + SESSION_LIFETIME - timedelta(seconds=1)) == auditor
@@ -48,7 +48,7 @@ def test_a_session_stands_for_its_auditor_until_it_expires() -> None:
 
 
 def test_an_admin_session_is_accepted_like_an_auditor_one() -> None:
-    admin = caller_of("admin-token-1")
+    admin = caller_of("admin-token-of-the-unit-tests")
 
     assert sessions().caller(sessions().issue(admin, NOW), NOW) == admin
 
@@ -56,36 +56,64 @@ def test_an_admin_session_is_accepted_like_an_auditor_one() -> None:
 @pytest.mark.parametrize(
     "tamper",
     [
-        lambda c: c.replace(c.split(".")[2], str(int(c.split(".")[2]) + 86_400)),
+        lambda c: c.replace(c.split(".")[3], str(int(c.split(".")[3]) + 86_400)),
+        lambda c: c.replace(c.split(".")[1], "another-session-id"),
         lambda c: c.replace("auditor:", "admin:"),
         lambda c: c[:-1] + ("0" if c[-1] != "0" else "1"),
         lambda c: c + ".extra",
         lambda c: "",
         lambda c: "v1.auditor:x.1.y",
+        lambda c: "v2.s.auditor:x.1.y",
     ],
-    ids=["later expiry", "other key id", "changed signature", "extra part", "empty", "garbage"],
+    ids=[
+        "later expiry",
+        "other session id",
+        "other key id",
+        "changed signature",
+        "extra part",
+        "empty",
+        "garbage",
+        "garbage v2",
+    ],
 )
 def test_a_tampered_session_cookie_is_refused(tamper: Callable[[str], str]) -> None:
-    cookie = sessions().issue(caller_of("auditor-token-1"), NOW)
+    cookie = sessions().issue(caller_of("auditor-token-of-the-unit-tests"), NOW)
 
     assert sessions().caller(tamper(cookie), NOW) is None
 
 
 def test_a_session_ends_when_its_key_is_removed_from_the_configuration() -> None:
-    cookie = sessions().issue(caller_of("auditor-token-1"), NOW)
+    cookie = sessions().issue(caller_of("auditor-token-of-the-unit-tests"), NOW)
     without = tuple(key for key in KEYS if key.role != "auditor")
 
     assert sessions(without).caller(cookie, NOW) is None
 
 
+def test_each_session_has_an_id_of_its_own_that_the_cookie_names() -> None:
+    auditor = caller_of("auditor-token-of-the-unit-tests")
+    first, second = sessions().open(auditor, NOW), sessions().open(auditor, NOW)
+
+    assert first.id != second.id
+    assert first.id in first.cookie
+    found = sessions().session(first.cookie, NOW)
+    assert found is not None
+    assert (found.id, found.caller, found.expires) == (first.id, auditor, first.expires)
+
+
+def test_only_auditor_and_admin_keys_are_kept_for_sessions() -> None:
+    assert sorted(sessions().key_ids()) == sorted(
+        caller_of(key.token).key_id for key in KEYS if key.role != "backend"
+    )
+
+
 def test_a_backend_key_never_holds_a_session_even_when_signed() -> None:
-    cookie = sessions().issue(caller_of("backend-token-1"), NOW)
+    cookie = sessions().issue(caller_of("backend-token-of-the-unit-tests"), NOW)
 
     assert sessions().caller(cookie, NOW) is None
 
 
 def test_every_worker_of_one_configuration_accepts_the_same_session_and_csrf_token() -> None:
-    auditor = caller_of("auditor-token-1")
+    auditor = caller_of("auditor-token-of-the-unit-tests")
     first, second = sessions(), sessions()
     nonce = first.new_csrf_nonce()
 
