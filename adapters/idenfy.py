@@ -8,6 +8,7 @@ bytes recorded with the event. Enumerations are open: they decode as plain strin
 from __future__ import annotations
 
 import re
+from datetime import date
 from typing import Annotated, Any
 
 import msgspec
@@ -26,12 +27,34 @@ HEADER_KINDS: dict[str, Kind] = {
     "DOCUMENT_EXPIRATION": Kind.DOCUMENT_EXPIRATION,
 }
 
+_SEPARATORS = re.compile(r"[\s_-]+")
+_SYNONYMS = (("ID_VERIFICATION", "IDENTIFICATION"),)
+
+
+def header_kind(value: str) -> Kind | None:
+    """The kind an ``Idenfy-Event-Type`` value names, as iDenfy writes it anywhere: any case,
+    spaces, hyphens and underscores alike, ``ID_VERIFICATION`` for ``IDENTIFICATION`` and
+    ``FINISH`` for ``FINISHED`` (the dashboard's ``ID VERIFICATION AUTO FINISH``)."""
+    name = _SEPARATORS.sub("_", value.strip().upper()).strip("_")
+    for synonym, canonical in _SYNONYMS:
+        if name == synonym or name.startswith(f"{synonym}_"):
+            name = canonical + name[len(synonym) :]
+    if name.endswith("_FINISH"):
+        name += "ED"
+    return HEADER_KINDS.get(name)
+
+
 # Receiver-path spellings: every kind, plus the one-L American spelling of cancelled.
 PATH_KINDS: dict[str, Kind] = {kind.value: kind for kind in Kind} | {"canceled": Kind.CANCELLED}
 
 SCAN_REF_PATTERN = r"\A[A-Za-z0-9][A-Za-z0-9._:-]{0,99}\Z"
 ScanRef = Annotated[str, msgspec.Meta(pattern=SCAN_REF_PATTERN)]
-EpochSeconds = Annotated[int, msgspec.Meta(ge=0, le=2**53)]
+# iDenfy sends epoch seconds whole (1718787742) or with a fraction (1554727002.254685, its
+# 2019 examples). A fraction is read as the nearest double: to the microsecond, that keeps
+# every value apart and in order, and prints back as it was sent.
+EpochSeconds = Annotated[int, msgspec.Meta(ge=0, le=2**53)] | Annotated[
+    float, msgspec.Meta(ge=0, le=2**53)
+]
 # Any text but NUL, which PostgreSQL cannot store in text columns.
 NO_NUL = r"\A[^\x00]*\Z"
 OpenText = Annotated[str, msgspec.Meta(max_length=1000, pattern=NO_NUL)]
@@ -60,13 +83,16 @@ class ResultPayload(msgspec.Struct, frozen=True):
     finishTime: EpochSeconds | None = None
 
 
+IsoDate = Annotated[str, msgspec.Meta(pattern=r"\A\d{4}-\d{2}-\d{2}\Z")]
+
+
 class ExpirationPayload(msgspec.Struct, frozen=True):
     """The small body of a ``DOCUMENT_EXPIRATION`` notice."""
 
     scanRef: ScanRef
     clientId: OpenText | None = None
     expirationThreshold: OpenText | None = None
-    documentExpiration: OpenText | None = None
+    documentExpiration: IsoDate | None = None
 
 
 _result_decoder = msgspec.json.Decoder(ResultPayload)
@@ -77,11 +103,24 @@ class UnusablePayloadError(ValueError):
     """An authentic body the ledger cannot record as an event; the text is the cause."""
 
 
+def _check_date(value: str | None) -> None:
+    """``documentExpiration`` must be a real ISO 8601 date, not only shaped like one."""
+    if value is None:
+        return
+    try:
+        date.fromisoformat(value)
+    except ValueError:
+        raise UnusablePayloadError(
+            f"documentExpiration {value!r} is not an ISO 8601 date (YYYY-MM-DD)"
+        ) from None
+
+
 def decode_report(kind: Kind, body: bytes) -> Outcome | ExpirationNotice:
     """The decision fields of ``body`` read as a ``kind`` delivery."""
     try:
         if kind is Kind.DOCUMENT_EXPIRATION:
             notice = _expiration_decoder.decode(body)
+            _check_date(notice.documentExpiration)
             return ExpirationNotice(
                 scan_ref=notice.scanRef,
                 client_id=notice.clientId,

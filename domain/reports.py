@@ -61,7 +61,7 @@ class Outcome:
     manual_face: str | None = None
     fraud_tags: tuple[str, ...] = field(default_factory=tuple)
     mismatch_tags: tuple[str, ...] = field(default_factory=tuple)
-    finish_time: int | None = None
+    finish_time: int | float | None = None
 
 
 @dataclass(frozen=True)

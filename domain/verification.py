@@ -128,7 +128,7 @@ class Verification(BaseAggregate[UUID]):
         manual_face: str | None
         fraud_tags: list[str]
         mismatch_tags: list[str]
-        finish_time: int | None
+        finish_time: int | float | None  # epoch seconds, whole or with a fraction
 
     class IdentificationFinished(ResultReported):
         """A result from the legacy all-in-one IDENTIFICATION notification."""

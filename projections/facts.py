@@ -44,7 +44,7 @@ class Fact(NamedTuple):
     manual_face: str | None = None
     fraud_tags: tuple[str, ...] = ()
     mismatch_tags: tuple[str, ...] = ()
-    finish_time: int | None = None
+    finish_time: int | float | None = None
     max_reattempts: int | None = None
     max_image_recaptures: int | None = None
     threshold: str | None = None

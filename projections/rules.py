@@ -1,4 +1,4 @@
-"""The status rules, version 1: which result is in force, whatever the arrival order.
+"""The status rules, version 2: which result is in force, whatever the arrival order.
 
 Every result of a verification has a place in one order: ``finishTime`` first (one
 attempt), then automated before manual, then preliminary before final, then arrival.
@@ -19,14 +19,14 @@ from typing import Any, Literal, cast
 from projections.documents import StatusDocument
 from projections.facts import CANCELLED, DOCUMENT_EXPIRATION, EXPIRED, REGISTERED, Fact
 
-RULES_VERSION = 1
+RULES_VERSION = 2
 DEFAULT_MAX_REATTEMPTS = 1
 DEFAULT_MAX_IMAGE_RECAPTURES = 3
 
 AUTOMATED, MANUAL, CLOSING = 0, 1, 2
 NO_TIME = -1
 
-OrderKey = tuple[int, int, int, int]
+OrderKey = tuple[int | float, int, int, int]
 
 
 @dataclass(frozen=True)
@@ -53,6 +53,8 @@ def review(fact: Fact, results: Sequence[Fact]) -> int:
         return CLOSING
     if fact.kind == "manual-finished":
         return MANUAL
+    if fact.kind == "identification" and fact.final is None and _manual_verdict(fact):
+        return MANUAL  # a legacy result, from before ``final``, that a reviewer decided
     if fact.kind == "identification" and fact.final is not False:
         preliminary_twin = any(
             is_preliminary(other) and other.finish_time == fact.finish_time
@@ -61,6 +63,10 @@ def review(fact: Fact, results: Sequence[Fact]) -> int:
         )
         return MANUAL if preliminary_twin else AUTOMATED
     return AUTOMATED
+
+
+def _manual_verdict(fact: Fact) -> bool:
+    return fact.manual_document is not None or fact.manual_face is not None
 
 
 def order_key(fact: Fact, results: Sequence[Fact]) -> OrderKey:

@@ -15,7 +15,7 @@ import msgspec
 from starlette.exceptions import HTTPException
 from starlette.types import Receive, Scope, Send
 
-from adapters.idenfy import HEADER_KINDS, PATH_KINDS
+from adapters.idenfy import PATH_KINDS, header_kind
 from app.http.body import WEBHOOK_BODY_LIMIT, receive_limited, route_path
 from app.http.errors import failure, send_json
 from app.http.metrics import DELIVERIES, INGEST_SECONDS, STORE_ERRORS
@@ -82,7 +82,7 @@ class WebhookIntake:
             if status != 500:
                 result = RESULTS.get(status, str(status))
         finally:
-            known = PATH_KINDS.get(label.lower()) or HEADER_KINDS.get(label.strip().upper())
+            known = PATH_KINDS.get(label.lower()) or header_kind(label)
             DELIVERIES.labels(known.value if known else "other", result).inc()
             INGEST_SECONDS.observe(time.perf_counter() - started)
             if result == "unavailable":

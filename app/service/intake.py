@@ -15,7 +15,7 @@ from typing import Any
 
 from eventsourcing.persistence import PersistenceError
 
-from adapters.idenfy import HEADER_KINDS, UnusablePayloadError, decode_report, looks_like_idenfy
+from adapters.idenfy import UnusablePayloadError, decode_report, header_kind, looks_like_idenfy
 from adapters.quarantine import QuarantinedDelivery, QuarantineFullError
 from app.logs import annotate
 from app.service.errors import StoreUnavailableError
@@ -46,13 +46,13 @@ class Answer:
 
 def resolve_kind(path_kind: Kind | None, header: str | None) -> tuple[Kind | None, str | None]:
     """The delivery's kind and, when the header disagreed with the path, the header."""
-    header_kind = HEADER_KINDS.get(header.strip().upper()) if header is not None else None
+    named = header_kind(header) if header is not None else None
     if path_kind is not None:
-        disagrees = header is not None and header_kind is not path_kind
+        disagrees = header is not None and named is not path_kind
         return path_kind, header if disagrees else None
     if header is None:
         return Kind.IDENTIFICATION, None
-    return header_kind, None
+    return named, None
 
 
 @dataclass(frozen=True)

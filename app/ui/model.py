@@ -42,13 +42,23 @@ def _document(raw: bytes | None) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
-def finish_time(raw: bytes | None) -> int | None:
-    """iDenfy's ``finishTime`` of a payload, when it has a whole number there."""
+def finish_time(raw: bytes | None) -> int | float | None:
+    """iDenfy's ``finishTime`` of a payload, when it has a number there."""
     value = (_document(raw) or {}).get("finishTime")
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+    return value if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
-def iso_time(epoch: int | None) -> str | None:
+def legacy_manual(raw: bytes | None) -> bool:
+    """Whether a payload is a legacy result (no ``final``) carrying a reviewer's verdict:
+    the manual decision under rule 2 of version 2."""
+    document = _document(raw) or {}
+    status = document.get("status")
+    if "final" in document or not isinstance(status, dict):
+        return False
+    return status.get("manualDocument") is not None or status.get("manualFace") is not None
+
+
+def iso_time(epoch: int | float | None) -> str | None:
     """A ``finishTime`` (seconds since the epoch) in ISO 8601 UTC, when it is one."""
     if epoch is None:
         return None
@@ -58,7 +68,7 @@ def iso_time(epoch: int | None) -> str | None:
         return None
 
 
-def outcome(entry: Mapping[str, Any], preliminary_finish_times: set[int | None]) -> str:
+def outcome(entry: Mapping[str, Any], preliminary_finish_times: set[int | float | None]) -> str:
     """How an entry decided the verification, for styling: see ``OUTCOME_LABELS``."""
     kind = entry["kind"]
     if kind == "registered":
@@ -71,6 +81,8 @@ def outcome(entry: Mapping[str, Any], preliminary_finish_times: set[int | None])
         return "preliminary"
     if kind == "manual-finished":
         return "manual"
+    if kind == "identification" and entry.get("legacyManual"):
+        return "manual"  # Rule 2: a legacy result without ``final`` with a manual verdict.
     twin = entry.get("finishTime")
     if kind == "identification" and twin is not None and twin in preliminary_finish_times:
         # Rule 2: a final legacy result with a preliminary twin is the manual one.
@@ -83,7 +95,11 @@ def timeline_items(
 ) -> list[dict[str, Any]]:
     """The timeline entries, each with its ``finishTime``, outcome and redelivery flag."""
     items = [
-        dict(entry) | {"finishTime": finish_time(payloads.get(entry["sequence"]))}
+        dict(entry)
+        | {
+            "finishTime": finish_time(payloads.get(entry["sequence"])),
+            "legacyManual": legacy_manual(payloads.get(entry["sequence"])),
+        }
         for entry in entries
     ]
     preliminary = {item["finishTime"] for item in items if item["preliminary"]}

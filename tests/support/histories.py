@@ -107,6 +107,10 @@ def histories(
         )
         if place not in decided or kind in CLOSING_KINDS:
             decided[place] = draw(decisions())
+            if not place[1]:
+                # An automated place carries no reviewer's verdict: on a legacy result
+                # without ``final`` one would make it manual (rule 2).
+                decided[place]["manual_face"] = None
         named = draw(st.booleans())
         facts.append(
             Fact(

@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from adapters.idenfy import HEADER_KINDS, PATH_KINDS, UnusablePayloadError, decode_report
+from adapters.idenfy import (
+    HEADER_KINDS,
+    PATH_KINDS,
+    UnusablePayloadError,
+    decode_report,
+    header_kind,
+)
 from domain.reports import ExpirationNotice, Kind, Outcome
+from tests.support.histories import PROPERTY
 from tests.support.idenfy import encode, result_body
 
 SCAN_REF = "3f2b8c1e-5a7d-11ef-9c2a-0242ac120002"
@@ -313,3 +323,71 @@ def test_both_spellings_of_cancelled_are_receiver_paths() -> None:
         "resubmitted",
         "document-expiration",
     }
+
+
+@pytest.mark.parametrize(
+    ("written", "kind"),
+    [
+        ("ID VERIFICATION AUTO FINISH", Kind.AUTO_FINISHED),
+        ("ID VERIFICATION MANUAL FINISH", Kind.MANUAL_FINISHED),
+        ("ID_VERIFICATION_AUTO_FINISHED", Kind.AUTO_FINISHED),
+        ("identification-manual-finished", Kind.MANUAL_FINISHED),
+        ("  Identification   Cancelled ", Kind.CANCELLED),
+        ("ID VERIFICATION", Kind.IDENTIFICATION),
+        ("id-verification-expired", Kind.EXPIRED),
+        ("Document Expiration", Kind.DOCUMENT_EXPIRATION),
+        ("IDENTIFICATION_RESUBMITTED", Kind.RESUBMITTED),
+    ],
+)
+def test_header_names_are_read_as_idenfy_writes_them_anywhere(written: str, kind: Kind) -> None:
+    assert header_kind(written) is kind
+
+
+@pytest.mark.parametrize(
+    "written", ["AML_MONITORING", "COMPANY_SUBMIT", "ID VERIFICATION SOMETHING", "", "FINISH"]
+)
+def test_names_of_events_the_ledger_does_not_model_name_no_kind(written: str) -> None:
+    assert header_kind(written) is None
+
+
+@pytest.mark.parametrize("date", ["soon", "31/01/2025", "2025-02-30", "2025-1-31", "20250131"])
+def test_a_document_expiration_that_is_not_an_iso_date_is_unusable(date: str) -> None:
+    body = encode({"scanRef": "scan-1", "documentExpiration": date, "expirationThreshold": "30"})
+
+    with pytest.raises(UnusablePayloadError, match="documentExpiration"):
+        decode_report(Kind.DOCUMENT_EXPIRATION, body)
+
+
+def test_a_document_expiration_with_an_iso_date_is_read() -> None:
+    body = encode({"scanRef": "scan-1", "documentExpiration": "2025-01-31"})
+
+    notice = decode_report(Kind.DOCUMENT_EXPIRATION, body)
+
+    assert isinstance(notice, ExpirationNotice)
+    assert notice.document_expiration == "2025-01-31"
+
+
+EPOCHS = st.one_of(
+    st.integers(min_value=0, max_value=2**31),
+    st.decimals(min_value=0, max_value=2**31, places=6, allow_nan=False, allow_infinity=False),
+)
+
+
+@PROPERTY
+@given(EPOCHS, EPOCHS)
+def test_epoch_seconds_whole_or_decimal_are_read_in_their_order_and_print_back(
+    first: int | Decimal, second: int | Decimal
+) -> None:
+    """iDenfy's 2019 examples send ``finishTime: 1554727002.254685``: read to the
+    microsecond, two times keep their order and equality, and print back as sent."""
+    read = []
+    for value in (first, second):
+        body = f'{{"scanRef": "scan-1", "finishTime": {value}}}'.encode()
+        outcome = decode_report(Kind.AUTO_FINISHED, body)
+        assert isinstance(outcome, Outcome)
+        assert outcome.finish_time is not None
+        assert Decimal(repr(outcome.finish_time)) == Decimal(value)
+        read.append(outcome.finish_time)
+
+    assert (read[0] < read[1]) == (Decimal(first) < Decimal(second))
+    assert (read[0] == read[1]) == (Decimal(first) == Decimal(second))

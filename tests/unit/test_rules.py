@@ -1,4 +1,4 @@
-"""Status rules, version 1: which result is in force, whatever order the webhooks arrived in."""
+"""Status rules, version 2: which result is in force, whatever order the webhooks arrived in."""
 
 from __future__ import annotations
 
@@ -429,6 +429,41 @@ def test_a_legacy_result_without_final_counts_as_final() -> None:
     assert (entry["final"], entry["preliminary"]) == (True, False)
 
 
+@pytest.mark.parametrize(
+    "verdict",
+    [{"manual_document": "DOC_VALIDATED"}, {"manual_face": "FACE_MATCH"}],
+    ids=["manual-document", "manual-face"],
+)
+def test_a_legacy_result_without_final_that_carries_a_manual_verdict_is_manual(
+    verdict: dict[str, str],
+) -> None:
+    """Rule 2 of version 2: iDenfy's results from before ``final`` carry the reviewer's
+    verdict; such a result is the manual decision, and not an attempt."""
+    decision = legacy(FIRST, final=None, overall="APPROVED")._replace(**verdict)
+
+    doc = document(decision)
+
+    assert doc["decidedBy"] == "manual"
+    assert doc["final"] is True
+    assert doc["attempts"] == 0
+
+
+def test_a_legacy_manual_verdict_outranks_an_automated_result_of_its_attempt() -> None:
+    automated = auto(FIRST, overall="SUSPECTED")
+    decision = legacy(FIRST, final=None, overall="APPROVED")._replace(manual_face="FACE_MATCH")
+
+    for order in ((decision, automated), (automated, decision)):
+        doc = document(*order)
+        assert (doc["status"], doc["decidedBy"]) == ("APPROVED", "manual")
+
+
+def test_a_manual_verdict_on_a_result_that_has_final_changes_nothing() -> None:
+    doc = document(legacy(FIRST, final=True)._replace(manual_document="DOC_VALIDATED"))
+
+    assert doc["decidedBy"] == "auto"
+    assert doc["attempts"] == 1
+
+
 def test_a_preliminary_legacy_result_is_automated_and_awaits_manual_review() -> None:
     doc = document(legacy(FIRST, final=False, overall="REVIEWING"))
 
@@ -626,7 +661,7 @@ def test_the_document_counts_events_and_spans_their_arrival() -> None:
 
 
 def test_the_document_names_the_rules_version_that_produced_it() -> None:
-    assert RULES_VERSION == 1
+    assert RULES_VERSION == 2
     assert document(registered())["rulesVersion"] == RULES_VERSION
     assert document(auto(FIRST))["rulesVersion"] == RULES_VERSION
 

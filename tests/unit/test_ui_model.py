@@ -10,6 +10,7 @@ from typing import Any
 from app.ui.model import (
     is_scan_ref,
     iso_time,
+    legacy_manual,
     payload_digest_matches,
     payload_text,
     timeline_items,
@@ -122,3 +123,13 @@ def test_a_script_tag_cannot_be_a_scan_ref() -> None:
 def test_a_finish_time_out_of_range_has_no_iso_form() -> None:
     assert iso_time(10**20) is None
     assert iso_time(None) is None
+
+
+def test_a_legacy_result_with_a_manual_verdict_is_shown_as_the_manual_decision() -> None:
+    body = {"scanRef": "s", "status": {"overall": "APPROVED", "manualFace": "FACE_MATCH"}}
+    entry = {"sequence": 1, "kind": "identification", "status": "APPROVED", "preliminary": False}
+
+    [item] = timeline_items([entry], {1: json.dumps(body).encode()})
+
+    assert item["outcome"] == "manual"
+    assert not legacy_manual(json.dumps({**body, "final": True}).encode())
