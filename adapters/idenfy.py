@@ -52,9 +52,9 @@ ScanRef = Annotated[str, msgspec.Meta(pattern=SCAN_REF_PATTERN)]
 # iDenfy sends epoch seconds whole (1718787742) or with a fraction (1554727002.254685, its
 # 2019 examples). A fraction is read as the nearest double: to the microsecond, that keeps
 # every value apart and in order, and prints back as it was sent.
-EpochSeconds = Annotated[int, msgspec.Meta(ge=0, le=2**53)] | Annotated[
-    float, msgspec.Meta(ge=0, le=2**53)
-]
+EpochSeconds = (
+    Annotated[int, msgspec.Meta(ge=0, le=2**53)] | Annotated[float, msgspec.Meta(ge=0, le=2**53)]
+)
 # Any text but NUL, which PostgreSQL cannot store in text columns.
 NO_NUL = r"\A[^\x00]*\Z"
 OpenText = Annotated[str, msgspec.Meta(max_length=1000, pattern=NO_NUL)]

@@ -6,14 +6,12 @@ from starlette.testclient import TestClient
 
 from app.service.services import Services
 from projections.rules import evaluate
-from tests.support.scenario import ledger_facts
 from tests.support.idenfy import encode, result_body, signed_headers
+from tests.support.scenario import ledger_facts
 from tests.support.settings import SIGNING_KEYS
 
 
-def test_the_dashboards_event_names_are_understood(
-    client: TestClient, services: Services
-) -> None:
+def test_the_dashboards_event_names_are_understood(client: TestClient, services: Services) -> None:
     raw = encode(result_body("dashboard-1", final=False, overall="REVIEWING"))
     headers = signed_headers(raw, SIGNING_KEYS[0], "ID VERIFICATION AUTO FINISH")
 
@@ -51,7 +49,9 @@ def test_decimal_finish_times_place_results_in_their_attempts(
         raw = encode(body)
         assert b"1554727002.254685" in raw
         answer = client.post(
-            "/webhooks/idenfy/identification", content=raw, headers=signed_headers(raw, SIGNING_KEYS[0])
+            "/webhooks/idenfy/identification",
+            content=raw,
+            headers=signed_headers(raw, SIGNING_KEYS[0]),
         )
         assert answer.status_code == 200, answer.text
 

@@ -430,16 +430,18 @@ def test_a_legacy_result_without_final_counts_as_final() -> None:
 
 
 @pytest.mark.parametrize(
-    "verdict",
-    [{"manual_document": "DOC_VALIDATED"}, {"manual_face": "FACE_MATCH"}],
+    ("document_verdict", "face_verdict"),
+    [("DOC_VALIDATED", None), (None, "FACE_MATCH")],
     ids=["manual-document", "manual-face"],
 )
 def test_a_legacy_result_without_final_that_carries_a_manual_verdict_is_manual(
-    verdict: dict[str, str],
+    document_verdict: str | None, face_verdict: str | None
 ) -> None:
     """Rule 2 of version 2: iDenfy's results from before ``final`` carry the reviewer's
     verdict; such a result is the manual decision, and not an attempt."""
-    decision = legacy(FIRST, final=None, overall="APPROVED")._replace(**verdict)
+    decision = legacy(FIRST, final=None, overall="APPROVED")._replace(
+        manual_document=document_verdict, manual_face=face_verdict
+    )
 
     doc = document(decision)
 
