@@ -83,16 +83,13 @@ class ResultPayload(msgspec.Struct, frozen=True):
     finishTime: EpochSeconds | None = None
 
 
-IsoDate = Annotated[str, msgspec.Meta(pattern=r"\A\d{4}-\d{2}-\d{2}\Z")]
-
-
 class ExpirationPayload(msgspec.Struct, frozen=True):
     """The small body of a ``DOCUMENT_EXPIRATION`` notice."""
 
     scanRef: ScanRef
     clientId: OpenText | None = None
     expirationThreshold: OpenText | None = None
-    documentExpiration: IsoDate | None = None
+    documentExpiration: OpenText | None = None
 
 
 _result_decoder = msgspec.json.Decoder(ResultPayload)
@@ -108,6 +105,9 @@ def _check_date(value: str | None) -> None:
     if value is None:
         return
     try:
+        shaped = re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value) is not None
+        if not shaped:
+            raise ValueError(value)
         date.fromisoformat(value)
     except ValueError:
         raise UnusablePayloadError(

@@ -127,9 +127,7 @@ def test_a_finish_time_out_of_range_has_no_iso_form() -> None:
 
 def test_a_legacy_result_with_a_manual_verdict_is_shown_as_the_manual_decision() -> None:
     body = {"scanRef": "s", "status": {"overall": "APPROVED", "manualFace": "FACE_MATCH"}}
-    entry = {"sequence": 1, "kind": "identification", "status": "APPROVED", "preliminary": False}
-
-    [item] = timeline_items([entry], {1: json.dumps(body).encode()})
+    [item] = timeline_items([entry(1, "identification")], {1: json.dumps(body).encode()})
 
     assert item["outcome"] == "manual"
     assert not legacy_manual(json.dumps({**body, "final": True}).encode())
