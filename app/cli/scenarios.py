@@ -35,6 +35,8 @@ class Planned:
     kind: str
     body: bytes
     by_path: bool
+    header: str | None = None
+    """The ``Idenfy-Event-Type`` to send when not by path; the usual name when None."""
 
 
 class Person:
@@ -91,6 +93,12 @@ class Person:
 
 
 Story = list[tuple[str, dict[str, Any]]]
+# The names iDenfy's dashboard shows for the event types, which some integrations send.
+DASHBOARD_NAMES = {
+    "identification": "ID VERIFICATION",
+    "auto-finished": "ID VERIFICATION AUTO FINISH",
+    "manual-finished": "ID VERIFICATION MANUAL FINISH",
+}
 
 
 def _approved_after_review(p: Person, ref: str, t: int) -> Story:
@@ -149,6 +157,21 @@ def _legacy(p: Person, ref: str, t: int) -> Story:
     return [("identification", body)]
 
 
+def _legacy_2019(p: Person, ref: str, t: int) -> Story:
+    """iDenfy's 2019 shape: no ``final``, a decimal ``finishTime``, the reviewer's verdict."""
+    body = p.result(ref, t, True, "APPROVED", manualFace="FACE_MATCH",
+                    manualDocument="DOC_VALIDATED")  # fmt: skip
+    del body["final"]
+    body["finishTime"] = t + p.rng.randrange(1, 10**6) / 10**6
+    body["startTime"] = t - 120
+    return [("identification", body)]
+
+
+def _dashboard_names(p: Person, ref: str, t: int) -> Story:
+    """Sent with the dashboard's event names (``ID VERIFICATION AUTO FINISH``)."""
+    return _approved_after_review(p, ref, t)
+
+
 def _document_expiring(p: Person, ref: str, t: int) -> Story:
     notice = {"scanRef": ref, "clientId": p.client_id,
               "expirationThreshold": "DOCUMENT_EXPIRES_WITHIN_30_DAYS",
@@ -166,6 +189,7 @@ SCENARIOS: dict[str, tuple[Callable[[Person, str, int], Story], ...]] = {
     "reattempts": (_reattempt, _redelivered),
     "cancel-expire": (_cancelled, _expired_then_late),
     "legacy": (_legacy,),
+    "real-shapes": (_legacy_2019, _dashboard_names),
 }  # fmt: skip
 
 
@@ -179,9 +203,17 @@ def plan(scenario: str, count: int, seed: int | None = None) -> list[Planned]:
         person = rng.choice(people)
         scan_ref = str(uuid.UUID(int=rng.getrandbits(128), version=4))
         finish = 1_780_000_000 + number * 7
+        story = rng.choice(stories)
+        dashboard = story is _dashboard_names
         deliveries = [
-            Planned(scan_ref, kind, json.dumps(body).encode(), by_path=rng.random() < 0.5)
-            for kind, body in rng.choice(stories)(person, scan_ref, finish)
+            Planned(
+                scan_ref,
+                kind,
+                json.dumps(body).encode(),
+                by_path=not dashboard and rng.random() < 0.5,
+                header=DASHBOARD_NAMES[kind] if dashboard else None,
+            )
+            for kind, body in story(person, scan_ref, finish)
         ]
         if deliveries and rng.random() < 0.15:
             deliveries.insert(rng.randrange(len(deliveries) + 1), rng.choice(deliveries))

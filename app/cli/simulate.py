@@ -78,7 +78,7 @@ class Sender:
             path = f"{self.base}/webhooks/idenfy/{planned.kind}"
         else:
             path = f"{self.base}/webhooks/idenfy"
-            headers["Idenfy-Event-Type"] = HEADER_OF_KIND[planned.kind]
+            headers["Idenfy-Event-Type"] = planned.header or HEADER_OF_KIND[planned.kind]
         connection = self._connection()
         try:
             connection.request("POST", path, body=planned.body, headers=headers)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from starlette.testclient import TestClient
 
+from app.cli.scenarios import HEADER_OF_KIND, plan
 from app.service.services import Services
 from projections.rules import evaluate
 from tests.support.idenfy import encode, result_body, signed_headers
@@ -63,3 +64,28 @@ def test_decimal_finish_times_place_results_in_their_attempts(
         "manual",
         1,
     )
+
+
+def test_the_simulators_real_shapes_are_all_recorded(
+    client: TestClient, services: Services
+) -> None:
+    """``ledger simulate --scenario real-shapes``: 2019 legacy results (no ``final``, a
+    decimal ``finishTime``, the reviewer's verdict) and the dashboard's event names."""
+    planned = plan("real-shapes", 30, seed=7)
+    assert any(p.header and " " in p.header for p in planned)
+    assert any(b'"finishTime": 17' in p.body and b"." in p.body.split(b'"finishTime": ')[1][:20]
+               for p in planned)  # fmt: skip
+
+    for delivery in planned:
+        path = f"/webhooks/idenfy/{delivery.kind}" if delivery.by_path else "/webhooks/idenfy"
+        event_type = None if delivery.by_path else delivery.header or HEADER_OF_KIND[delivery.kind]
+        headers = signed_headers(delivery.body, SIGNING_KEYS[0], event_type)
+        answer = client.post(path, content=delivery.body, headers=headers)
+        assert answer.status_code == 200, answer.text
+
+    assert services.quarantine.count() == 0
+    legacy = {p.scan_ref for p in planned if p.kind == "identification"}
+    assert legacy
+    for scan_ref in legacy:
+        document = evaluate(scan_ref, ledger_facts(services.ledger)[scan_ref]).document
+        assert (document["status"], document["decidedBy"]) == ("APPROVED", "manual")
