@@ -35,6 +35,7 @@ import msgspec
 from adapters.fact_codec import encode_facts
 from adapters.fast_facts import read_facts
 from adapters.view_tables import VIEW_CLASSES
+from app.config import environment
 from app.service.framing import read_frame, write_frame
 from app.service.ledger import Ledger
 from projections.facts import Fact
@@ -137,13 +138,14 @@ def read_in_process(
     interpreter and code; it gets the store's settings on its standard input, so that
     no key or password shows in a process list, and answers on its standard output.
     """
-    code = str(Path(__file__).resolve().parent.parent)
-    paths = [code, *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+    code = str(Path(__file__).resolve().parents[2])  # where the ``app`` package is
+    inherited = environment()
+    paths = [code, *filter(None, inherited.get("PYTHONPATH", "").split(os.pathsep))]
     process = subprocess.Popen(
         [sys.executable, "-m", "app.service.replay_reader"],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
-        env={**os.environ, "PYTHONPATH": os.pathsep.join(paths)},
+        env={**inherited, "PYTHONPATH": os.pathsep.join(paths)},
     )
     assert process.stdin is not None
     assert process.stdout is not None
