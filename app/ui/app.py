@@ -8,6 +8,7 @@ security headers on every response under ``/ui``.
 from __future__ import annotations
 
 import logging
+from functools import partial
 from pathlib import Path
 
 from starlette.applications import Starlette
@@ -69,39 +70,46 @@ async def sign_in_required(request: Request, exc: Exception) -> Response:
     return sign_in_redirect(request, exc.next_path)
 
 
-async def http_error(request: Request, exc: Exception) -> Response:
+async def http_error(state: UiState, request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     context = {"status": exc.status_code, "detail": exc.detail}
     try:
-        caller = await current_caller(request) if exc.status_code != 503 else None
+        caller = await current_caller(state, request) if exc.status_code != 503 else None
     except HTTPException:
         caller = None
-    response = render(request, "error.html", context, caller=caller, status_code=exc.status_code)
+    response = render(
+        state, request, "error.html", context, caller=caller, status_code=exc.status_code
+    )
     if exc.status_code == 503:
         response.headers["Retry-After"] = RETRY_AFTER_SECONDS
     return response
 
 
-async def unexpected_error(request: Request, exc: Exception) -> Response:
+async def unexpected_error(state: UiState, request: Request, exc: Exception) -> Response:
     log.error("unexpected error on %s %s: %s", request.method, request.url.path, type(exc).__name__)
     context = {"status": 500, "detail": "Something went wrong on our side."}
-    return render(request, "error.html", context, caller=None, status_code=500)
+    return render(state, request, "error.html", context, caller=None, status_code=500)
 
 
 def create_ui(services: Services) -> Starlette:
     """The auditor UI over ``services``, to be mounted at ``/ui``."""
+    sessions = UiSessions(services.api_keys, services.settings.api_keys)
+    # Sessions signed in with a key this configuration no longer holds end here, in the
+    # shared table too: putting the key back later does not bring them back (ADR 24).
+    services.ui_sessions.keep_only(sessions.key_ids())
+    state = UiState(services, sessions)
     routes = [
-        Route("/", ui_pages.home, methods=["GET"]),
-        Route("/login", ui_auth.login_page, methods=["GET"]),
-        Route("/login", ui_auth.login, methods=["POST"]),
-        Route("/logout", ui_auth.logout, methods=["POST"]),
-        Route("/search", ui_pages.search, methods=["GET"]),
-        Route("/recent", ui_pages.recent, methods=["GET"]),
-        Route("/verifications/{scan_ref}", ui_pages.verification, methods=["GET"]),
-        Route("/verifications/{scan_ref}/report", ui_pages.report, methods=["GET"]),
+        Route("/", partial(ui_pages.home, state), methods=["GET"]),
+        Route("/login", partial(ui_auth.login_page, state), methods=["GET"]),
+        Route("/login", partial(ui_auth.login, state), methods=["POST"]),
+        Route("/logout", partial(ui_auth.logout, state), methods=["POST"]),
+        Route("/search", partial(ui_pages.search, state), methods=["GET"]),
+        Route("/recent", partial(ui_pages.recent, state), methods=["GET"]),
+        Route("/verifications/{scan_ref}", partial(ui_pages.verification, state), methods=["GET"]),
+        Route("/verifications/{scan_ref}/report", partial(ui_pages.report, state), methods=["GET"]),
         Route(
             "/verifications/{scan_ref}/payloads/{sequence:int}",
-            ui_pages.payload,
+            partial(ui_pages.payload, state),
             methods=["GET"],
         ),
         Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
@@ -110,14 +118,9 @@ def create_ui(services: Services) -> Starlette:
         routes=routes,
         exception_handlers={
             SignInRequiredError: sign_in_required,
-            HTTPException: http_error,
-            Exception: unexpected_error,
+            HTTPException: partial(http_error, state),
+            Exception: partial(unexpected_error, state),
         },
     )
     ui.router.redirect_slashes = False  # its redirects would name the caller's Host
-    sessions = UiSessions(services.api_keys, services.settings.api_keys)
-    # Sessions signed in with a key this configuration no longer holds end here, in the
-    # shared table too: putting the key back later does not bring them back (ADR 24).
-    services.ui_sessions.keep_only(sessions.key_ids())
-    ui.state.ui = UiState(services, sessions)
     return ui

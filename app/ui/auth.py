@@ -15,7 +15,7 @@ from app.http.auth import source_address
 from app.http.trail import note_failure
 from app.service.access import AUDITOR_ROLES, Caller
 from app.service.services import Services
-from app.ui.render import PREFIX, clear_cookie, render, set_cookie, ui_state
+from app.ui.render import PREFIX, UiState, clear_cookie, render, set_cookie
 from app.ui.session import CSRF_COOKIE, SESSION_COOKIE, SESSION_LIFETIME, Session
 
 FORM_LIMIT = 16 * 1024
@@ -30,19 +30,18 @@ class SignInRequiredError(Exception):
         self.next_path = next_path
 
 
-def signed_session(request: Request) -> Session | None:
+def signed_session(state: UiState, request: Request) -> Session | None:
     """The session the request's cookie names, if validly signed and unexpired."""
-    state = ui_state(request)
     return state.sessions.session(request.cookies.get(SESSION_COOKIE), state.services.clock())
 
 
-async def current_caller(request: Request) -> Caller | None:
+async def current_caller(state: UiState, request: Request) -> Caller | None:
     """The signed-in auditor, or None; a session that has ended (signed out, or its key
     removed) stands for nobody, in every process (ADR 24)."""
-    found = signed_session(request)
+    found = signed_session(state, request)
     if found is None:
         return None
-    services = ui_state(request).services
+    services = state.services
     now = int(services.clock().timestamp())
     try:
         live = await run_in_threadpool(
@@ -53,15 +52,15 @@ async def current_caller(request: Request) -> Caller | None:
     return found.caller if live else None
 
 
-async def audited(request: Request) -> tuple[Services, Caller]:
+async def audited(state: UiState, request: Request) -> tuple[Services, Caller]:
     """The services and the signed-in auditor, once the read is in the access log."""
     target = request.url.path
     if request.url.query:
         target += f"?{request.url.query}"
-    caller = await current_caller(request)
+    caller = await current_caller(state, request)
     if caller is None:
         raise SignInRequiredError(target)
-    services = ui_state(request).services
+    services = state.services
     await record_read(services, caller, f"{request.method} {target}")
     return services, caller
 
@@ -97,50 +96,53 @@ async def read_form(request: Request) -> dict[str, str]:
     return {name: values[0] for name, values in fields.items()}
 
 
-def csrf_ok(request: Request, form: dict[str, str]) -> bool:
-    sessions = ui_state(request).sessions
+def csrf_ok(state: UiState, request: Request, form: dict[str, str]) -> bool:
+    sessions = state.sessions
     return sessions.csrf_ok(request.cookies.get(CSRF_COOKIE), form.get("csrf"))
 
 
 def login_form(
-    request: Request, next_path: str, error: str | None = None, status_code: int = 200
+    state: UiState,
+    request: Request,
+    next_path: str,
+    error: str | None = None,
+    status_code: int = 200,
 ) -> Response:
     hours = int(SESSION_LIFETIME.total_seconds() // 3600)
     context = {"next": safe_next(next_path), "error": error, "sessionHours": hours}
-    return render(request, "login.html", context, caller=None, status_code=status_code)
+    return render(state, request, "login.html", context, caller=None, status_code=status_code)
 
 
-async def login_page(request: Request) -> Response:
+async def login_page(state: UiState, request: Request) -> Response:
     next_path = safe_next(request.query_params.get("next"))
-    if await current_caller(request) is not None:
+    if await current_caller(state, request) is not None:
         return RedirectResponse(next_path, 303)
-    return login_form(request, next_path)
+    return login_form(state, request, next_path)
 
 
-async def login(request: Request) -> Response:
+async def login(state: UiState, request: Request) -> Response:
     form = await read_form(request)
     next_path = safe_next(form.get("next"))
-    if not csrf_ok(request, form):
+    if not csrf_ok(state, request, form):
         message = "The sign-in form had expired. Please try again."
-        return login_form(request, next_path, message, 403)
-    state = ui_state(request)
+        return login_form(state, request, next_path, message, 403)
     address = source_address(request.scope)
     wait = state.services.auth_failures.retry_after(address)
     if wait is not None:
         message = f"Too many failed sign-ins. Please try again in {wait} seconds."
-        response = login_form(request, next_path, message, 429)
+        response = login_form(state, request, next_path, message, 429)
         response.headers["Retry-After"] = str(wait)
         return response
     tried = form.get("token", "").strip()
     caller = state.services.api_keys.caller(tried)
     if caller is None:
         await note_failure(state.services, address, tried, "POST /ui/login", "unknown API key")
-        return login_form(request, next_path, "Unknown API key.", 401)
+        return login_form(state, request, next_path, "Unknown API key.", 401)
     if caller.role not in AUDITOR_ROLES:
         message = (
             f"A {caller.role} key cannot sign in to the auditor UI: use an auditor or admin key."
         )
-        return login_form(request, next_path, message, 403)
+        return login_form(state, request, next_path, message, 403)
     response = RedirectResponse(next_path, 303)
     cookie = await start_session(
         state.services, state.sessions.open(caller, state.services.clock())
@@ -151,14 +153,14 @@ async def login(request: Request) -> Response:
     return response
 
 
-async def logout(request: Request) -> Response:
+async def logout(state: UiState, request: Request) -> Response:
     form = await read_form(request)
-    if not csrf_ok(request, form):
+    if not csrf_ok(state, request, form):
         raise HTTPException(403, "the sign-out form had expired; reload the page and try again")
-    found = signed_session(request)
+    found = signed_session(state, request)
     if found is not None:
         try:
-            await run_in_threadpool(ui_state(request).services.ui_sessions.end, found.id)
+            await run_in_threadpool(state.services.ui_sessions.end, found.id)
         except PersistenceError:
             raise HTTPException(503, "the session cannot be ended right now; try again") from None
     response = RedirectResponse(f"{PREFIX}/login", 303)

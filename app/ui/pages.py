@@ -19,14 +19,14 @@ from app.http.reads import integer_param, read_view
 from app.service.services import Services
 from app.ui.auth import HOME, audited
 from app.ui.model import is_scan_ref, payload_digest_matches, payload_text, timeline_items
-from app.ui.render import PREFIX, render
+from app.ui.render import PREFIX, UiState, render
 from projections.current_status import StatusFilter
 
 RECENT_LIMIT = 50
 CLIENT_LIMIT = 200
 
 
-async def home(request: Request) -> Response:
+async def home(state: UiState, request: Request) -> Response:
     return RedirectResponse(HOME, 303)
 
 
@@ -53,8 +53,8 @@ async def _verification(request: Request, services: Services, scan_ref: str) -> 
     }
 
 
-async def search(request: Request) -> Response:
-    services, caller = await audited(request)
+async def search(state: UiState, request: Request) -> Response:
+    services, caller = await audited(state, request)
     query = request.query_params.get("q", "").strip()
     context: dict[str, Any] = {"query": query, "items": [], "totals": None}
     if query:
@@ -65,17 +65,17 @@ async def search(request: Request) -> Response:
         context["items"] = await read_view(request, view, view.statuses, where, CLIENT_LIMIT, None)
         totals = services.views.reattempts
         context["totals"] = await read_view(request, totals, totals.client, query)
-    return render(request, "search.html", context, caller=caller)
+    return render(state, request, "search.html", context, caller=caller)
 
 
-async def verification(request: Request) -> Response:
-    services, caller = await audited(request)
+async def verification(state: UiState, request: Request) -> Response:
+    services, caller = await audited(state, request)
     record = await _verification(request, services, request.path_params["scan_ref"])
-    return render(request, "verification.html", record, caller=caller)
+    return render(state, request, "verification.html", record, caller=caller)
 
 
-async def payload(request: Request) -> Response:
-    services, caller = await audited(request)
+async def payload(state: UiState, request: Request) -> Response:
+    services, caller = await audited(state, request)
     scan_ref = request.path_params["scan_ref"]
     sequence: int = request.path_params["sequence"]
     view = services.views.timeline
@@ -94,23 +94,23 @@ async def payload(request: Request) -> Response:
         "size": len(raw),
         "digestMatches": payload_digest_matches(raw, entry),
     }
-    return render(request, "payload.html", context, caller=caller)
+    return render(state, request, "payload.html", context, caller=caller)
 
 
-async def recent(request: Request) -> Response:
-    services, caller = await audited(request)
+async def recent(state: UiState, request: Request) -> Response:
+    services, caller = await audited(state, request)
     before = integer_param(request, "before", None, 1, MAX_POSITION)
     view = services.views.status
     where = StatusFilter()
     items = await read_view(request, view, view.statuses, where, RECENT_LIMIT + 1, before)
     older = items[RECENT_LIMIT - 1]["lastPosition"] if len(items) > RECENT_LIMIT else None
     context = {"items": items[:RECENT_LIMIT], "older": older, "paged": before is not None}
-    return render(request, "recent.html", context, caller=caller)
+    return render(state, request, "recent.html", context, caller=caller)
 
 
-async def report(request: Request) -> Response:
-    services, caller = await audited(request)
+async def report(state: UiState, request: Request) -> Response:
+    services, caller = await audited(state, request)
     record = await _verification(request, services, request.path_params["scan_ref"])
     generated = services.clock().isoformat(timespec="seconds").replace("+00:00", "Z")
     context = record | {"generatedAt": generated}
-    return render(request, "report.html", context, caller=caller)
+    return render(state, request, "report.html", context, caller=caller)

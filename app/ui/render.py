@@ -30,11 +30,6 @@ class UiState:
     sessions: UiSessions
 
 
-def ui_state(request: Request) -> UiState:
-    state: UiState = request.app.state.ui
-    return state
-
-
 def set_cookie(
     response: Response, request: Request, name: str, value: str, max_age: int | None = None
 ) -> None:
@@ -57,6 +52,7 @@ def clear_cookie(response: Response, request: Request, name: str) -> None:
 
 
 def render(
+    state: UiState,
     request: Request,
     template: str,
     context: dict[str, Any],
@@ -66,7 +62,7 @@ def render(
     new_csrf: bool = False,
 ) -> HTMLResponse:
     """A page from ``template``, with the CSRF token of its forms (and cookie, when new)."""
-    sessions = ui_state(request).sessions
+    sessions = state.sessions
     nonce = None if new_csrf else request.cookies.get(CSRF_COOKIE)
     fresh = nonce is None
     if nonce is None:
