@@ -63,7 +63,10 @@ def _topic(cls: type) -> str:
 
 REGISTERED_TOPIC = _topic(Verification.Registered)
 EXPIRATION_TOPIC = _topic(Verification.DocumentExpirationNoticed)
-KNOWN_TOPICS = {REGISTERED_TOPIC, EXPIRATION_TOPIC} | {_topic(c) for c in RESULT_EVENTS.values()}
+OTHER_TOPIC = _topic(Verification.OtherReported)
+KNOWN_TOPICS = {REGISTERED_TOPIC, EXPIRATION_TOPIC, OTHER_TOPIC} | {
+    _topic(c) for c in RESULT_EVENTS.values()
+}
 
 _decoder = msgspec.json.Decoder(StoredState)
 

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 import msgspec
 
-from domain.reports import ExpirationNotice, Kind, Outcome
+from domain.reports import ExpirationNotice, Kind, OtherNotice, Outcome, Report
 
 # The ``Idenfy-Event-Type`` header values the ledger models, and their kinds.
 HEADER_KINDS: dict[str, Kind] = {
@@ -44,8 +44,10 @@ def header_kind(value: str) -> Kind | None:
     return HEADER_KINDS.get(name)
 
 
-# Receiver-path spellings: every kind, plus the one-L American spelling of cancelled.
-PATH_KINDS: dict[str, Kind] = {kind.value: kind for kind in Kind} | {"canceled": Kind.CANCELLED}
+# Receiver-path spellings: every kind the ledger models, plus the one-L American spelling
+# of cancelled. (``other`` is what an unmodelled type becomes, not a path.)
+PATH_KINDS: dict[str, Kind] = {kind.value: kind for kind in Kind if kind is not Kind.OTHER}
+PATH_KINDS["canceled"] = Kind.CANCELLED
 
 SCAN_REF_PATTERN = r"\A[A-Za-z0-9][A-Za-z0-9._:-]{0,99}\Z"
 ScanRef = Annotated[str, msgspec.Meta(pattern=SCAN_REF_PATTERN)]
@@ -92,6 +94,14 @@ class ExpirationPayload(msgspec.Struct, frozen=True):
     documentExpiration: OpenText | None = None
 
 
+class OtherPayload(msgspec.Struct, frozen=True):
+    """What the ledger reads of a delivery of a type it does not model: whom it is about."""
+
+    scanRef: ScanRef
+    clientId: OpenText | None = None
+
+
+_other_decoder = msgspec.json.Decoder(OtherPayload)
 _result_decoder = msgspec.json.Decoder(ResultPayload)
 _expiration_decoder = msgspec.json.Decoder(ExpirationPayload)
 
@@ -115,9 +125,12 @@ def _check_date(value: str | None) -> None:
         ) from None
 
 
-def decode_report(kind: Kind, body: bytes) -> Outcome | ExpirationNotice:
+def decode_report(kind: Kind, body: bytes) -> Report:
     """The decision fields of ``body`` read as a ``kind`` delivery."""
     try:
+        if kind is Kind.OTHER:
+            other = _other_decoder.decode(body)
+            return OtherNotice(scan_ref=other.scanRef, client_id=other.clientId)
         if kind is Kind.DOCUMENT_EXPIRATION:
             notice = _expiration_decoder.decode(body)
             _check_date(notice.documentExpiration)

@@ -22,6 +22,8 @@ class Kind(enum.StrEnum):
     EXPIRED = "expired"
     RESUBMITTED = "resubmitted"
     DOCUMENT_EXPIRATION = "document-expiration"
+    OTHER = "other"
+    """An authentic delivery of a type the ledger does not model, kept as it came."""
 
 
 @dataclass(frozen=True)
@@ -42,7 +44,10 @@ class Delivery:
 
     @property
     def idempotency_key(self) -> str:
-        """The same kind with the same bytes is one delivery, however often it comes."""
+        """The same kind with the same bytes is one delivery, however often it comes (for
+        a type the ledger does not model, the same type as sent)."""
+        if self.kind is Kind.OTHER:
+            return f"{self.kind.value}:{self.header_kind}:{self.payload_sha256}"
         return f"{self.kind.value}:{self.payload_sha256}"
 
 
@@ -72,6 +77,18 @@ class ExpirationNotice:
     client_id: str | None = None
     threshold: str | None = None
     document_expiration: str | None = None
+
+
+@dataclass(frozen=True)
+class OtherNotice:
+    """A delivery of a type the ledger does not model, naming the verification it is about."""
+
+    scan_ref: str
+    client_id: str | None = None
+
+
+Report = Outcome | ExpirationNotice | OtherNotice
+"""What one delivery says, as the aggregate takes it."""
 
 
 @dataclass(frozen=True)

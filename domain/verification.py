@@ -18,7 +18,15 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 from eventsourcing.domain import AggregateEvent, BaseAggregate
 
 from domain.chain import event_hash
-from domain.reports import Delivery, ExpirationNotice, Kind, Outcome, Receipt, Registration
+from domain.reports import (
+    Delivery,
+    ExpirationNotice,
+    Kind,
+    OtherNotice,
+    Receipt,
+    Registration,
+    Report,
+)
 
 VERIFICATION_NAMESPACE = uuid5(NAMESPACE_URL, "urn:verification-ledger:verification")
 
@@ -112,7 +120,10 @@ class Verification(BaseAggregate[UUID]):
         client_id: str | None
 
         def apply(self, aggregate: Verification) -> None:
-            aggregate.deliveries[f"{self.kind}:{self.payload_sha256}"] = self.originator_version
+            key = f"{self.kind}:{self.payload_sha256}"
+            if self.kind == Kind.OTHER.value:  # as ``Delivery.idempotency_key`` has it
+                key = f"{self.kind}:{self.header_kind}:{self.payload_sha256}"
+            aggregate.deliveries[key] = self.originator_version
             aggregate.client_id = aggregate.client_id or self.client_id
 
     class ResultReported(Reported):
@@ -160,6 +171,12 @@ class Verification(BaseAggregate[UUID]):
 
         class_version = 1
 
+    class OtherReported(Reported):
+        """A delivery of a type the ledger does not model (``header_kind`` is the type as
+        sent): kept whole in the history and its chain, changing no status."""
+
+        class_version = 1
+
     class DocumentExpirationNoticed(Reported):
         """iDenfy noticed the verified document is about to expire, or has expired."""
 
@@ -167,7 +184,7 @@ class Verification(BaseAggregate[UUID]):
         threshold: str | None
         document_expiration: str | None
 
-    def receive(self, delivery: Delivery, report: Outcome | ExpirationNotice) -> Receipt:
+    def receive(self, delivery: Delivery, report: Report) -> Receipt:
         """Record one authentic delivery unless the same kind and bytes already are."""
         if report.scan_ref != self.scan_ref:
             raise ScanRefMismatchError(report.scan_ref)
@@ -184,7 +201,11 @@ class Verification(BaseAggregate[UUID]):
             "payload": delivery.payload,
             "client_id": report.client_id,
         }
-        if isinstance(report, ExpirationNotice):
+        if isinstance(report, OtherNotice):
+            if delivery.kind is not Kind.OTHER:
+                raise KindMismatchError(delivery.kind.value)
+            self.trigger_event(self.OtherReported, **facts)
+        elif isinstance(report, ExpirationNotice):
             if delivery.kind is not Kind.DOCUMENT_EXPIRATION:
                 raise KindMismatchError(delivery.kind.value)
             self.trigger_event(
@@ -194,7 +215,7 @@ class Verification(BaseAggregate[UUID]):
                 **facts,
             )
         else:
-            if delivery.kind is Kind.DOCUMENT_EXPIRATION:
+            if delivery.kind in (Kind.DOCUMENT_EXPIRATION, Kind.OTHER):
                 raise KindMismatchError(delivery.kind.value)
             self.trigger_event(
                 RESULT_EVENTS[delivery.kind],

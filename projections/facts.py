@@ -17,6 +17,8 @@ from domain.verification import Verification
 
 REGISTERED = "registered"
 DOCUMENT_EXPIRATION = "document-expiration"
+OTHER = "other"
+"""A delivery of a type the ledger does not model: in the history, never a result."""
 CANCELLED = "cancelled"
 EXPIRED = "expired"
 
@@ -54,7 +56,7 @@ class Fact(NamedTuple):
 
     @property
     def is_result(self) -> bool:
-        return self.kind not in (REGISTERED, DOCUMENT_EXPIRATION)
+        return self.kind not in (REGISTERED, DOCUMENT_EXPIRATION, OTHER)
 
 
 def _iso(moment: datetime) -> str:
@@ -113,6 +115,11 @@ def _registered(event: Verification.Registered, position: int) -> Fact:
 @fact_of.register
 def _result(event: Verification.ResultReported, position: int) -> Fact:
     return fact_from(event, event.originator_version, position, event.kind, _iso(event.received_at))
+
+
+@fact_of.register
+def _other(event: Verification.OtherReported, position: int) -> Fact:
+    return fact_from(event, event.originator_version, position, OTHER, _iso(event.received_at))
 
 
 @fact_of.register

@@ -18,7 +18,7 @@ from app.service.errors import StoreUnavailableError
 from app.service.framing import FrameLink, frame
 from app.service.ledger import Ledger
 from app.service.writer import FAILED, READY, UNAVAILABLE, Request, Response
-from domain.reports import Delivery, ExpirationNotice, Outcome
+from domain.reports import Delivery, Report
 
 
 def serve(descriptor: int, open_ledger: Callable[[], Ledger]) -> None:
@@ -80,8 +80,8 @@ class _Committer:
             self.transport.write(frame(self.encode(answer)))
 
     def take(self, body: bytes) -> None:
-        number, delivery, outcome, notice = self.decode(body)
-        report = outcome if outcome is not None else notice
+        number, delivery, outcome, notice, other = self.decode(body)
+        report = outcome if outcome is not None else notice if notice is not None else other
         if report is None:
             self.send((number, None, FAILED, "a request without a report"))
             return
@@ -89,9 +89,7 @@ class _Committer:
         self.running.add(task)
         task.add_done_callback(self.running.discard)
 
-    async def record(
-        self, number: int, delivery: Delivery, report: Outcome | ExpirationNotice
-    ) -> None:
+    async def record(self, number: int, delivery: Delivery, report: Report) -> None:
         assert self.ledger is not None
         try:
             receipt = await self.ledger.record_async(delivery, report)

@@ -20,7 +20,7 @@ from adapters.quarantine import QuarantinedDelivery, QuarantineFullError
 from app.logs import annotate
 from app.service.errors import StoreUnavailableError
 from app.service.services import Services
-from domain.reports import Delivery, ExpirationNotice, Kind, Outcome, Receipt
+from domain.reports import Delivery, Kind, Receipt, Report
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,7 @@ class Examined:
     digest: str
     key: str | None
     delivery: Delivery | None = None
-    report: Outcome | ExpirationNotice | None = None
+    report: Report | None = None
     cause: str = ""
 
 
@@ -76,11 +76,18 @@ def examine(services: Services, incoming: Incoming) -> Examined:
         return Examined(digest, None, cause="missing or wrong Idenfy-Signature")
     kind, disagreeing_header = resolve_kind(incoming.path_kind, incoming.event_type)
     if kind is None:
-        cause = f"Idenfy-Event-Type {incoming.event_type!r} is not an event the ledger models"
-        return Examined(digest, key, cause=cause)
+        # A type the ledger does not model: recorded as it came, on the verification it
+        # names; kept in quarantine only when it names none.
+        kind, disagreeing_header = Kind.OTHER, incoming.event_type
     try:
         report = decode_report(kind, incoming.body)
     except UnusablePayloadError as error:
+        if kind is Kind.OTHER:
+            cause = (
+                f"Idenfy-Event-Type {incoming.event_type!r} is not an event the ledger models,"
+                f" and its body names no verification: {error}"
+            )
+            return Examined(digest, key, cause=cause)
         return Examined(digest, key, cause=f"unusable {kind} payload: {error}")
     annotate(scan_ref=report.scan_ref, kind=kind.value)
     delivery = Delivery(kind, incoming.received_at, incoming.body, digest, key, disagreeing_header)

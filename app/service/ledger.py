@@ -36,7 +36,7 @@ from adapters.bulk_load import select_events_of
 from adapters.transcodings import BytesAsBase64
 from app.service.errors import StoreUnavailableError
 from app.service.group_commit import GroupCommit, Pending
-from domain.reports import Delivery, ExpirationNotice, Outcome, Receipt, Registration
+from domain.reports import Delivery, Receipt, Registration, Report
 from domain.verification import Verification
 
 MAX_CONFLICT_RETRIES = 50
@@ -47,7 +47,7 @@ MAX_BATCH_BYTES = 256 * 1024
 
 
 def _receiving(
-    delivery: Delivery, report: Outcome | ExpirationNotice
+    delivery: Delivery, report: Report
 ) -> tuple[str, datetime, Callable[[Verification], Receipt], int]:
     """The group-commit write of a delivery: its verification, time, command and weight
     (the payload's size, which caps a batch)."""
@@ -76,11 +76,11 @@ class Ledger(Application[UUID]):
         super().__init__(env)
         self.group = GroupCommit(self._write_batch, MAX_BATCH, MAX_BATCH_BYTES)
 
-    def record(self, delivery: Delivery, report: Outcome | ExpirationNotice) -> Receipt:
+    def record(self, delivery: Delivery, report: Report) -> Receipt:
         """Append one authentic delivery, once; a repeat gets the original's receipt."""
         return self.group.submit(*_receiving(delivery, report))
 
-    async def record_async(self, delivery: Delivery, report: Outcome | ExpirationNotice) -> Receipt:
+    async def record_async(self, delivery: Delivery, report: Report) -> Receipt:
         """``record``, awaited on an event loop instead of holding a thread."""
         return await self.group.submit_async(*_receiving(delivery, report))
 

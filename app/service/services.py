@@ -21,7 +21,7 @@ from app.service.access import ApiKeys
 from app.service.ledger import Ledger
 from app.service.throttle import FailureLimiter
 from app.service.workers import BATCH_LIMIT, ProjectionWorkers
-from domain.reports import Delivery, ExpirationNotice, Outcome, Receipt
+from domain.reports import Delivery, Receipt, Report
 
 
 class DeliveryRecorder(Protocol):
@@ -30,9 +30,7 @@ class DeliveryRecorder(Protocol):
 
     async def start(self) -> None: ...
 
-    async def record_async(
-        self, delivery: Delivery, report: Outcome | ExpirationNotice
-    ) -> Receipt: ...
+    async def record_async(self, delivery: Delivery, report: Report) -> Receipt: ...
 
     async def close(self) -> None: ...
 
@@ -46,7 +44,7 @@ class InProcessRecorder:
     async def start(self) -> None:
         """Nothing to start: the ledger is open."""
 
-    async def record_async(self, delivery: Delivery, report: Outcome | ExpirationNotice) -> Receipt:
+    async def record_async(self, delivery: Delivery, report: Report) -> Receipt:
         return await self.ledger.record_async(delivery, report)
 
     async def close(self) -> None:

@@ -8,7 +8,8 @@ answers; the writer process loads, decides, inserts and commits, in parallel.
 
 The two talk over a socket pair, in frames (``app.service.framing``) of msgpack bodies:
 
-- to the writer: ``(id, delivery, outcome or None, expiration notice or None)``;
+- to the writer: ``(id, delivery, outcome, expiration notice, other notice)``, all but
+  one of the three None;
 - back: ``(id, receipt or None, error kind, message)``, once the delivery's batch has
   committed (or failed), so a 2xx still follows the commit.
 
@@ -34,9 +35,9 @@ import msgspec
 
 from app.service.errors import StoreUnavailableError
 from app.service.framing import FrameLink, frame
-from domain.reports import Delivery, ExpirationNotice, Outcome, Receipt
+from domain.reports import Delivery, ExpirationNotice, OtherNotice, Outcome, Receipt, Report
 
-Request = tuple[int, Delivery, Outcome | None, ExpirationNotice | None]
+Request = tuple[int, Delivery, Outcome | None, ExpirationNotice | None, OtherNotice | None]
 Response = tuple[int, Receipt | None, str, str]
 READY = 0
 """The id of the writer process's first frame: its ledger is open (or, with an error, not)."""
@@ -84,18 +85,19 @@ class WriterProcess:
             if not _open(self.link):
                 await self._start()
 
-    async def record_async(self, delivery: Delivery, report: Outcome | ExpirationNotice) -> Receipt:
+    async def record_async(self, delivery: Delivery, report: Report) -> Receipt:
         """``Ledger.record_async``, committed by the writer process."""
         link = self.link
         if link is None or not _open(link):
             link = await self._restart()
         notice = report if isinstance(report, ExpirationNotice) else None
         outcome = report if isinstance(report, Outcome) else None
+        other = report if isinstance(report, OtherNotice) else None
         number = next(self.ids)
         future: asyncio.Future[Receipt] = asyncio.get_running_loop().create_future()
         self.waiting[number] = future
         assert link.transport is not None
-        link.transport.write(frame(self.encode((number, delivery, outcome, notice))))
+        link.transport.write(frame(self.encode((number, delivery, outcome, notice, other))))
         return await future
 
     async def close(self) -> None:

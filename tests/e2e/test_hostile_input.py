@@ -31,7 +31,7 @@ from app.http.body import WEBHOOK_BODY_LIMIT
 from app.server import create_app
 from app.service.ledger import Ledger
 from app.service.services import Services
-from domain.reports import ExpirationNotice, Kind, Outcome
+from domain.reports import ExpirationNotice, Kind, OtherNotice, Outcome
 from tests.support.idenfy import encode, result_body
 from tests.support.process import Launcher
 from tests.support.settings import API_TOKENS, SIGNING_KEYS, environment
@@ -213,8 +213,8 @@ def assert_decodes_or_is_unusable(kind: Kind, raw: bytes) -> None:
         cause = str(error)
         assert cause, "an unusable body without a cause"
         return
-    expected = ExpirationNotice if kind is Kind.DOCUMENT_EXPIRATION else Outcome
-    assert isinstance(report, expected)
+    expected = {Kind.DOCUMENT_EXPIRATION: ExpirationNotice, Kind.OTHER: OtherNotice}
+    assert isinstance(report, expected.get(kind, Outcome))
     assert SCAN_REF_RE.match(report.scan_ref)
     if isinstance(report, Outcome):
         assert report.finish_time is None or 0 <= report.finish_time <= 2**53

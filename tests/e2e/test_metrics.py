@@ -137,10 +137,11 @@ def send_unrecordable(service: RunningService) -> Counter[tuple[str, str]]:
         )
         assert unusable.status_code == 202, unusable.text
         sent["auto-finished", "quarantined"] += 1
+        unmodelled_body = b'{"monitoringId": "m-1"}'  # an unmodelled type naming no verification
         unmodelled = client.post(
             "/webhooks/idenfy",
-            content=raw,
-            headers=signed_headers(raw, SIGNING_KEYS[0], "VIDEO_CALL_FINISHED"),
+            content=unmodelled_body,
+            headers=signed_headers(unmodelled_body, SIGNING_KEYS[0], "VIDEO_CALL_FINISHED"),
         )
         assert unmodelled.status_code == 202, unmodelled.text
         sent["other", "quarantined"] += 1

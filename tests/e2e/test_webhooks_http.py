@@ -258,7 +258,7 @@ def test_a_delivery_without_a_valid_signature_is_refused_and_kept_only_as_unsign
 ) -> None:
     earlier = encode(result_body(final=False))
     assert post(client, earlier).json()["result"] == "recorded"
-    assert post(client, earlier, event_type="VIDEO_CALL_FINISHED").status_code == 202
+    assert post(client, b'{"scanRef": 42}').status_code == 202  # an authentic one kept
     before = position(services)
     headers = {"Content-Type": "application/json", **signature}
     response = client.post(path, content=raw, headers=headers)
@@ -296,33 +296,45 @@ def test_an_unknown_route_is_not_found_as_json(client: TestClient) -> None:
 # Quarantine
 
 
-def test_an_unmodelled_event_type_is_quarantined_once_with_a_stable_id(
+def test_an_unmodelled_event_type_naming_a_verification_is_recorded_once_as_other(
     client: TestClient, services: Services
 ) -> None:
     raw = encode(result_body())
     first = post(client, raw, event_type="VIDEO_CALL_FINISHED")
     again = post(client, raw, event_type="VIDEO_CALL_FINISHED")
-    assert first.status_code == again.status_code == 202
-    assert first.json()["result"] == "quarantined"
-    assert first.json() == again.json()
-    assert services.quarantine.count() == 1
-    assert position(services) == 0
-    kept = services.quarantine.get(first.json()["id"])
-    assert kept is not None
-    assert kept.payload == raw
-    assert kept.event_type == "VIDEO_CALL_FINISHED"
-    assert "VIDEO_CALL_FINISHED" in kept.cause
-    assert kept.signing_key == f"#1:{fingerprint(SIGNING_KEYS[0])}"
+    assert first.status_code == again.status_code == 200, first.text
+    assert (first.json()["result"], again.json()["result"]) == ("recorded", "duplicate")
+    assert services.quarantine.count() == 0
+    [event] = stored_events(services)
+    assert isinstance(event, Verification.OtherReported)
+    assert (event.kind, event.header_kind, event.payload) == ("other", "VIDEO_CALL_FINISHED", raw)
+    assert event.signing_key == f"#1:{fingerprint(SIGNING_KEYS[0])}"
 
 
-def test_the_same_body_under_another_unmodelled_event_type_is_another_quarantined_delivery(
+def test_the_same_body_under_another_unmodelled_event_type_is_another_delivery(
     client: TestClient, services: Services
 ) -> None:
     raw = encode(result_body())
     first = post(client, raw, event_type="VIDEO_CALL_FINISHED")
     second = post(client, raw, event_type="AML_MONITORING_HIT")
-    assert first.json()["id"] != second.json()["id"]
-    assert services.quarantine.count() == 2
+    assert (first.json()["sequence"], second.json()["sequence"]) == (1, 2)
+    assert services.quarantine.count() == 0
+
+
+def test_an_unmodelled_event_type_naming_no_verification_is_quarantined_once(
+    client: TestClient, services: Services
+) -> None:
+    raw = encode({"monitoringId": "m-1", "alertStatus": "ALERT"})
+    first = post(client, raw, event_type="AML_MONITORING")
+    again = post(client, raw, event_type="AML_MONITORING")
+    assert first.status_code == again.status_code == 202
+    assert first.json() == again.json()
+    assert position(services) == 0
+    kept = services.quarantine.get(first.json()["id"])
+    assert kept is not None
+    assert kept.payload == raw
+    assert kept.event_type == "AML_MONITORING"
+    assert "AML_MONITORING" in kept.cause
 
 
 DEEPLY_NESTED = encode(result_body() | {"extra": None}).replace(

@@ -34,7 +34,7 @@ from app.service.intake import Incoming, examine
 from app.service.ledger import Ledger
 from app.service.services import Services
 from app.service.writer import RESTART_PAUSE_SECONDS, WriterProcess, WriterStoppedError
-from domain.reports import Delivery, ExpirationNotice, Kind, Outcome, Receipt
+from domain.reports import Delivery, ExpirationNotice, Kind, Receipt, Report
 from domain.verification import Verification
 from tests.support.idenfy import encode, result_body
 from tests.support.process import clean_environment, free_port
@@ -45,7 +45,7 @@ pytestmark = pytest.mark.process
 
 T = TypeVar("T")
 LoopFactory = Callable[[], asyncio.AbstractEventLoop]
-Write = tuple[Delivery, Outcome | ExpirationNotice]
+Write = tuple[Delivery, Report]
 SCENARIO_SECONDS = 120.0
 SCAN_REF = "writer-0-5a7d-11ef-9c2a-0242ac120002"
 SCAN_REFS = tuple(f"writer-{n}-5a7d-11ef-9c2a-0242ac120002" for n in range(1, 5))

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from freezegun import freeze_time
 
-from domain.reports import Delivery, ExpirationNotice, Kind, Outcome, Registration
+from domain.reports import Delivery, ExpirationNotice, Kind, OtherNotice, Outcome, Registration
 from domain.verification import Verification
 from projections.facts import Fact, fact_of
 
@@ -77,8 +77,9 @@ def recorded_events() -> list[Verification.Event]:
     for kind in RESULT_CLASSES:
         verification.receive(delivery(kind), OUTCOME)
     verification.receive(delivery(Kind.DOCUMENT_EXPIRATION), NOTICE)
+    verification.receive(delivery(Kind.OTHER), OtherNotice(SCAN_REF, "user-1"))
     events = [e for e in verification.collect_events() if isinstance(e, Verification.Event)]
-    assert len(events) == len(RESULT_CLASSES) + 2
+    assert len(events) == len(RESULT_CLASSES) + 3
     return events
 
 
@@ -232,3 +233,12 @@ def test_a_fact_carries_no_payload_bytes(event_class: type[Verification.Event]) 
     assert not any(isinstance(value, bytes) for value in fact)
     assert "payload" not in Fact._fields
     assert PERSONAL_DATA not in repr(fact)
+
+
+def test_a_delivery_of_a_type_the_ledger_does_not_model_is_a_fact_but_never_a_result() -> None:
+    event = event_of(Verification.OtherReported)
+
+    fact = fact_of(event, POSITION)
+
+    assert (fact.kind, fact.client_id, fact.is_result) == ("other", "user-1", False)
+    assert fact.payload_sha256 == hashlib.sha256(PAYLOAD).hexdigest()

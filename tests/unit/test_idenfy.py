@@ -17,12 +17,13 @@ from adapters.idenfy import (
     decode_report,
     header_kind,
 )
-from domain.reports import ExpirationNotice, Kind, Outcome
+from domain.reports import ExpirationNotice, Kind, OtherNotice, Outcome, Report
 from tests.support.histories import PROPERTY
 from tests.support.idenfy import encode, result_body
 
 SCAN_REF = "3f2b8c1e-5a7d-11ef-9c2a-0242ac120002"
-RESULT_KINDS = [kind for kind in Kind if kind is not Kind.DOCUMENT_EXPIRATION]
+RESULT_KINDS = [kind for kind in Kind if kind not in (Kind.DOCUMENT_EXPIRATION, Kind.OTHER)]
+MODELLED = [kind for kind in Kind if kind is not Kind.OTHER]
 
 
 def decode_outcome(raw: bytes, kind: Kind = Kind.AUTO_FINISHED) -> Outcome:
@@ -276,7 +277,7 @@ def test_deep_nesting_in_an_ignored_field_does_not_crash_the_decoder(
     depth = 10_000  # about 20-50 KiB, well under the 1 MiB body limit
     raw = b'{"scanRef":"abc","data":' + opener * depth + b"0" + closer * depth + b"}"
 
-    result: Outcome | ExpirationNotice | UnusablePayloadError
+    result: Report | UnusablePayloadError
     try:
         result = decode_report(Kind.AUTO_FINISHED, raw)
     except UnusablePayloadError as error:
@@ -285,8 +286,8 @@ def test_deep_nesting_in_an_ignored_field_does_not_crash_the_decoder(
     assert isinstance(result, Outcome | UnusablePayloadError)
 
 
-def test_every_kind_has_a_header_value() -> None:
-    assert set(HEADER_KINDS.values()) == set(Kind)
+def test_every_kind_the_ledger_models_has_a_header_value() -> None:
+    assert set(HEADER_KINDS.values()) == set(MODELLED)
 
 
 def test_header_values_map_to_kinds_as_the_contract_says() -> None:
@@ -302,10 +303,19 @@ def test_header_values_map_to_kinds_as_the_contract_says() -> None:
     }
 
 
-def test_every_kind_has_a_receiver_path() -> None:
-    assert set(PATH_KINDS.values()) == set(Kind)
-    for kind in Kind:
+def test_every_kind_the_ledger_models_has_a_receiver_path_and_other_has_none() -> None:
+    assert set(PATH_KINDS.values()) == set(MODELLED)
+    for kind in MODELLED:
         assert PATH_KINDS[kind.value] is kind
+    assert Kind.OTHER.value not in PATH_KINDS
+
+
+def test_a_body_of_a_type_the_ledger_does_not_model_is_read_for_whom_it_is_about() -> None:
+    notice = decode_report(Kind.OTHER, encode({"scanRef": "scan-1", "clientId": "c-1", "x": 1}))
+
+    assert notice == OtherNotice(scan_ref="scan-1", client_id="c-1")
+    with pytest.raises(UnusablePayloadError):
+        decode_report(Kind.OTHER, encode({"monitoringId": "m-1"}))
 
 
 def test_both_spellings_of_cancelled_are_receiver_paths() -> None:

@@ -10,7 +10,15 @@ from uuid import UUID, uuid5
 import pytest
 from freezegun import freeze_time
 
-from domain.reports import Delivery, ExpirationNotice, Kind, Outcome, Registration
+from domain.reports import (
+    Delivery,
+    ExpirationNotice,
+    Kind,
+    OtherNotice,
+    Outcome,
+    Registration,
+    Report,
+)
 from domain.verification import (
     VERIFICATION_NAMESPACE,
     KindMismatchError,
@@ -26,7 +34,7 @@ RECEIVED_AT = datetime(2024, 6, 19, 8, 42, 22, tzinfo=UTC)
 NOW = datetime(2024, 6, 19, 8, 42, 23, tzinfo=UTC)
 KEY_ID = "#1:0123456789ab"
 
-RESULT_KINDS = [kind for kind in Kind if kind is not Kind.DOCUMENT_EXPIRATION]
+RESULT_KINDS = [kind for kind in Kind if kind not in (Kind.DOCUMENT_EXPIRATION, Kind.OTHER)]
 
 EVENT_CLASS_OF_KIND: dict[Kind, type[Verification.Reported]] = {
     Kind.IDENTIFICATION: Verification.IdentificationFinished,
@@ -36,6 +44,7 @@ EVENT_CLASS_OF_KIND: dict[Kind, type[Verification.Reported]] = {
     Kind.EXPIRED: Verification.VerificationExpired,
     Kind.RESUBMITTED: Verification.VerificationResubmitted,
     Kind.DOCUMENT_EXPIRATION: Verification.DocumentExpirationNoticed,
+    Kind.OTHER: Verification.OtherReported,
 }
 
 
@@ -62,11 +71,11 @@ def delivery(
     )
 
 
-def report_for(
-    kind: Kind, scan_ref: str = SCAN_REF, client_id: str | None = "user-1"
-) -> Outcome | ExpirationNotice:
+def report_for(kind: Kind, scan_ref: str = SCAN_REF, client_id: str | None = "user-1") -> Report:
     if kind is Kind.DOCUMENT_EXPIRATION:
         return ExpirationNotice(scan_ref=scan_ref, client_id=client_id)
+    if kind is Kind.OTHER:
+        return OtherNotice(scan_ref=scan_ref, client_id=client_id)
     return Outcome(scan_ref=scan_ref, client_id=client_id, final=True, overall="APPROVED")
 
 
