@@ -19,6 +19,7 @@ from adapters.idenfy import SCAN_REF_PATTERN
 OUTCOME_LABELS = {
     "registered": "registered by the backend",
     "notice": "document expiration notice",
+    "other": "a type the ledger does not model, kept as sent",
     "preliminary": "preliminary (automated, awaiting manual review)",
     "manual": "final: manual review",
     "final": "final: automated",
@@ -73,6 +74,8 @@ def outcome(entry: Mapping[str, Any], preliminary_finish_times: set[int | float 
     kind = entry["kind"]
     if kind == "registered":
         return "registered"
+    if kind == "other":
+        return "other"
     if entry["status"] is None:
         return "notice"
     if kind in CLOSING_KINDS:

@@ -131,3 +131,10 @@ def test_a_legacy_result_with_a_manual_verdict_is_shown_as_the_manual_decision()
 
     assert item["outcome"] == "manual"
     assert not legacy_manual(json.dumps({**body, "final": True}).encode())
+
+
+def test_a_delivery_of_an_unmodelled_type_is_labelled_as_such() -> None:
+    [item] = timeline_items([entry(1, "other", status=None, final=None)], {})
+
+    assert item["outcome"] == "other"
+    assert "does not model" in item["outcomeLabel"]
