@@ -17,6 +17,11 @@ META = "ledger_projections"
 TRACKING = "ledger_projection_tracking"
 
 
+def table_key(projection: str, generation: int) -> str:
+    """The unquoted name of a projection's rows table in ``generation``."""
+    return f"{projection}_g{generation}"
+
+
 class GenerationChangedError(Exception):
     """A replay switched this projection to new tables; the writer must restart."""
 

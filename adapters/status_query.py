@@ -2,7 +2,7 @@
 
 The threaded view read (``SqlCurrentStatusView.status``) and the fast readers on the
 event loop (``adapters.status_reader``, SQLite and PostgreSQL) all read a status
-document with ``DOCUMENT``, from the table ``table_key`` names, in the generation an
+document with ``DOCUMENT``, from the table ``generations.table_key`` names, in the generation an
 ``ActiveGeneration`` remembers. Statements use ``?`` placeholders; ``statement``
 turns them into psycopg's ``%s``.
 """
@@ -12,18 +12,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from adapters.generations import META
+from adapters.generations import META, table_key
 from adapters.sql import quoted
 from adapters.views import GENERATION_LOOKUP_SECONDS
 
 PROJECTION = "current_status"
 ACTIVE = "SELECT active FROM {meta} WHERE name = ?"
 DOCUMENT = "SELECT document FROM {table} WHERE scan_ref = ?"
-
-
-def table_key(generation: int, projection: str = PROJECTION) -> str:
-    """The unquoted name of a projection's table in ``generation``."""
-    return f"{projection}_g{generation}"
 
 
 def statement(text: str, postgres: bool) -> str:
@@ -52,7 +47,7 @@ class ActiveGeneration:
     @property
     def table(self) -> str:
         """The generation's table, as statements spell it."""
-        return self.spell(table_key(self.generation))
+        return self.spell(table_key(PROJECTION, self.generation))
 
     def cached(self) -> int | None:
         """The generation while it is fresh, None when it must be looked up again."""

@@ -8,7 +8,7 @@ from typing import Any
 from adapters.fact_codec import decode_facts, decode_timeline, encode_timeline
 from adapters.generations import META
 from adapters.sql import Sql
-from adapters.status_query import ACTIVE, DOCUMENT, PROJECTION, ActiveGeneration, table_key
+from adapters.status_query import ACTIVE, DOCUMENT, PROJECTION, ActiveGeneration
 from adapters.views import Mode, SqlVerificationView, decode_json, encode_json, reading
 from projections.audit_timeline import AuditTimelineView
 from projections.current_status import CurrentStatusView, StatusFilter
@@ -67,9 +67,6 @@ class SqlCurrentStatusView(SqlVerificationView, CurrentStatusView):
     @looked_up_until.setter
     def looked_up_until(self, until: float) -> None:
         self.active.until = until
-
-    def key(self, generation: int | None = None) -> str:
-        return table_key(self.bound if generation is None else generation)
 
     def generation(self) -> int:
         """The generation to read, from the cache the status reads share."""

@@ -32,6 +32,7 @@ from adapters.generations import (
     TRACKING,
     ensure_meta,
     generations,
+    table_key,
     track_statement,
 )
 from adapters.progress import ProgressWatch
@@ -131,7 +132,7 @@ class SqlVerificationView(VerificationView):
             return self._tracked(c, self.key(building), "Ledger") or 0
 
     def key(self, generation: int | None = None) -> str:
-        return f"{self.projection}_g{self.bound if generation is None else generation}"
+        return table_key(self.projection, self.bound if generation is None else generation)
 
     def rows_table(self, generation: int | None = None) -> str:
         return self.sql.table(self.key(generation))

@@ -10,9 +10,8 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from app.http.auditor import record_read
 from app.http.auth import source_address
-from app.http.trail import note_failure
+from app.http.trail import note_failure, note_read
 from app.service.access import AUDITOR_ROLES, Caller
 from app.service.services import Services
 from app.ui.render import PREFIX, UiState, clear_cookie, render, set_cookie
@@ -61,7 +60,7 @@ async def audited(state: UiState, request: Request) -> tuple[Services, Caller]:
     if caller is None:
         raise SignInRequiredError(target)
     services = state.services
-    await record_read(services, caller, f"{request.method} {target}")
+    await note_read(services, caller, f"{request.method} {target}")
     return services, caller
 
 
