@@ -59,10 +59,6 @@ async def send_json(
     await send({"type": "http.response.body", "body": content})
 
 
-async def send_error(send: Send, status: int, reason: str) -> None:
-    await send_json(send, status, _encode({"error": reason}))
-
-
 async def send_failure(send: Send, error: Exception, method: str, path: str) -> None:
     """``error`` answered as ``error_response`` would, the plain-ASGI way."""
     status, reason = failure(error, method, path)
