@@ -25,7 +25,8 @@ from projections.facts import Fact
 
 FIELDS: tuple[str, ...] = Fact._fields
 DIGESTS = tuple(FIELDS.index(name) for name in ("payload_sha256", "prev_hash", "hash"))
-TAGS = tuple(FIELDS.index(name) for name in ("fraud_tags", "mismatch_tags"))
+TAGS = tuple(FIELDS.index(name) for name in ("fraud_tags", "mismatch_tags", "scan_refs"))
+"""The fields that are tuples in a fact and lists once stored."""
 _pack = msgspec.msgpack.Encoder()
 _unpack = msgspec.msgpack.Decoder(list[list[Any]])
 _json_objects = msgspec.json.Decoder(list[dict[str, Any]])

@@ -54,6 +54,12 @@ class StoredState(msgspec.Struct, frozen=True):
     hash: str | None = None
     signing_key: str | None = None
     header_kind: str | None = None
+    subject_status: str | None = None
+    alert_status: str | None = None
+    peps_status: str | None = None
+    sanctions_status: str | None = None
+    adverse_media_status: str | None = None
+    scan_refs: tuple[str, ...] = ()
     class_version: int = 1
 
 
@@ -64,7 +70,8 @@ def _topic(cls: type) -> str:
 REGISTERED_TOPIC = _topic(Verification.Registered)
 EXPIRATION_TOPIC = _topic(Verification.DocumentExpirationNoticed)
 OTHER_TOPIC = _topic(Verification.OtherReported)
-KNOWN_TOPICS = {REGISTERED_TOPIC, EXPIRATION_TOPIC, OTHER_TOPIC} | {
+SUBJECT_TOPICS = {_topic(Verification.MonitoringReported), _topic(Verification.CompanyReported)}
+KNOWN_TOPICS = {REGISTERED_TOPIC, EXPIRATION_TOPIC, OTHER_TOPIC, *SUBJECT_TOPICS} | {
     _topic(c) for c in RESULT_EVENTS.values()
 }
 

@@ -13,7 +13,16 @@ from typing import Annotated, Any
 
 import msgspec
 
-from domain.reports import ExpirationNotice, Kind, OtherNotice, Outcome, Report
+from domain.reports import (
+    UNIDENTIFIED_COMPANY,
+    CompanyNotice,
+    ExpirationNotice,
+    Kind,
+    MonitoringNotice,
+    OtherNotice,
+    Outcome,
+    Report,
+)
 
 # The ``Idenfy-Event-Type`` header values the ledger models, and their kinds.
 HEADER_KINDS: dict[str, Kind] = {
@@ -25,14 +34,18 @@ HEADER_KINDS: dict[str, Kind] = {
     "IDENTIFICATION_EXPIRED": Kind.EXPIRED,
     "IDENTIFICATION_RESUBMITTED": Kind.RESUBMITTED,
     "DOCUMENT_EXPIRATION": Kind.DOCUMENT_EXPIRATION,
+    "AML_MONITORING": Kind.AML_MONITORING,
 }
+COMPANY_TYPE = "COMPANY_"
+"""Every KYB company webhook type starts so (``COMPANY_SUBMIT``, ``COMPANY_REVIEW``,
+``COMPANY_AML_REVIEW``, ``COMPANY_EXPIRATION``, ``COMPANY_INFO_REQUEST``, ...)."""
 
 _SEPARATORS = re.compile(r"[\s_-]+")
 _SYNONYMS = (("ID_VERIFICATION", "IDENTIFICATION"),)
 
 
-def header_kind(value: str) -> Kind | None:
-    """The kind an ``Idenfy-Event-Type`` value names, as iDenfy writes it anywhere: any case,
+def header_name(value: str) -> str:
+    """An ``Idenfy-Event-Type`` value in one spelling, however iDenfy wrote it: upper case,
     spaces, hyphens and underscores alike, ``ID_VERIFICATION`` for ``IDENTIFICATION`` and
     ``FINISH`` for ``FINISHED`` (the dashboard's ``ID VERIFICATION AUTO FINISH``)."""
     name = _SEPARATORS.sub("_", value.strip().upper()).strip("_")
@@ -41,16 +54,31 @@ def header_kind(value: str) -> Kind | None:
             name = canonical + name[len(synonym) :]
     if name.endswith("_FINISH"):
         name += "ED"
+    return name
+
+
+def header_kind(value: str) -> Kind | None:
+    """The kind an ``Idenfy-Event-Type`` value names (see ``header_name``)."""
+    name = header_name(value)
+    if name.startswith(COMPANY_TYPE):
+        return Kind.COMPANY
     return HEADER_KINDS.get(name)
 
 
 # Receiver-path spellings: every kind the ledger models, plus the one-L American spelling
-# of cancelled. (``other`` is what an unmodelled type becomes, not a path.)
-PATH_KINDS: dict[str, Kind] = {kind.value: kind for kind in Kind if kind is not Kind.OTHER}
+# of cancelled. (``other`` is what an unmodelled type becomes, not a path; a company
+# delivery is known by its type, which the path cannot say.)
+PATH_KINDS: dict[str, Kind] = {
+    kind.value: kind for kind in Kind if kind not in (Kind.OTHER, Kind.COMPANY)
+}
 PATH_KINDS["canceled"] = Kind.CANCELLED
 
-SCAN_REF_PATTERN = r"\A[A-Za-z0-9][A-Za-z0-9._:-]{0,99}\Z"
+# A scanRef never starts as the ledger's other subjects do (``aml:``, ``company:``).
+SCAN_REF_PATTERN = r"\A(?!aml:|company:)[A-Za-z0-9][A-Za-z0-9._:-]{0,99}\Z"
 ScanRef = Annotated[str, msgspec.Meta(pattern=SCAN_REF_PATTERN)]
+SUBJECT_ID_PATTERN = r"\A[A-Za-z0-9][A-Za-z0-9._-]{0,99}\Z"
+"""A monitoring's or company's id: like a scanRef, without colons."""
+SubjectId = Annotated[str, msgspec.Meta(pattern=SUBJECT_ID_PATTERN)]
 # iDenfy sends epoch seconds whole (1718787742) or with a fraction (1554727002.254685, its
 # 2019 examples). A fraction is read as the nearest double: to the microsecond, that keeps
 # every value apart and in order, and prints back as it was sent.
@@ -101,7 +129,32 @@ class OtherPayload(msgspec.Struct, frozen=True):
     clientId: OpenText | None = None
 
 
+class MonitoringPayload(msgspec.Struct, frozen=True):
+    """What the ledger reads of an AML ongoing-monitoring body (``amlMonitoring``)."""
+
+    monitoringId: SubjectId
+    clientId: OpenText | None = None
+    status: OpenText | None = None
+    alertStatus: OpenText | None = None
+    pepsStatus: OpenText | None = None
+    sanctionsStatus: OpenText | None = None
+    adverseMediaStatus: OpenText | None = None
+    scanRefList: list[ScanRef] | None = None
+
+
+class CompanyPayload(msgspec.Struct, frozen=True):
+    """What the ledger reads of a KYB company body: which company, and its status word."""
+
+    companyId: SubjectId | None = None
+    id: SubjectId | None = None
+    clientId: OpenText | None = None
+    status: OpenText | None = None
+    expirationStatus: OpenText | None = None
+
+
 _other_decoder = msgspec.json.Decoder(OtherPayload)
+_monitoring_decoder = msgspec.json.Decoder(MonitoringPayload)
+_company_decoder = msgspec.json.Decoder(CompanyPayload)
 _result_decoder = msgspec.json.Decoder(ResultPayload)
 _expiration_decoder = msgspec.json.Decoder(ExpirationPayload)
 
@@ -131,6 +184,15 @@ def decode_report(kind: Kind, body: bytes) -> Report:
         if kind is Kind.OTHER:
             other = _other_decoder.decode(body)
             return OtherNotice(scan_ref=other.scanRef, client_id=other.clientId)
+        if kind is Kind.AML_MONITORING:
+            return _monitoring(_monitoring_decoder.decode(body))
+        if kind is Kind.COMPANY:
+            company = _company_decoder.decode(body)
+            return CompanyNotice(
+                company_id=company.companyId or company.id or UNIDENTIFIED_COMPANY,
+                client_id=company.clientId,
+                subject_status=company.status or company.expirationStatus,
+            )
         if kind is Kind.DOCUMENT_EXPIRATION:
             notice = _expiration_decoder.decode(body)
             _check_date(notice.documentExpiration)
@@ -159,6 +221,19 @@ def decode_report(kind: Kind, body: bytes) -> Report:
         fraud_tags=tuple(status.fraudTags or ()),
         mismatch_tags=tuple(status.mismatchTags or ()),
         finish_time=payload.finishTime,
+    )
+
+
+def _monitoring(body: MonitoringPayload) -> MonitoringNotice:
+    return MonitoringNotice(
+        monitoring_id=body.monitoringId,
+        client_id=body.clientId,
+        subject_status=body.status,
+        alert_status=body.alertStatus,
+        peps_status=body.pepsStatus,
+        sanctions_status=body.sanctionsStatus,
+        adverse_media_status=body.adverseMediaStatus,
+        scan_refs=tuple(dict.fromkeys(body.scanRefList or ())),
     )
 
 

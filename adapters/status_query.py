@@ -18,7 +18,33 @@ from adapters.views import GENERATION_LOOKUP_SECONDS
 
 PROJECTION = "current_status"
 ACTIVE = "SELECT active FROM {meta} WHERE name = ?"
-DOCUMENT = "SELECT document FROM {table} WHERE scan_ref = ?"
+DOCUMENT = (
+    "SELECT d.document AS document, l.document AS link FROM {table} AS d"
+    " LEFT JOIN {table} AS l ON l.scan_ref = ? WHERE d.scan_ref = ?"
+)
+"""A verification's stored document and the row linking it to an AML monitoring."""
+AML_LINK = "~aml:"
+"""The key prefix of the rows, in ``current_status``, that link a verification to the AML
+monitoring that last named it (no scanRef starts with ``~``)."""
+
+
+def document_params(scan_ref: str) -> tuple[str, str]:
+    """``DOCUMENT``'s parameters for ``scan_ref``."""
+    return (AML_LINK + scan_ref, scan_ref)
+
+
+NO_LINK = ',"amlMonitoring":null}'
+"""How a stored status document ends (``projections.rules`` puts the key last)."""
+
+
+def with_link(document: str, link: str | None) -> str:
+    """A stored status document with its ``amlMonitoring``: a monitoring's deliveries
+    write the link, not the verification's document. (A document stored before the key
+    existed gets it too.)"""
+    if link is None and document.endswith(NO_LINK):
+        return document
+    base = document[: -len(NO_LINK)] if document.endswith(NO_LINK) else document[:-1]
+    return f'{base},"amlMonitoring":{link or "null"}}}'
 
 
 def statement(text: str, postgres: bool) -> str:

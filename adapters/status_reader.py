@@ -38,7 +38,9 @@ from adapters.status_query import (
     PROJECTION,
     ActiveGeneration,
     active_query,
+    document_params,
     document_query,
+    with_link,
 )
 
 SQLITE_BUSY_MILLISECONDS = 50
@@ -84,8 +86,8 @@ class SQLiteStatusReader:
             row = connection.execute(active_query(), (PROJECTION,)).fetchone()
             self.generations.found(None if row is None else int(row[0]))
         table = self.generations.table
-        row = connection.execute(document_query(table), (scan_ref,)).fetchone()
-        return None if row is None else str(row[0]).encode()
+        row = connection.execute(document_query(table), document_params(scan_ref)).fetchone()
+        return None if row is None else with_link(row[0], row[1]).encode()
 
     async def document(self, scan_ref: str) -> bytes | None:
         try:
@@ -150,9 +152,11 @@ class PostgresStatusReader:
                 row = await cursor.fetchone()
                 self.generations.found(None if row is None else int(row[0]))
             table = self.generations.table
-            cursor = await connection.execute(document_query(table, postgres=True), (scan_ref,))
+            cursor = await connection.execute(
+                document_query(table, postgres=True), document_params(scan_ref)
+            )
             found = await cursor.fetchone()
-        return None if found is None else str(found[0]).encode()
+        return None if found is None else with_link(found[0], found[1]).encode()
 
     async def document(self, scan_ref: str) -> bytes | None:
         try:

@@ -8,8 +8,24 @@ from typing import Any
 from adapters.fact_codec import decode_facts, decode_timeline, encode_timeline
 from adapters.generations import META
 from adapters.sql import Sql
-from adapters.status_query import ACTIVE, DOCUMENT, PROJECTION, ActiveGeneration
+from adapters.status_query import (
+    ACTIVE,
+    AML_LINK,
+    DOCUMENT,
+    PROJECTION,
+    ActiveGeneration,
+    document_params,
+    with_link,
+)
+from adapters.subject_rows import (
+    VERIFICATION_ROWS,
+    link_rows,
+    subject_document,
+    subject_documents,
+    subject_values,
+)
 from adapters.views import Mode, SqlVerificationView, decode_json, encode_json, reading
+from domain.reports import is_verification
 from projections.audit_timeline import AuditTimelineView
 from projections.current_status import CurrentStatusView, StatusFilter
 from projections.reattempts import ReattemptsView
@@ -84,14 +100,35 @@ class SqlCurrentStatusView(SqlVerificationView, CurrentStatusView):
     @classmethod
     def values(cls, state: VerificationState) -> tuple[Any, ...]:
         doc = state.evaluation.document
+        if not is_verification(state.scan_ref):
+            return subject_values(state.scan_ref, doc)
         return (*document_values(doc, DOCUMENT_KEYS), encode_json(doc))
+
+    @classmethod
+    def rows(cls, state: VerificationState, blob: bytes) -> list[tuple[Any, ...]]:
+        """The status row, and for an AML monitoring the rows linking the verifications
+        it names to it (``adapters.subject_rows``)."""
+        return [cls.row(state, blob), *link_rows(state.scan_ref, state.evaluation.document)]
 
     @reading
     def status(self, scan_ref: str) -> dict[str, Any] | None:
         table = self.rows_table(self.generation())
         with self.sql.transaction(commit=False) as c:
-            found = c.execute(DOCUMENT.format(table=table), (scan_ref,)).fetchone()
-        return None if found is None else dict(decode_json(found["document"]))
+            found = c.execute(DOCUMENT.format(table=table), document_params(scan_ref)).fetchone()
+        return None if found is None else decode_json(with_link(found["document"], found["link"]))
+
+    @reading
+    def subject(self, subject: str) -> dict[str, Any] | None:
+        """An AML monitoring's or company's document (``adapters.subject_rows``)."""
+        return subject_document(self.sql, self.rows_table(self.generation()), subject)
+
+    @reading
+    def subjects(
+        self, prefix: str, status: str | None, limit: int, after: str | None
+    ) -> list[dict[str, Any]]:
+        """AML monitorings or companies, by id (``adapters.subject_rows``)."""
+        table = self.rows_table(self.generation())
+        return subject_documents(self.sql, table, prefix, status, limit, after)
 
     @reading
     def statuses(self, where: StatusFilter, limit: int, before: int | None) -> list[dict[str, Any]]:
@@ -105,16 +142,20 @@ class SqlCurrentStatusView(SqlVerificationView, CurrentStatusView):
             ("last_position", before),
         ):
             if value is not None:
-                conditions.append(f"{column} {'<' if column == 'last_position' else '='} ?")
+                conditions.append(f"d.{column} {'<' if column == 'last_position' else '='} ?")
                 params.append(value)
-        clause = f"WHERE {' AND '.join(conditions)}" if conditions else ""
+        if where.final is None:
+            conditions.append(f"d.{VERIFICATION_ROWS}")
+        clause = " AND ".join(conditions)
         table = self.rows_table(self.generation())
         with self.sql.transaction(commit=False) as c:
             rows = c.execute(
-                f"SELECT document FROM {table} {clause} ORDER BY last_position DESC LIMIT ?",
+                f"SELECT d.document AS document, l.document AS link FROM {table} AS d"
+                f" LEFT JOIN {table} AS l ON l.scan_ref = '{AML_LINK}' || d.scan_ref"
+                f" WHERE {clause} ORDER BY d.last_position DESC LIMIT ?",
                 [*params, limit],
             ).fetchall()
-        return [dict(decode_json(row["document"])) for row in rows]
+        return [decode_json(with_link(row["document"], row["link"])) for row in rows]
 
 
 class SqlReattemptsView(SqlVerificationView, ReattemptsView):
@@ -133,7 +174,10 @@ class SqlReattemptsView(SqlVerificationView, ReattemptsView):
 
     @classmethod
     def values(cls, state: VerificationState) -> tuple[Any, ...]:
-        return document_values(state.evaluation.document, REATTEMPT_KEYS)
+        doc = state.evaluation.document
+        if not is_verification(state.scan_ref):  # no attempts: a row for its facts only
+            return (None, doc["status"], 0, 0, 0, 0, 0, doc["lastPosition"])
+        return document_values(doc, REATTEMPT_KEYS)
 
     @reading
     def attempts(self, scan_ref: str) -> dict[str, Any] | None:

@@ -269,16 +269,21 @@ class SqlVerificationView(VerificationView):
         rows: Sequence[Sequence[Any]] = (),
     ) -> None:
         columns = ["scan_ref", *(name for name, _ in self.columns), "facts"]
-        written = [
-            *(self.row(state, blob) for state, blob in zip(states, blobs, strict=True)),
-            *rows,
-        ]
-        c.upsert(self.rows_table(), columns, written, "scan_ref")
+        written = {row[0]: row for row in rows}
+        for state, blob in zip(states, blobs, strict=True):
+            written.update((row[0], row) for row in self.rows(state, blob))
+        # One row per key: PostgreSQL updates a row at most once per statement.
+        c.upsert(self.rows_table(), columns, list(written.values()), "scan_ref")
 
     @classmethod
     def row(cls, state: VerificationState, blob: bytes) -> tuple[Any, ...]:
         """The row of ``state`` as ``save`` writes it; ``blob`` is its encoded facts."""
         return (state.scan_ref, *cls.values(state), blob)
+
+    @classmethod
+    def rows(cls, state: VerificationState, blob: bytes) -> list[tuple[Any, ...]]:
+        """Every row ``state`` makes: its own, and any that a view keeps beside it."""
+        return [cls.row(state, blob)]
 
     @classmethod
     def values(cls, state: VerificationState) -> tuple[Any, ...]:

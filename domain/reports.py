@@ -24,6 +24,31 @@ class Kind(enum.StrEnum):
     DOCUMENT_EXPIRATION = "document-expiration"
     OTHER = "other"
     """An authentic delivery of a type the ledger does not model, kept as it came."""
+    AML_MONITORING = "aml-monitoring"
+    """AML ongoing monitoring of a person, recorded on its own subject (``aml:{id}``)."""
+    COMPANY = "company"
+    """A KYB company webhook (submit, review, ...), recorded on ``company:{id}``; the type
+    as sent (``COMPANY_REVIEW``...) is kept with it."""
+
+
+AML_SUBJECT = "aml:"
+COMPANY_SUBJECT = "company:"
+SUBJECT_PREFIXES = (AML_SUBJECT, COMPANY_SUBJECT)
+"""The ledger's subjects are verifications (keyed by scanRef) and, under these prefixes,
+AML monitorings and KYB companies; no scanRef may start with one of them."""
+UNIDENTIFIED_COMPANY = "_unidentified"
+"""The company id of company deliveries whose body names no company (ids never start
+with ``_``)."""
+
+
+def is_verification(subject: str) -> bool:
+    """Whether ``subject`` is a verification's scanRef, not another kind of subject."""
+    return not subject.startswith(SUBJECT_PREFIXES)
+
+
+TYPED_KINDS = frozenset({Kind.OTHER, Kind.COMPANY})
+"""Kinds whose deliveries keep the type as sent, so the same bytes under another type are
+another delivery."""
 
 
 @dataclass(frozen=True)
@@ -46,7 +71,7 @@ class Delivery:
     def idempotency_key(self) -> str:
         """The same kind with the same bytes is one delivery, however often it comes (for
         a type the ledger does not model, the same type as sent)."""
-        if self.kind is Kind.OTHER:
+        if self.kind in TYPED_KINDS:
             return f"{self.kind.value}:{self.header_kind}:{self.payload_sha256}"
         return f"{self.kind.value}:{self.payload_sha256}"
 
@@ -87,7 +112,44 @@ class OtherNotice:
     client_id: str | None = None
 
 
-Report = Outcome | ExpirationNotice | OtherNotice
+@dataclass(frozen=True)
+class MonitoringNotice:
+    """An AML ongoing-monitoring webhook: the monitoring's state as iDenfy last checked it.
+
+    Open enumerations are kept as strings; the matched list entries and personal details
+    stay in the payload only.
+    """
+
+    monitoring_id: str
+    client_id: str | None = None
+    subject_status: str | None = None
+    alert_status: str | None = None
+    peps_status: str | None = None
+    sanctions_status: str | None = None
+    adverse_media_status: str | None = None
+    scan_refs: tuple[str, ...] = ()
+
+    @property
+    def scan_ref(self) -> str:
+        """The subject the notice is recorded on."""
+        return f"{AML_SUBJECT}{self.monitoring_id}"
+
+
+@dataclass(frozen=True)
+class CompanyNotice:
+    """A KYB company webhook: which company, and the status word its body states, if any."""
+
+    company_id: str
+    client_id: str | None = None
+    subject_status: str | None = None
+
+    @property
+    def scan_ref(self) -> str:
+        """The subject the notice is recorded on."""
+        return f"{COMPANY_SUBJECT}{self.company_id}"
+
+
+Report = Outcome | ExpirationNotice | OtherNotice | MonitoringNotice | CompanyNotice
 """What one delivery says, as the aggregate takes it."""
 
 

@@ -1,5 +1,10 @@
 """One identity verification (one iDenfy ``scanRef``) and everything recorded about it.
 
+The same aggregate records the ledger's other subjects, AML monitorings (``aml:{id}``)
+and KYB companies (``company:{id}``), whose ids take the place of the scanRef: their
+events share the chain, the digest and the exports (ADR 27). The class keeps its name,
+which is part of every stored event's topic.
+
 The aggregate is the consistency boundary of the ledger: each event is a fact iDenfy
 or the business backend stated about this verification, numbered 1, 2, 3... in the
 order the ledger recorded it. The aggregate only guards what must hold for the
@@ -18,11 +23,16 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 from eventsourcing.domain import AggregateEvent, BaseAggregate
 
 from domain.chain import event_hash
+from domain.errors import KindMismatchError, RegistrationConflictError, ScanRefMismatchError
 from domain.reports import (
+    TYPED_KINDS,
+    CompanyNotice,
     Delivery,
     ExpirationNotice,
     Kind,
+    MonitoringNotice,
     OtherNotice,
+    Outcome,
     Receipt,
     Registration,
     Report,
@@ -121,7 +131,7 @@ class Verification(BaseAggregate[UUID]):
 
         def apply(self, aggregate: Verification) -> None:
             key = f"{self.kind}:{self.payload_sha256}"
-            if self.kind == Kind.OTHER.value:  # as ``Delivery.idempotency_key`` has it
+            if self.kind in TYPED_KINDS:  # as ``Delivery.idempotency_key`` has it
                 key = f"{self.kind}:{self.header_kind}:{self.payload_sha256}"
             aggregate.deliveries[key] = self.originator_version
             aggregate.client_id = aggregate.client_id or self.client_id
@@ -177,6 +187,26 @@ class Verification(BaseAggregate[UUID]):
 
         class_version = 1
 
+    class MonitoringReported(Reported):
+        """An AML ongoing-monitoring webhook, on the monitoring's subject."""
+
+        class_version = 1
+        monitoring_id: str
+        subject_status: str | None
+        alert_status: str | None
+        peps_status: str | None
+        sanctions_status: str | None
+        adverse_media_status: str | None
+        scan_refs: list[str]
+
+    class CompanyReported(Reported):
+        """A KYB company webhook (``header_kind`` is its type as sent), on the company's
+        subject."""
+
+        class_version = 1
+        company_id: str
+        subject_status: str | None
+
     class DocumentExpirationNoticed(Reported):
         """iDenfy noticed the verified document is about to expire, or has expired."""
 
@@ -199,38 +229,12 @@ class Verification(BaseAggregate[UUID]):
             "payload_sha256": delivery.payload_sha256,
             "signing_key": delivery.signing_key,
             "payload": delivery.payload,
-            "client_id": report.client_id,
         }
-        if isinstance(report, OtherNotice):
-            if delivery.kind is not Kind.OTHER:
-                raise KindMismatchError(delivery.kind.value)
-            self.trigger_event(self.OtherReported, **facts)
-        elif isinstance(report, ExpirationNotice):
-            if delivery.kind is not Kind.DOCUMENT_EXPIRATION:
-                raise KindMismatchError(delivery.kind.value)
-            self.trigger_event(
-                self.DocumentExpirationNoticed,
-                threshold=report.threshold,
-                document_expiration=report.document_expiration,
-                **facts,
-            )
-        else:
-            if delivery.kind in (Kind.DOCUMENT_EXPIRATION, Kind.OTHER):
-                raise KindMismatchError(delivery.kind.value)
-            self.trigger_event(
-                RESULT_EVENTS[delivery.kind],
-                external_ref=report.external_ref,
-                final=report.final,
-                overall=report.overall,
-                auto_document=report.auto_document,
-                auto_face=report.auto_face,
-                manual_document=report.manual_document,
-                manual_face=report.manual_face,
-                fraud_tags=list(report.fraud_tags),
-                mismatch_tags=list(report.mismatch_tags),
-                finish_time=report.finish_time,
-                **facts,
-            )
+        # What the report says goes into the event under the same names (tuples as lists).
+        for name, value in vars(report).items():
+            if name != "scan_ref":
+                facts[name] = list(value) if isinstance(value, tuple) else value
+        self.trigger_event(_event_class(delivery.kind, report), **facts)
         return Receipt(self.scan_ref, self.version, duplicate=False)
 
     def register(self, registration: Registration) -> Receipt:
@@ -249,6 +253,19 @@ class Verification(BaseAggregate[UUID]):
         return Receipt(self.scan_ref, self.version, duplicate=False)
 
 
+def _event_class(kind: Kind, report: Report) -> type[Verification.Reported]:
+    """The event a report of ``kind`` is recorded as; a report under another kind's name
+    is refused."""
+    if isinstance(report, Outcome):
+        found: type[Verification.Reported] | None = RESULT_EVENTS.get(kind)
+    else:
+        expected, found = NOTICE_EVENTS[type(report)]
+        found = found if kind is expected else None
+    if found is None:
+        raise KindMismatchError(kind.value)
+    return found
+
+
 RESULT_EVENTS: dict[Kind, type[Verification.ResultReported]] = {
     Kind.IDENTIFICATION: Verification.IdentificationFinished,
     Kind.AUTO_FINISHED: Verification.AutoReviewFinished,
@@ -258,14 +275,9 @@ RESULT_EVENTS: dict[Kind, type[Verification.ResultReported]] = {
     Kind.RESUBMITTED: Verification.VerificationResubmitted,
 }
 
-
-class ScanRefMismatchError(ValueError):
-    """A report or registration for another scanRef was given to this verification."""
-
-
-class KindMismatchError(ValueError):
-    """A document-expiration body under a result kind, or the other way round."""
-
-
-class RegistrationConflictError(ValueError):
-    """A registration that differs from the one already recorded for this scanRef."""
+NOTICE_EVENTS: dict[type, tuple[Kind, type[Verification.Reported]]] = {
+    ExpirationNotice: (Kind.DOCUMENT_EXPIRATION, Verification.DocumentExpirationNoticed),
+    OtherNotice: (Kind.OTHER, Verification.OtherReported),
+    MonitoringNotice: (Kind.AML_MONITORING, Verification.MonitoringReported),
+    CompanyNotice: (Kind.COMPANY, Verification.CompanyReported),
+}

@@ -18,6 +18,14 @@ class DocumentExpiration(TypedDict):
     date: str | None
 
 
+class AmlMonitoringLink(TypedDict):
+    """The AML ongoing monitoring that last named the verification, as it then stood."""
+
+    monitoringId: str
+    status: str | None
+    alertStatus: str | None
+
+
 class StatusDocument(TypedDict):
     """A verification's status under the rules in force."""
 
@@ -46,6 +54,7 @@ class StatusDocument(TypedDict):
     lastPosition: NotRequired[int]
     documentExpiration: NotRequired[DocumentExpiration | None]
     rulesVersion: int
+    amlMonitoring: NotRequired[AmlMonitoringLink | None]
 
 
 class TimelineEntry(TypedDict):

@@ -19,6 +19,10 @@ REGISTERED = "registered"
 DOCUMENT_EXPIRATION = "document-expiration"
 OTHER = "other"
 """A delivery of a type the ledger does not model: in the history, never a result."""
+AML_MONITORING = "aml-monitoring"
+COMPANY = "company"
+"""Facts of the ledger's other subjects (``domain.reports.SUBJECT_PREFIXES``)."""
+NOT_RESULTS = frozenset({REGISTERED, DOCUMENT_EXPIRATION, OTHER, AML_MONITORING, COMPANY})
 CANCELLED = "cancelled"
 EXPIRED = "expired"
 
@@ -53,10 +57,17 @@ class Fact(NamedTuple):
     document_expiration: str | None = None
     prev_hash: str | None = None
     hash: str | None = None
+    header_kind: str | None = None
+    subject_status: str | None = None
+    alert_status: str | None = None
+    peps_status: str | None = None
+    sanctions_status: str | None = None
+    adverse_media_status: str | None = None
+    scan_refs: tuple[str, ...] = ()
 
     @property
     def is_result(self) -> bool:
-        return self.kind not in (REGISTERED, DOCUMENT_EXPIRATION, OTHER)
+        return self.kind not in NOT_RESULTS
 
 
 def _iso(moment: datetime) -> str:
@@ -127,3 +138,15 @@ def _expiration(event: Verification.DocumentExpirationNoticed, position: int) ->
     return fact_from(
         event, event.originator_version, position, DOCUMENT_EXPIRATION, _iso(event.received_at)
     )
+
+
+@fact_of.register
+def _monitoring(event: Verification.MonitoringReported, position: int) -> Fact:
+    return fact_from(
+        event, event.originator_version, position, AML_MONITORING, _iso(event.received_at)
+    )
+
+
+@fact_of.register
+def _company(event: Verification.CompanyReported, position: int) -> Fact:
+    return fact_from(event, event.originator_version, position, COMPANY, _iso(event.received_at))

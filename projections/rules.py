@@ -16,8 +16,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, cast
 
+from domain.reports import AML_SUBJECT, SUBJECT_PREFIXES
 from projections.documents import StatusDocument
 from projections.facts import CANCELLED, DOCUMENT_EXPIRATION, EXPIRED, REGISTERED, Fact
+from projections.subjects import company_document, monitoring_document, subject_timeline
 
 RULES_VERSION = 2
 DEFAULT_MAX_REATTEMPTS = 1
@@ -112,8 +114,16 @@ def is_suspected(status: str | None, fact: Fact | None) -> bool:
 
 
 def evaluate(scan_ref: str, facts: Sequence[Fact]) -> Evaluation:
-    """The status document and audit timeline of one verification."""
+    """The status document and audit timeline of one verification (or of another
+    subject: an AML monitoring's or a company's document, ``projections.subjects``)."""
     facts = sorted(facts, key=lambda f: f.sequence)
+    if scan_ref.startswith(SUBJECT_PREFIXES):
+        describe = monitoring_document if scan_ref.startswith(AML_SUBJECT) else company_document
+        return Evaluation(describe(scan_ref, facts, RULES_VERSION), subject_timeline(facts), None)
+    return _verification(scan_ref, facts)
+
+
+def _verification(scan_ref: str, facts: list[Fact]) -> Evaluation:
     results = [f for f in facts if f.is_result]
     current = in_force(results)
     registration = next((f for f in facts if f.kind == REGISTERED), None)
@@ -162,6 +172,9 @@ def evaluate(scan_ref: str, facts: Sequence[Fact]) -> Evaluation:
         if notices
         else None,
         "rulesVersion": RULES_VERSION,
+        # Always last: status reads put the AML monitoring that names the verification
+        # in its place (``adapters.status_query.with_link``).
+        "amlMonitoring": None,
     }
     return Evaluation(
         document=cast(dict[str, Any], document), timeline=timeline(facts), in_force=current

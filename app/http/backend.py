@@ -16,8 +16,8 @@ from app.http.body import read_limited
 from app.service.access import BACKEND_ROLES
 from app.service.errors import StoreUnavailableError
 from app.service.services import Services
+from domain.errors import RegistrationConflictError
 from domain.reports import Registration
-from domain.verification import RegistrationConflictError
 
 REGISTRATION_BODY_LIMIT = 64 * 1024
 

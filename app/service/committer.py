@@ -17,7 +17,7 @@ import msgspec
 from app.service.errors import StoreUnavailableError
 from app.service.framing import FrameLink, frame
 from app.service.ledger import Ledger
-from app.service.writer import FAILED, READY, UNAVAILABLE, Request, Response
+from app.service.writer import FAILED, READY, UNAVAILABLE, Request, Response, report_in
 from domain.reports import Delivery, Report
 
 
@@ -80,8 +80,8 @@ class _Committer:
             self.transport.write(frame(self.encode(answer)))
 
     def take(self, body: bytes) -> None:
-        number, delivery, outcome, notice, other = self.decode(body)
-        report = outcome if outcome is not None else notice if notice is not None else other
+        number, delivery, placed = self.decode(body)
+        report = report_in(placed)
         if report is None:
             self.send((number, None, FAILED, "a request without a report"))
             return

@@ -15,7 +15,13 @@ from typing import Any
 
 from eventsourcing.persistence import PersistenceError
 
-from adapters.idenfy import UnusablePayloadError, decode_report, header_kind, looks_like_idenfy
+from adapters.idenfy import (
+    UnusablePayloadError,
+    decode_report,
+    header_kind,
+    header_name,
+    looks_like_idenfy,
+)
 from adapters.quarantine import QuarantinedDelivery, QuarantineFullError
 from app.logs import annotate
 from app.service.errors import StoreUnavailableError
@@ -79,6 +85,9 @@ def examine(services: Services, incoming: Incoming) -> Examined:
         # A type the ledger does not model: recorded as it came, on the verification it
         # names; kept in quarantine only when it names none.
         kind, disagreeing_header = Kind.OTHER, incoming.event_type
+    elif kind is Kind.COMPANY and incoming.event_type is not None:
+        # Which company webhook it is lives only in its type: kept, in one spelling.
+        disagreeing_header = header_name(incoming.event_type)
     try:
         report = decode_report(kind, incoming.body)
     except UnusablePayloadError as error:

@@ -251,7 +251,7 @@ class Folder:
                 state = folded(scan_ref, (), facts)
                 blob = encode_facts(state.facts)
                 for view in self.views:
-                    out.rows[view.projection].append(list(view.row(state, blob)))
+                    out.rows[view.projection].extend(map(list, view.rows(state, blob)))
                 out.done.append(scan_ref)
             else:
                 out.facts.extend((scan_ref, fact) for fact in facts)

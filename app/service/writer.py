@@ -30,14 +30,34 @@ import sys
 import time
 from collections.abc import Mapping
 from functools import partial
+from typing import cast
 
 import msgspec
 
 from app.service.errors import StoreUnavailableError
 from app.service.framing import FrameLink, frame
-from domain.reports import Delivery, ExpirationNotice, OtherNotice, Outcome, Receipt, Report
+from domain.reports import (
+    CompanyNotice,
+    Delivery,
+    ExpirationNotice,
+    MonitoringNotice,
+    OtherNotice,
+    Outcome,
+    Receipt,
+    Report,
+)
 
-Request = tuple[int, Delivery, Outcome | None, ExpirationNotice | None, OtherNotice | None]
+Slots = tuple[
+    Outcome | None,
+    ExpirationNotice | None,
+    OtherNotice | None,
+    MonitoringNotice | None,
+    CompanyNotice | None,
+]
+"""A report in the slot of its type, the others None: MessagePack tells the types apart
+by place, not by shape."""
+SLOT_TYPES = (Outcome, ExpirationNotice, OtherNotice, MonitoringNotice, CompanyNotice)
+Request = tuple[int, Delivery, Slots]
 Response = tuple[int, Receipt | None, str, str]
 READY = 0
 """The id of the writer process's first frame: its ledger is open (or, with an error, not)."""
@@ -47,6 +67,17 @@ STOP_SECONDS = 30.0
 RESTART_PAUSE_SECONDS = 1.0
 CHILD = (sys.executable, "-m", "app.processes")
 """How child processes are started: the composition root's entry for them."""
+
+
+def slots(report: Report) -> Slots:
+    """``report`` in its slot."""
+    placed = tuple(report if isinstance(report, kind) else None for kind in SLOT_TYPES)
+    return cast(Slots, placed)
+
+
+def report_in(placed: Slots) -> Report | None:
+    """The report of a request's slots, None when every slot is empty."""
+    return next((report for report in placed if report is not None), None)
 
 
 class WriterStoppedError(Exception):
@@ -90,14 +121,11 @@ class WriterProcess:
         link = self.link
         if link is None or not _open(link):
             link = await self._restart()
-        notice = report if isinstance(report, ExpirationNotice) else None
-        outcome = report if isinstance(report, Outcome) else None
-        other = report if isinstance(report, OtherNotice) else None
         number = next(self.ids)
         future: asyncio.Future[Receipt] = asyncio.get_running_loop().create_future()
         self.waiting[number] = future
         assert link.transport is not None
-        link.transport.write(frame(self.encode((number, delivery, outcome, notice, other))))
+        link.transport.write(frame(self.encode((number, delivery, slots(report)))))
         return await future
 
     async def close(self) -> None:

@@ -31,7 +31,14 @@ from app.http.body import WEBHOOK_BODY_LIMIT
 from app.server import create_app
 from app.service.ledger import Ledger
 from app.service.services import Services
-from domain.reports import ExpirationNotice, Kind, OtherNotice, Outcome
+from domain.reports import (
+    CompanyNotice,
+    ExpirationNotice,
+    Kind,
+    MonitoringNotice,
+    OtherNotice,
+    Outcome,
+)
 from tests.support.idenfy import encode, result_body
 from tests.support.process import Launcher
 from tests.support.settings import API_TOKENS, SIGNING_KEYS, environment
@@ -213,9 +220,20 @@ def assert_decodes_or_is_unusable(kind: Kind, raw: bytes) -> None:
         cause = str(error)
         assert cause, "an unusable body without a cause"
         return
-    expected = {Kind.DOCUMENT_EXPIRATION: ExpirationNotice, Kind.OTHER: OtherNotice}
+    expected = {
+        Kind.DOCUMENT_EXPIRATION: ExpirationNotice,
+        Kind.OTHER: OtherNotice,
+        Kind.AML_MONITORING: MonitoringNotice,
+        Kind.COMPANY: CompanyNotice,
+    }
     assert isinstance(report, expected.get(kind, Outcome))
-    assert SCAN_REF_RE.match(report.scan_ref)
+    subject, _, named = report.scan_ref.rpartition(":")
+    if isinstance(report, MonitoringNotice | CompanyNotice):
+        assert subject in ("aml", "company")
+        assert ":" not in named
+    else:
+        assert SCAN_REF_RE.match(report.scan_ref)
+        assert not report.scan_ref.startswith(("aml:", "company:"))
     if isinstance(report, Outcome):
         assert report.finish_time is None or 0 <= report.finish_time <= 2**53
         assert all(isinstance(tag, str) for tag in (*report.fraud_tags, *report.mismatch_tags))

@@ -261,7 +261,7 @@ def test_a_full_quarantine_refuses_new_unusable_deliveries_and_loses_nothing_ack
 
     repeated = post(client, unusable_body(0))
     assert (repeated["status"], repeated["id"]) == (202, accepted[0]["id"])
-    refused_unmodelled = post(client, encode({"monitoringId": "m-2"}), event_type="AML_MONITORING")
+    refused_unmodelled = post(client, encode({"callId": "v-2"}), event_type="VIDEO_CALL_FINISHED")
     assert refused_unmodelled["status"] == 503
     recorded = post(client, encode(result_body()))
     assert (recorded["status"], recorded["result"]) == (200, "recorded")

@@ -324,17 +324,17 @@ def test_the_same_body_under_another_unmodelled_event_type_is_another_delivery(
 def test_an_unmodelled_event_type_naming_no_verification_is_quarantined_once(
     client: TestClient, services: Services
 ) -> None:
-    raw = encode({"monitoringId": "m-1", "alertStatus": "ALERT"})
-    first = post(client, raw, event_type="AML_MONITORING")
-    again = post(client, raw, event_type="AML_MONITORING")
+    raw = encode({"callId": "v-1", "status": "FINISHED"})
+    first = post(client, raw, event_type="VIDEO_CALL_FINISHED")
+    again = post(client, raw, event_type="VIDEO_CALL_FINISHED")
     assert first.status_code == again.status_code == 202
     assert first.json() == again.json()
     assert position(services) == 0
     kept = services.quarantine.get(first.json()["id"])
     assert kept is not None
     assert kept.payload == raw
-    assert kept.event_type == "AML_MONITORING"
-    assert "AML_MONITORING" in kept.cause
+    assert kept.event_type == "VIDEO_CALL_FINISHED"
+    assert "VIDEO_CALL_FINISHED" in kept.cause
 
 
 DEEPLY_NESTED = encode(result_body() | {"extra": None}).replace(

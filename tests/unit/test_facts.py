@@ -9,7 +9,16 @@ from typing import Any
 import pytest
 from freezegun import freeze_time
 
-from domain.reports import Delivery, ExpirationNotice, Kind, OtherNotice, Outcome, Registration
+from domain.reports import (
+    CompanyNotice,
+    Delivery,
+    ExpirationNotice,
+    Kind,
+    MonitoringNotice,
+    OtherNotice,
+    Outcome,
+    Registration,
+)
 from domain.verification import Verification
 from projections.facts import Fact, fact_of
 
@@ -81,6 +90,29 @@ def recorded_events() -> list[Verification.Event]:
     events = [e for e in verification.collect_events() if isinstance(e, Verification.Event)]
     assert len(events) == len(RESULT_CLASSES) + 3
     return events
+
+
+MONITORING = MonitoringNotice(
+    monitoring_id="m-1",
+    client_id="user-1",
+    subject_status="ACTIVE",
+    alert_status="ALERT",
+    peps_status="NOT_CHECKED",
+    sanctions_status="SUSPECTED",
+    adverse_media_status="NOT_CHECKED",
+    scan_refs=(SCAN_REF, "scan-2"),
+)
+COMPANY = CompanyNotice(company_id="c-1", client_id="client-9", subject_status="REQUESTED")
+
+
+def subject_events() -> list[Verification.Event]:
+    """An AML monitoring's event and a company's, each on its own subject."""
+    monitoring = Verification.start(MONITORING.scan_ref, STARTED_AT)
+    monitoring.receive(delivery(Kind.AML_MONITORING), MONITORING)
+    company = Verification.start(COMPANY.scan_ref, STARTED_AT)
+    typed = Delivery(**{**vars(delivery(Kind.COMPANY)), "header_kind": "COMPANY_INFO_REQUEST"})
+    company.receive(typed, COMPANY)
+    return [*monitoring.collect_events(), *company.collect_events()]  # type: ignore[list-item]
 
 
 def event_of(event_class: type[Verification.Event]) -> Verification.Event:
@@ -189,10 +221,31 @@ def test_facts_follow_the_history_in_sequence_and_its_hash_chain() -> None:
 
 
 def test_every_recorded_event_class_has_a_fact() -> None:
-    events = recorded_events()
+    events = [*recorded_events(), *subject_events()]
 
     assert {type(event) for event in events} == leaf_event_classes(Verification.Event)
     assert len({fact_of(event, POSITION).kind for event in events}) == len(events)
+
+
+def test_a_monitorings_and_a_companys_facts_carry_their_state_and_are_no_results() -> None:
+    monitoring, company = (fact_of(event, POSITION) for event in subject_events())
+
+    assert (monitoring.kind, monitoring.sequence, monitoring.client_id) == (
+        "aml-monitoring",
+        1,
+        "user-1",
+    )
+    assert (monitoring.subject_status, monitoring.alert_status) == ("ACTIVE", "ALERT")
+    assert (monitoring.peps_status, monitoring.sanctions_status) == ("NOT_CHECKED", "SUSPECTED")
+    assert monitoring.adverse_media_status == "NOT_CHECKED"
+    assert monitoring.scan_refs == (SCAN_REF, "scan-2")
+    assert (company.kind, company.header_kind, company.subject_status) == (
+        "company",
+        "COMPANY_INFO_REQUEST",
+        "REQUESTED",
+    )
+    assert not monitoring.is_result
+    assert not company.is_result
 
 
 def test_an_event_the_rules_do_not_model_is_refused() -> None:

@@ -17,12 +17,21 @@ from adapters.idenfy import (
     decode_report,
     header_kind,
 )
-from domain.reports import ExpirationNotice, Kind, OtherNotice, Outcome, Report
+from domain.reports import (
+    CompanyNotice,
+    ExpirationNotice,
+    Kind,
+    MonitoringNotice,
+    OtherNotice,
+    Outcome,
+    Report,
+)
 from tests.support.histories import PROPERTY
 from tests.support.idenfy import encode, result_body
 
 SCAN_REF = "3f2b8c1e-5a7d-11ef-9c2a-0242ac120002"
-RESULT_KINDS = [kind for kind in Kind if kind not in (Kind.DOCUMENT_EXPIRATION, Kind.OTHER)]
+NOT_RESULTS = (Kind.DOCUMENT_EXPIRATION, Kind.OTHER, Kind.AML_MONITORING, Kind.COMPANY)
+RESULT_KINDS = [kind for kind in Kind if kind not in NOT_RESULTS]
 MODELLED = [kind for kind in Kind if kind is not Kind.OTHER]
 
 
@@ -287,7 +296,7 @@ def test_deep_nesting_in_an_ignored_field_does_not_crash_the_decoder(
 
 
 def test_every_kind_the_ledger_models_has_a_header_value() -> None:
-    assert set(HEADER_KINDS.values()) == set(MODELLED)
+    assert set(HEADER_KINDS.values()) == set(MODELLED) - {Kind.COMPANY}  # COMPANY_* types
 
 
 def test_header_values_map_to_kinds_as_the_contract_says() -> None:
@@ -300,14 +309,99 @@ def test_header_values_map_to_kinds_as_the_contract_says() -> None:
         "IDENTIFICATION_EXPIRED": Kind.EXPIRED,
         "IDENTIFICATION_RESUBMITTED": Kind.RESUBMITTED,
         "DOCUMENT_EXPIRATION": Kind.DOCUMENT_EXPIRATION,
+        "AML_MONITORING": Kind.AML_MONITORING,
     }
 
 
-def test_every_kind_the_ledger_models_has_a_receiver_path_and_other_has_none() -> None:
-    assert set(PATH_KINDS.values()) == set(MODELLED)
+def test_every_kind_the_ledger_models_has_a_receiver_path_but_other_and_company() -> None:
+    assert set(PATH_KINDS.values()) == set(MODELLED) - {Kind.COMPANY}
     for kind in MODELLED:
-        assert PATH_KINDS[kind.value] is kind
+        if kind is not Kind.COMPANY:
+            assert PATH_KINDS[kind.value] is kind
     assert Kind.OTHER.value not in PATH_KINDS
+    assert Kind.COMPANY.value not in PATH_KINDS
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        "COMPANY_SUBMIT",
+        "COMPANY_REVIEW",
+        "COMPANY_AML_REVIEW",
+        "COMPANY_EXPIRATION",
+        "COMPANY_TOKEN_EXPIRED",
+        "COMPANY INFO REQUEST",
+        "company-delete",
+    ],
+)
+def test_every_company_webhook_type_is_a_company_delivery(written: str) -> None:
+    assert header_kind(written) is Kind.COMPANY
+
+
+def test_an_aml_monitoring_body_is_read_for_its_state_and_the_verifications_it_names() -> None:
+    body = encode(
+        {
+            "monitoringId": "m-1",
+            "name": "Jane",
+            "isActive": True,
+            "scanRefList": ["scan-1", "scan-2", "scan-1"],
+            "alertStatus": "ALERT",
+            "status": "ACTIVE",
+            "pepsStatus": "NOT_CHECKED",
+            "sanctionsStatus": "SUSPECTED",
+            "adverseMediaStatus": "NOT_SUSPECTED",
+            "results": [{"serviceName": "AML_NAMES_CHECK", "data": [{"score": 98.5}]}],
+        }
+    )
+
+    notice = decode_report(Kind.AML_MONITORING, body)
+
+    assert notice == MonitoringNotice(
+        monitoring_id="m-1",
+        subject_status="ACTIVE",
+        alert_status="ALERT",
+        peps_status="NOT_CHECKED",
+        sanctions_status="SUSPECTED",
+        adverse_media_status="NOT_SUSPECTED",
+        scan_refs=("scan-1", "scan-2"),
+    )
+    assert notice.scan_ref == "aml:m-1"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{}, {"monitoringId": ""}, {"monitoringId": "a:b"}, {"monitoringId": 7}],
+    ids=["no id", "empty id", "colon", "number"],
+)
+def test_an_aml_monitoring_body_without_a_usable_id_is_unusable(body: dict[str, Any]) -> None:
+    with pytest.raises(UnusablePayloadError):
+        decode_report(Kind.AML_MONITORING, encode(body))
+
+
+@pytest.mark.parametrize(
+    ("body", "company_id", "status"),
+    [
+        ({"companyId": "c-1", "token": "t", "status": "REQUESTED"}, "c-1", "REQUESTED"),
+        ({"id": "c-2", "clientId": "client-2", "soleProprietor": True}, "c-2", None),
+        ({"expirationStatus": "EXPIRED"}, "_unidentified", "EXPIRED"),
+        ({"clientId": "client-3", "submissionTime": "2023-11-07T05:31:56Z"}, "_unidentified", None),
+    ],
+    ids=["info request", "submit with id", "expiration", "submit with client only"],
+)
+def test_a_company_body_is_read_for_its_company_and_status(
+    body: dict[str, Any], company_id: str, status: str | None
+) -> None:
+    notice = decode_report(Kind.COMPANY, encode(body))
+
+    assert isinstance(notice, CompanyNotice)
+    assert (notice.company_id, notice.subject_status) == (company_id, status)
+    assert notice.scan_ref == f"company:{company_id}"
+
+
+@pytest.mark.parametrize("scan_ref", ["aml:m-1", "company:c-1"])
+def test_a_result_cannot_name_another_kind_of_subject(scan_ref: str) -> None:
+    with pytest.raises(UnusablePayloadError):
+        decode_report(Kind.AUTO_FINISHED, encode(result_body(scan_ref)))
 
 
 def test_a_body_of_a_type_the_ledger_does_not_model_is_read_for_whom_it_is_about() -> None:
@@ -330,6 +424,7 @@ def test_both_spellings_of_cancelled_are_receiver_paths() -> None:
         "expired",
         "resubmitted",
         "document-expiration",
+        "aml-monitoring",
     }
 
 
@@ -352,7 +447,8 @@ def test_header_names_are_read_as_idenfy_writes_them_anywhere(written: str, kind
 
 
 @pytest.mark.parametrize(
-    "written", ["AML_MONITORING", "COMPANY_SUBMIT", "ID VERIFICATION SOMETHING", "", "FINISH"]
+    "written",
+    ["VIDEO_CALL_FINISHED", "FACE_AUTHENTICATION", "ID VERIFICATION SOMETHING", "", "FINISH"],
 )
 def test_names_of_events_the_ledger_does_not_model_name_no_kind(written: str) -> None:
     assert header_kind(written) is None

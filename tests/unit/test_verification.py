@@ -10,6 +10,7 @@ from uuid import UUID, uuid5
 import pytest
 from freezegun import freeze_time
 
+from domain.errors import KindMismatchError, RegistrationConflictError, ScanRefMismatchError
 from domain.reports import (
     Delivery,
     ExpirationNotice,
@@ -19,13 +20,7 @@ from domain.reports import (
     Registration,
     Report,
 )
-from domain.verification import (
-    VERIFICATION_NAMESPACE,
-    KindMismatchError,
-    RegistrationConflictError,
-    ScanRefMismatchError,
-    Verification,
-)
+from domain.verification import VERIFICATION_NAMESPACE, Verification
 
 SCAN_REF = "3f2b8c1e-5a7d-11ef-9c2a-0242ac120002"
 OTHER_SCAN_REF = "9a41d0c2-5a7d-11ef-9c2a-0242ac120002"
