@@ -12,9 +12,11 @@ from freezegun import freeze_time
 
 from domain.errors import KindMismatchError, RegistrationConflictError, ScanRefMismatchError
 from domain.reports import (
+    CompanyNotice,
     Delivery,
     ExpirationNotice,
     Kind,
+    MonitoringNotice,
     OtherNotice,
     Outcome,
     Registration,
@@ -40,6 +42,8 @@ EVENT_CLASS_OF_KIND: dict[Kind, type[Verification.Reported]] = {
     Kind.RESUBMITTED: Verification.VerificationResubmitted,
     Kind.DOCUMENT_EXPIRATION: Verification.DocumentExpirationNoticed,
     Kind.OTHER: Verification.OtherReported,
+    Kind.AML_MONITORING: Verification.MonitoringReported,
+    Kind.COMPANY: Verification.CompanyReported,
 }
 
 
@@ -71,6 +75,10 @@ def report_for(kind: Kind, scan_ref: str = SCAN_REF, client_id: str | None = "us
         return ExpirationNotice(scan_ref=scan_ref, client_id=client_id)
     if kind is Kind.OTHER:
         return OtherNotice(scan_ref=scan_ref, client_id=client_id)
+    if kind is Kind.AML_MONITORING:  # on its own subject, named after ``scan_ref``
+        return MonitoringNotice(monitoring_id=scan_ref, client_id=client_id)
+    if kind is Kind.COMPANY:
+        return CompanyNotice(company_id=scan_ref, client_id=client_id)
     return Outcome(scan_ref=scan_ref, client_id=client_id, final=True, overall="APPROVED")
 
 
@@ -80,6 +88,11 @@ def registration(client_id: str = "user-1", **changes: int) -> Registration:
 
 def new_verification() -> Verification:
     return Verification.start(SCAN_REF, STARTED_AT)
+
+
+def subject_for(kind: Kind) -> Verification:
+    """A new aggregate of the subject a ``kind`` report is recorded on."""
+    return Verification.start(report_for(kind).scan_ref, STARTED_AT)
 
 
 def rebuilt(events: Sequence[object]) -> Verification:
@@ -121,7 +134,10 @@ def test_a_started_verification_has_no_history_yet() -> None:
     assert verification.collect_events() == []
 
 
-@pytest.mark.parametrize("kind", list(Kind), ids=str)
+VERIFICATION_KINDS = [kind for kind in Kind if kind not in (Kind.AML_MONITORING, Kind.COMPANY)]
+
+
+@pytest.mark.parametrize("kind", VERIFICATION_KINDS, ids=str)
 def test_the_first_event_is_sequence_one_whatever_its_kind(kind: Kind) -> None:
     verification = new_verification()
 
@@ -147,7 +163,7 @@ def test_a_registration_can_be_the_first_event() -> None:
 
 @pytest.mark.parametrize("kind", list(Kind), ids=str)
 def test_each_kind_is_recorded_as_its_own_event_class(kind: Kind) -> None:
-    verification = new_verification()
+    verification = subject_for(kind)
 
     verification.receive(delivery(kind), report_for(kind))
 
@@ -176,7 +192,7 @@ def test_every_event_class_declares_its_own_class_version() -> None:
 
 @pytest.mark.parametrize("kind", list(Kind), ids=str)
 def test_a_repeated_delivery_of_the_same_kind_and_bytes_is_a_duplicate(kind: Kind) -> None:
-    verification = new_verification()
+    verification = subject_for(kind)
     verification.receive(delivery(kind), report_for(kind))
 
     receipt = verification.receive(delivery(kind), report_for(kind))
@@ -333,7 +349,7 @@ def test_a_registration_after_webhooks_without_a_client_is_accepted() -> None:
 
 @pytest.mark.parametrize("kind", list(Kind), ids=str)
 def test_a_report_about_another_scan_ref_is_refused(kind: Kind) -> None:
-    verification = new_verification()
+    verification = subject_for(kind)
 
     with pytest.raises(ScanRefMismatchError):
         verification.receive(delivery(kind), report_for(kind, scan_ref=OTHER_SCAN_REF))
@@ -527,3 +543,46 @@ def test_a_rebuilt_verification_still_recognises_earlier_deliveries_as_duplicate
     assert (repeated.sequence, repeated.duplicate) == (1, True)
     assert (registered_again.sequence, registered_again.duplicate) == (2, True)
     assert (new.sequence, new.duplicate) == (3, False)
+
+
+MONITORING = MonitoringNotice(monitoring_id="m-1", alert_status="ALERT", scan_refs=(SCAN_REF,))
+COMPANY = CompanyNotice(company_id="c-1", subject_status="REQUESTED")
+
+
+def test_a_monitoring_is_recorded_on_its_own_subject_once() -> None:
+    monitoring = Verification.start("aml:m-1", STARTED_AT)
+
+    first = monitoring.receive(delivery(Kind.AML_MONITORING), MONITORING)
+    again = monitoring.receive(delivery(Kind.AML_MONITORING), MONITORING)
+
+    assert (first.scan_ref, first.sequence, first.duplicate) == ("aml:m-1", 1, False)
+    assert (again.sequence, again.duplicate) == (1, True)
+    [event] = monitoring.collect_events()
+    assert isinstance(event, Verification.MonitoringReported)
+    assert (event.monitoring_id, event.alert_status, event.scan_refs) == (
+        "m-1",
+        "ALERT",
+        [SCAN_REF],
+    )
+
+
+def test_the_same_company_body_under_another_type_is_another_delivery() -> None:
+    company = Verification.start("company:c-1", STARTED_AT)
+
+    submit = company.receive(delivery(Kind.COMPANY, header_kind="COMPANY_SUBMIT"), COMPANY)
+    review = company.receive(delivery(Kind.COMPANY, header_kind="COMPANY_REVIEW"), COMPANY)
+    again = company.receive(delivery(Kind.COMPANY, header_kind="COMPANY_REVIEW"), COMPANY)
+
+    assert [submit.sequence, review.sequence, again.sequence] == [1, 2, 2]
+    assert again.duplicate is True
+    events = company.collect_events()
+    assert [e.header_kind for e in events] == ["COMPANY_SUBMIT", "COMPANY_REVIEW"]  # type: ignore[attr-defined]
+
+
+def test_a_subjects_notice_is_refused_by_a_verification_and_under_another_kind() -> None:
+    with pytest.raises(ScanRefMismatchError):
+        new_verification().receive(delivery(Kind.AML_MONITORING), MONITORING)
+    with pytest.raises(KindMismatchError):
+        Verification.start("aml:m-1", STARTED_AT).receive(delivery(Kind.COMPANY), MONITORING)
+    with pytest.raises(KindMismatchError):
+        Verification.start("company:c-1", STARTED_AT).receive(delivery(Kind.OTHER), COMPANY)

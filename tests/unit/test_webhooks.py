@@ -9,7 +9,7 @@ from app.http.webhooks import resolve_kind
 from domain.reports import Kind
 
 
-@pytest.mark.parametrize("kind", list(Kind), ids=str)
+@pytest.mark.parametrize("kind", [kind for kind in Kind if kind is not Kind.COMPANY], ids=str)
 def test_the_path_alone_gives_the_kind(kind: Kind) -> None:
     assert resolve_kind(kind, None) == (kind, None)
 
