@@ -20,9 +20,10 @@ PROJECTION = "current_status"
 ACTIVE = "SELECT active FROM {meta} WHERE name = ?"
 DOCUMENT = (
     "SELECT d.document AS document, l.document AS link FROM {table} AS d"
-    " LEFT JOIN {table} AS l ON l.scan_ref = ? WHERE d.scan_ref = ?"
+    " LEFT JOIN {table} AS l ON l.scan_ref = ? WHERE d.scan_ref = ? AND d.final < 2"
 )
-"""A verification's stored document and the row linking it to an AML monitoring."""
+"""A verification's stored document and the row linking it to an AML monitoring (rows
+of other subjects hold 2 or more in ``final``: ``adapters.subject_rows``)."""
 AML_LINK = "~aml:"
 """The key prefix of the rows, in ``current_status``, that link a verification to the AML
 monitoring that last named it (no scanRef starts with ``~``)."""

@@ -57,6 +57,39 @@ class StatusDocument(TypedDict):
     amlMonitoring: NotRequired[AmlMonitoringLink | None]
 
 
+class MonitoringDocument(TypedDict):
+    """An AML ongoing monitoring, as iDenfy's latest delivery about it stated it."""
+
+    monitoringId: str
+    clientId: str | None
+    status: str | None
+    alertStatus: str | None
+    pepsStatus: str | None
+    sanctionsStatus: str | None
+    adverseMediaStatus: str | None
+    scanRefs: list[str]
+    events: int
+    firstEventAt: str | None
+    lastEventAt: str | None
+    lastPosition: int
+    rulesVersion: int
+
+
+class CompanyDocument(TypedDict):
+    """A KYB company's latest status word and the webhook type that stated it."""
+
+    companyId: str
+    identified: bool
+    clientId: str | None
+    status: str | None
+    eventType: str | None
+    events: int
+    firstEventAt: str | None
+    lastEventAt: str | None
+    lastPosition: int
+    rulesVersion: int
+
+
 class TimelineEntry(TypedDict):
     """One event of a verification, in arrival order, with lateness and supersession.
 

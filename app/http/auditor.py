@@ -23,6 +23,7 @@ from app.service.access import AUDITOR_ROLES, Caller
 from app.service.services import Services
 from domain.audit import ChainChecker
 from domain.chain import LedgerDigest
+from domain.reports import is_verification
 from domain.verification import Verification
 
 HEADS_BATCH = 10_000
@@ -67,18 +68,28 @@ def payload_fields(raw: bytes | None) -> dict[str, Any]:
 async def verification_timeline(services: Services, request: Request) -> Response:
     await _audited(services, request)
     scan_ref = request.path_params["scan_ref"]
-    view = services.views.timeline
-    entries = await read_view(request, view, view.timeline, scan_ref)
-    if entries is None:
+    if not is_verification(scan_ref):
         raise HTTPException(404, f"no verification {scan_ref!r}")
+    return await subject_timeline(services, request, scan_ref, f"no verification {scan_ref!r}")
+
+
+async def subject_timeline(
+    services: Services, request: Request, subject: str, missing: str
+) -> Response:
+    """The timeline of a verification or another subject, with its chain check, for a
+    caller already checked and noted as an auditor."""
+    view = services.views.timeline
+    entries = await read_view(request, view, view.timeline, subject)
+    if entries is None:
+        raise HTTPException(404, missing)
     try:
-        chain, payloads = await run_in_threadpool(chain_of, services, scan_ref)
+        chain, payloads = await run_in_threadpool(chain_of, services, subject)
     except PersistenceError:
         raise HTTPException(503, "the ledger cannot be read right now") from None
     if request.query_params.get("payload") in ("1", "true"):
         for entry in entries:
             entry.update(payload_fields(payloads.get(entry["sequence"])))
-    return JSONResponse({"scanRef": scan_ref, "entries": entries, "chain": chain})
+    return JSONResponse({"scanRef": subject, "entries": entries, "chain": chain})
 
 
 async def audit_events(services: Services, request: Request) -> Response:

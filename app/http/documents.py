@@ -9,7 +9,12 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
-from projections.documents import StatusDocument, TimelineEntry
+from projections.documents import (
+    CompanyDocument,
+    MonitoringDocument,
+    StatusDocument,
+    TimelineEntry,
+)
 
 SCAN_REF_PATTERN = "^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$"
 ScanRef = Annotated[str, Meta(pattern=SCAN_REF_PATTERN)]
@@ -26,6 +31,7 @@ class Error(msgspec.Struct):
 class WebhookAnswer(msgspec.Struct, rename="camel"):
     result: Literal["recorded", "duplicate", "quarantined"]
     scan_ref: str | UnsetType = UNSET
+    subject: str | UnsetType = UNSET
     sequence: Annotated[int, Meta(ge=1)] | UnsetType = UNSET
     position: int | UnsetType = UNSET
     id: str | UnsetType = UNSET
@@ -55,6 +61,20 @@ class StatusList(msgspec.Struct):
     """A page of status documents, newest activity first, and the cursor of the next."""
 
     items: list[StatusDocument]
+    next: str | None
+
+
+class MonitoringList(msgspec.Struct):
+    """A page of AML monitorings by id, and the id to ask for the next page after."""
+
+    items: list[MonitoringDocument]
+    next: str | None
+
+
+class CompanyList(msgspec.Struct):
+    """A page of companies by id, and the id to ask for the next page after."""
+
+    items: list[CompanyDocument]
     next: str | None
 
 
@@ -104,6 +124,10 @@ DOCUMENTS: tuple[Any, ...] = (
     RegistrationAnswer,
     StatusDocument,
     StatusList,
+    MonitoringDocument,
+    MonitoringList,
+    CompanyDocument,
+    CompanyList,
     Client,
     TimelineEntry,
     Timeline,

@@ -9,17 +9,19 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from adapters.idenfy import PATH_KINDS
-from app.http.documents import DOCUMENTS, SCAN_REF_PATTERN
-
-REF = "#/components/schemas/{name}"
-
-
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": REF.format(name=name)}
-
-
-def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
+from app.http.documents import DOCUMENTS
+from app.http.openapi_parts import (
+    ERROR,
+    ERRORS,
+    MIN_POSITION,
+    REF,
+    SCAN_REF,
+    get_path,
+    json_body,
+    query,
+    ref,
+)
+from app.http.openapi_subjects import subject_paths
 
 
 def openapi_30(node: Any) -> Any:
@@ -52,23 +54,6 @@ def schemas() -> dict[str, Any]:
     _, components = msgspec.json.schema_components(DOCUMENTS, ref_template=REF)
     converted: dict[str, Any] = openapi_30(components)
     return converted
-
-
-ERROR = _json(_ref("Error"), "An error, with a human-readable `error`")
-ERRORS = {code: ERROR for code in ("401", "403", "404", "422", "429", "503")}
-SCAN_REF = {
-    "name": "scanRef",
-    "in": "path",
-    "required": True,
-    "schema": {"type": "string", "pattern": SCAN_REF_PATTERN},
-}
-MIN_POSITION = {
-    "name": "minPosition",
-    "in": "query",
-    "required": False,
-    "description": "Wait (5 s at most) until the projections have seen this ledger position",
-    "schema": {"type": "integer", "minimum": 0},
-}
 
 
 def _webhook(path_kind: bool) -> dict[str, Any]:
@@ -106,8 +91,10 @@ def _webhook(path_kind: bool) -> dict[str, Any]:
             "parameters": parameters,
             "requestBody": {"required": True, "content": {"application/json": {"schema": {}}}},
             "responses": {
-                "200": _json(_ref("WebhookAnswer"), "Recorded, or a duplicate of a recorded one"),
-                "202": _json(_ref("WebhookAnswer"), "Authentic but unusable: quarantined"),
+                "200": json_body(
+                    ref("WebhookAnswer"), "Recorded, or a duplicate of a recorded one"
+                ),
+                "202": json_body(ref("WebhookAnswer"), "Authentic but unusable: quarantined"),
                 "401": ERROR,
                 "404": ERROR,
                 "413": ERROR,
@@ -115,24 +102,6 @@ def _webhook(path_kind: bool) -> dict[str, Any]:
             },
         }
     }
-
-
-def _get(
-    summary: str, schema: str, parameters: list[dict[str, Any]], auditor: bool
-) -> dict[str, Any]:
-    return {
-        "get": {
-            "summary": summary,
-            "security": [{"bearer": []}],
-            "parameters": parameters,
-            "responses": {"200": _json(_ref(schema), summary), **ERRORS},
-            "x-roles": ["auditor", "admin"] if auditor else ["backend", "auditor", "admin"],
-        }
-    }
-
-
-def _query(name: str, schema: dict[str, Any]) -> dict[str, Any]:
-    return {"name": name, "in": "query", "required": False, "schema": schema}
 
 
 def _verifications() -> dict[str, Any]:
@@ -145,26 +114,28 @@ def _verifications() -> dict[str, Any]:
                 "security": [{"bearer": []}],
                 "requestBody": {
                     "required": True,
-                    "content": {"application/json": {"schema": _ref("Registration")}},
+                    "content": {"application/json": {"schema": ref("Registration")}},
                 },
                 "responses": {
-                    "200": _json(_ref("RegistrationAnswer"), "The identical registration exists"),
-                    "201": _json(_ref("RegistrationAnswer"), "Registered"),
+                    "200": json_body(
+                        ref("RegistrationAnswer"), "The identical registration exists"
+                    ),
+                    "201": json_body(ref("RegistrationAnswer"), "Registered"),
                     "409": ERROR,
                     **ERRORS,
                     "413": ERROR,
                 },
             },
-            **_get(
+            **get_path(
                 "Status documents, newest activity first",
                 "StatusList",
                 [
-                    _query("status", {"type": "string"}),
-                    _query("final", flag),
-                    _query("clientId", {"type": "string"}),
-                    _query("suspected", flag),
-                    _query("limit", {"type": "integer", "minimum": 1, "maximum": 500}),
-                    _query("after", {"type": "string"}),
+                    query("status", {"type": "string"}),
+                    query("final", flag),
+                    query("clientId", {"type": "string"}),
+                    query("suspected", flag),
+                    query("limit", {"type": "integer", "minimum": 1, "maximum": 500}),
+                    query("after", {"type": "string"}),
                     MIN_POSITION,
                 ],
                 auditor=False,
@@ -176,19 +147,19 @@ def _verifications() -> dict[str, Any]:
 def _reads() -> dict[str, Any]:
     """The reads of one verification, client or audit record."""
     return {
-        "/verifications/{scanRef}": _get(
+        "/verifications/{scanRef}": get_path(
             "A verification's status document",
             "StatusDocument",
             [SCAN_REF, MIN_POSITION],
             auditor=False,
         ),
-        "/verifications/{scanRef}/timeline": _get(
+        "/verifications/{scanRef}/timeline": get_path(
             "A verification's audit timeline and chain check",
             "Timeline",
-            [SCAN_REF, MIN_POSITION, _query("payload", {"type": "string", "enum": ["0", "1"]})],
+            [SCAN_REF, MIN_POSITION, query("payload", {"type": "string", "enum": ["0", "1"]})],
             auditor=True,
         ),
-        "/clients/{clientId}": _get(
+        "/clients/{clientId}": get_path(
             "A client's totals",
             "Client",
             [
@@ -197,13 +168,13 @@ def _reads() -> dict[str, Any]:
             ],
             auditor=False,
         ),
-        "/audit/digest": _get("The ledger digest", "Digest", [MIN_POSITION], auditor=True),
-        "/audit/access": _get(
+        "/audit/digest": get_path("The ledger digest", "Digest", [MIN_POSITION], auditor=True),
+        "/audit/access": get_path(
             "Who read what, when",
             "Access",
             [
-                _query("limit", {"type": "integer", "minimum": 1, "maximum": 1000}),
-                _query("before", {"type": "integer", "minimum": 1}),
+                query("limit", {"type": "integer", "minimum": 1, "maximum": 1000}),
+                query("before", {"type": "integer", "minimum": 1}),
             ],
             auditor=True,
         ),
@@ -212,7 +183,7 @@ def _reads() -> dict[str, Any]:
 
 def _audit_events() -> dict[str, Any]:
     """The export of the events in a window."""
-    window = [_query("since", {"type": "string"}), _query("until", {"type": "string"})]
+    window = [query("since", {"type": "string"}), query("until", {"type": "string"})]
     return {
         "/audit/events": {
             "get": {
@@ -220,7 +191,7 @@ def _audit_events() -> dict[str, Any]:
                 "security": [{"bearer": []}],
                 "parameters": [
                     *window,
-                    _query("format", {"type": "string", "enum": ["ndjson", "csv"]}),
+                    query("format", {"type": "string", "enum": ["ndjson", "csv"]}),
                 ],
                 "responses": {
                     "200": {
@@ -270,6 +241,7 @@ def document() -> dict[str, Any]:
         **_verifications(),
         **_reads(),
         **_audit_events(),
+        **subject_paths(),
         **_operational(),
     }
     return {

@@ -26,7 +26,7 @@ from adapters.quarantine import QuarantinedDelivery, QuarantineFullError
 from app.logs import annotate
 from app.service.errors import StoreUnavailableError
 from app.service.services import Services
-from domain.reports import Delivery, Kind, Receipt, Report
+from domain.reports import Delivery, Kind, Receipt, Report, is_verification
 
 
 @dataclass(frozen=True)
@@ -128,6 +128,8 @@ def recorded(receipt: Receipt) -> Answer:
         "scanRef": receipt.scan_ref,
         "sequence": receipt.sequence,
     }
+    if not is_verification(receipt.scan_ref):
+        body["subject"] = receipt.scan_ref  # aml:{monitoringId}, company:{id}
     if receipt.position is not None:
         body["position"] = receipt.position
     return Answer(200, body)

@@ -1,0 +1,55 @@
+"""The OpenAPI paths of AML monitorings and companies (``app.http.subjects``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from adapters.idenfy import SUBJECT_ID_PATTERN
+from app.http.openapi_parts import MIN_POSITION, get_path, query
+
+PAGE = [
+    query("limit", {"type": "integer", "minimum": 1, "maximum": 500}),
+    query("after", {"type": "string", "description": "the `next` of the page before"}),
+    MIN_POSITION,
+]
+TIMELINE = [MIN_POSITION, query("payload", {"type": "string", "enum": ["0", "1"]})]
+
+
+def _id(name: str) -> dict[str, Any]:
+    pattern = "^" + SUBJECT_ID_PATTERN.removeprefix("\\A").removesuffix("\\Z") + "$"
+    return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}} | {
+        "description": f"matches {pattern} (or `_unidentified` for companies)"
+    }
+
+
+def subject_paths() -> dict[str, Any]:
+    monitoring, company = _id("monitoringId"), _id("id")
+    return {
+        "/aml/monitorings": get_path(
+            "AML monitorings by id",
+            "MonitoringList",
+            [query("alertStatus", {"type": "string"}), *PAGE],
+            auditor=False,
+        ),
+        "/aml/monitorings/{monitoringId}": get_path(
+            "An AML monitoring's state", "MonitoringDocument", [monitoring, MIN_POSITION], False
+        ),
+        "/aml/monitorings/{monitoringId}/timeline": get_path(
+            "An AML monitoring's timeline and chain check",
+            "Timeline",
+            [monitoring, *TIMELINE],
+            True,
+        ),
+        "/companies": get_path(
+            "KYB companies by id",
+            "CompanyList",
+            [query("status", {"type": "string"}), *PAGE],
+            False,
+        ),
+        "/companies/{id}": get_path(
+            "A KYB company's latest status", "CompanyDocument", [company, MIN_POSITION], False
+        ),
+        "/companies/{id}/timeline": get_path(
+            "A KYB company's timeline", "Timeline", [company, *TIMELINE], True
+        ),
+    }

@@ -1,0 +1,95 @@
+"""The read API of AML monitorings and KYB companies: documents, lists and timelines.
+
+They are subjects of the ledger beside verifications (``aml:{monitoringId}``,
+``company:{id}``): backend reads give their documents, and an auditor reads their
+timelines as a verification's, with the chain check and, on request, the payloads.
+"""
+
+from __future__ import annotations
+
+import re
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from adapters.idenfy import SUBJECT_ID_PATTERN
+from app.http.auditor import subject_timeline
+from app.http.auth import require_read
+from app.http.reads import DEFAULT_LIMIT, MAX_LIMIT, integer_param, read_view
+from app.service.access import AUDITOR_ROLES
+from app.service.services import Services
+from domain.reports import AML_SUBJECT, COMPANY_SUBJECT, UNIDENTIFIED_COMPANY
+
+_ID = re.compile(SUBJECT_ID_PATTERN)
+NAMES = {AML_SUBJECT: "AML monitoring", COMPANY_SUBJECT: "company"}
+
+
+def _subject(request: Request, prefix: str, name: str) -> str:
+    """The subject a path names, or 404 for an id no delivery could have given."""
+    found: str = request.path_params[name]
+    if not (_ID.match(found) or (prefix == COMPANY_SUBJECT and found == UNIDENTIFIED_COMPANY)):
+        raise HTTPException(404, f"no {NAMES[prefix]} {found!r}")
+    return prefix + found
+
+
+async def _document(services: Services, request: Request, prefix: str, name: str) -> Response:
+    await require_read(services, request.scope)
+    subject = _subject(request, prefix, name)
+    view = services.views.status
+    document = await read_view(request, view, view.subject, subject)
+    if document is None:
+        raise HTTPException(404, f"no {NAMES[prefix]} {request.path_params[name]!r}")
+    return JSONResponse(document)
+
+
+async def _list(
+    services: Services, request: Request, prefix: str, status_param: str, key: str
+) -> Response:
+    await require_read(services, request.scope)
+    status = request.query_params.get(status_param) or None
+    limit = integer_param(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
+    assert limit is not None
+    after = request.query_params.get("after") or None
+    view = services.views.status
+    items = await read_view(request, view, view.subjects, prefix, status, limit + 1, after, none=[])
+    more = len(items) > limit
+    items = items[:limit]
+    return JSONResponse({"items": items, "next": items[-1][key] if more and items else None})
+
+
+async def monitoring(services: Services, request: Request) -> Response:
+    """``GET /aml/monitorings/{monitoringId}``."""
+    return await _document(services, request, AML_SUBJECT, "monitoringId")
+
+
+async def monitorings(services: Services, request: Request) -> Response:
+    """``GET /aml/monitorings?alertStatus=&limit=&after=``: by id; ``next`` is the id to
+    pass as ``after`` for the next page."""
+    return await _list(services, request, AML_SUBJECT, "alertStatus", "monitoringId")
+
+
+async def monitoring_timeline(services: Services, request: Request) -> Response:
+    """``GET /aml/monitorings/{monitoringId}/timeline`` (auditor)."""
+    await require_read(services, request.scope, AUDITOR_ROLES)
+    subject = _subject(request, AML_SUBJECT, "monitoringId")
+    missing = f"no AML monitoring {request.path_params['monitoringId']!r}"
+    return await subject_timeline(services, request, subject, missing)
+
+
+async def company(services: Services, request: Request) -> Response:
+    """``GET /companies/{id}``."""
+    return await _document(services, request, COMPANY_SUBJECT, "id")
+
+
+async def companies(services: Services, request: Request) -> Response:
+    """``GET /companies?status=&limit=&after=``: by id, like monitorings."""
+    return await _list(services, request, COMPANY_SUBJECT, "status", "companyId")
+
+
+async def company_timeline(services: Services, request: Request) -> Response:
+    """``GET /companies/{id}/timeline`` (auditor)."""
+    await require_read(services, request.scope, AUDITOR_ROLES)
+    subject = _subject(request, COMPANY_SUBJECT, "id")
+    missing = f"no company {request.path_params['id']!r}"
+    return await subject_timeline(services, request, subject, missing)
