@@ -24,6 +24,7 @@ from app.http.errors import RETRY_AFTER_SECONDS
 from app.service.services import Services
 from app.ui import auth as ui_auth
 from app.ui import pages as ui_pages
+from app.ui import subject_pages
 from app.ui.auth import SignInRequiredError, current_caller, sign_in_redirect
 from app.ui.render import PREFIX, UiState, render
 from app.ui.session import UiSessions
@@ -111,6 +112,18 @@ def create_ui(services: Services) -> Starlette:
             "/verifications/{scan_ref}/payloads/{sequence:int}",
             partial(ui_pages.payload, state),
             methods=["GET"],
+        ),
+        Route("/aml", partial(subject_pages.monitorings, state), methods=["GET"]),
+        Route("/aml/{name}", partial(subject_pages.monitoring, state), methods=["GET"]),
+        Route("/companies", partial(subject_pages.companies, state), methods=["GET"]),
+        Route("/companies/{name}", partial(subject_pages.company, state), methods=["GET"]),
+        *(
+            Route(
+                f"/{path}/{{name}}/payloads/{{sequence:int}}",
+                partial(subject_pages.subject_payload, state),
+                methods=["GET"],
+            )
+            for path in ("aml", "companies")
         ),
         Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
     ]

@@ -20,6 +20,8 @@ OUTCOME_LABELS = {
     "registered": "registered by the backend",
     "notice": "document expiration notice",
     "other": "a type the ledger does not model, kept as sent",
+    "aml-monitoring": "AML monitoring delivery (alert status shown)",
+    "company": "KYB company webhook (status shown)",
     "preliminary": "preliminary (automated, awaiting manual review)",
     "manual": "final: manual review",
     "final": "final: automated",
@@ -74,8 +76,8 @@ def outcome(entry: Mapping[str, Any], preliminary_finish_times: set[int | float 
     kind = entry["kind"]
     if kind == "registered":
         return "registered"
-    if kind == "other":
-        return "other"
+    if kind in ("other", "aml-monitoring", "company"):
+        return str(kind)
     if entry["status"] is None:
         return "notice"
     if kind in CLOSING_KINDS:

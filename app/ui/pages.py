@@ -6,6 +6,7 @@ Each page is an auditor read like the API's, recorded in the access log first.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from eventsourcing.persistence import PersistenceError
 from starlette.concurrency import run_in_threadpool
@@ -30,7 +31,8 @@ async def home(state: UiState, request: Request) -> Response:
     return RedirectResponse(HOME, 303)
 
 
-async def _chain(services: Services, scan_ref: str) -> tuple[dict[str, Any], dict[int, bytes]]:
+async def chain_check(services: Services, scan_ref: str) -> tuple[dict[str, Any], dict[int, bytes]]:
+    """The chain check and payloads of a verification or another subject."""
     try:
         return await run_in_threadpool(chain_of, services, scan_ref)
     except PersistenceError:
@@ -44,7 +46,7 @@ async def _verification(request: Request, services: Services, scan_ref: str) -> 
     entries = await read_view(request, views.timeline, views.timeline.timeline, scan_ref)
     if document is None and entries is None:
         raise HTTPException(404, f"There is no verification with scanRef {scan_ref}.")
-    chain, payloads = await _chain(services, scan_ref)
+    chain, payloads = await chain_check(services, scan_ref)
     return {
         "scanRef": scan_ref,
         "document": document,
@@ -81,12 +83,14 @@ async def payload(state: UiState, request: Request) -> Response:
     view = services.views.timeline
     entries = await read_view(request, view, view.timeline, scan_ref) or []
     entry = next((e for e in entries if e["sequence"] == sequence), None)
-    _, payloads = await _chain(services, scan_ref)
+    _, payloads = await chain_check(services, scan_ref)
     raw = payloads.get(sequence)
     if entry is None or raw is None:
         raise HTTPException(404, f"Verification {scan_ref} has no payload at sequence {sequence}.")
     text, encoding = payload_text(raw)
     context = {
+        "back": f"{PREFIX}/verifications/{quote(scan_ref, safe='')}",
+        "backLabel": "Verification",
         "scanRef": scan_ref,
         "entry": entry,
         "text": text,

@@ -15,12 +15,12 @@ from app.ui.app import SECURITY_HEADERS
 from app.ui.session import CSRF_COOKIE, SESSION_COOKIE
 from tests.support.idenfy import encode, result_body, signed_headers
 from tests.support.settings import API_TOKENS, SIGNING_KEYS
+from tests.support.ui import csrf_of, sign_in
 from tests.support.webhooks import deliver
 
 SCAN_REF = "ui-3f2b8c1e-5a7d-11ef"
 CLIENT_ID = "client-<b>bold</b>"
 HOSTILE_NAME = "</script><script>alert(1)</script>"
-CSRF_FIELD = re.compile(r'name="csrf" value="([^"]+)"')
 
 
 @pytest.fixture
@@ -63,18 +63,6 @@ def record_history(client: TestClient, services: Services) -> None:
         ),
     )
     settle(services)  # fmt: skip
-
-
-def csrf_of(page: httpx.Response) -> str:
-    found = CSRF_FIELD.search(page.text)
-    assert found is not None, page.text
-    return found.group(1)
-
-
-def sign_in(client: TestClient, token: str, next_path: str = "/ui/recent") -> httpx.Response:
-    csrf = csrf_of(client.get("/ui/login"))
-    form = {"csrf": csrf, "token": token, "next": next_path}
-    return client.post("/ui/login", data=form, follow_redirects=False)
 
 
 def set_cookie_headers(response: httpx.Response, name: str) -> list[str]:
