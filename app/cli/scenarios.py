@@ -24,7 +24,10 @@ HEADER_OF_KIND = {
     "expired": "IDENTIFICATION_EXPIRED",
     "resubmitted": "IDENTIFICATION_RESUBMITTED",
     "document-expiration": "DOCUMENT_EXPIRATION",
+    "aml-monitoring": "AML_MONITORING",
 }
+COMPANY_TYPE = "COMPANY_"
+"""Story steps named ``COMPANY_...`` are KYB webhooks, sent under that type."""
 
 
 @dataclass(frozen=True)
@@ -179,6 +182,43 @@ def _document_expiring(p: Person, ref: str, t: int) -> Story:
     return [*_auto_final(p, ref, t), ("document-expiration", notice)]
 
 
+def _aml_monitored(p: Person, ref: str, t: int) -> Story:
+    """An approved verification, then AML ongoing monitoring of the person: a quiet check,
+    later one with a sanctions hit (an open alert)."""
+
+    def check(alert: bool) -> dict[str, Any]:
+        hit = [{"name": p.first, "surname": p.last, "suspicion": "SANCTION", "score": 97,
+                "listName": "Invented sanctions list", "isPerson": True}]  # fmt: skip
+        return {
+            "monitoringId": f"mon-{ref[:13]}", "name": p.first, "surname": p.last,
+            "nationality": "LT", "dob": "1990-01-01", "isActive": True, "scanRefList": [ref],
+            "alertStatus": "ALERT" if alert else "NO_ALERT", "status": "ACTIVE",
+            "pepsStatus": "NOT_SUSPECTED", "adverseMediaStatus": "NOT_CHECKED",
+            "sanctionsStatus": "SUSPECTED" if alert else "NOT_SUSPECTED",
+            "results": [{"serviceName": "AML_OPEN_SANCTIONS", "serviceGroupType": "AML",
+                         "status": {"overallStatus": "SUSPECTED" if alert else "NOT_SUSPECTED"},
+                         "data": hit if alert else []}],
+        }  # fmt: skip
+
+    return [*_auto_final(p, ref, t), ("aml-monitoring", check(False)),
+            ("aml-monitoring", check(p.rng.random() < 0.5))]  # fmt: skip
+
+
+def _company(p: Person, ref: str, t: int) -> Story:
+    """A company's KYB form: submitted, more information requested, reviewed; and an
+    expiration notice, which names no company."""
+    company, manager = ref[:18], {"name": p.first, "surname": p.last, "email": "m@example.com"}
+    return [
+        ("COMPANY_SUBMIT", {"id": company, "clientId": p.client_id, "soleProprietor": False,
+                            "submissionTime": "2026-11-02T09:00:00Z", "externalRef": None}),
+        ("COMPANY_INFO_REQUEST", {"companyId": company, "token": ref[18:], "status": "REQUESTED",
+                                  "date": "2026-11-03T10:00:00Z", "manager": manager}),
+        ("COMPANY_REVIEW", {"companyId": company, "companyName": f"{p.last} UAB",
+                            "status": p.rng.choice(("COMPLETED", "NEED_TO_REVIEW"))}),
+        ("COMPANY_EXPIRATION", {"expirationStatus": "PENDING"}),
+    ]  # fmt: skip
+
+
 SCENARIOS: dict[str, tuple[Callable[[Person, str, int], Story], ...]] = {
     "day": (
         _approved_after_review, _manual_before_preliminary, _auto_final, _redelivered,
@@ -190,7 +230,13 @@ SCENARIOS: dict[str, tuple[Callable[[Person, str, int], Story], ...]] = {
     "cancel-expire": (_cancelled, _expired_then_late),
     "legacy": (_legacy,),
     "real-shapes": (_legacy_2019, _dashboard_names),
+    "aml": (_aml_monitored,),
+    "kyb": (_company,),
 }  # fmt: skip
+
+
+def _company_type(kind: str) -> str | None:
+    return kind if kind.startswith(COMPANY_TYPE) else None
 
 
 def plan(scenario: str, count: int, seed: int | None = None) -> list[Planned]:
@@ -208,10 +254,10 @@ def plan(scenario: str, count: int, seed: int | None = None) -> list[Planned]:
         deliveries = [
             Planned(
                 scan_ref,
-                kind,
+                "company" if kind.startswith(COMPANY_TYPE) else kind,
                 json.dumps(body).encode(),
-                by_path=not dashboard and rng.random() < 0.5,
-                header=DASHBOARD_NAMES[kind] if dashboard else None,
+                by_path=not dashboard and not kind.startswith(COMPANY_TYPE) and rng.random() < 0.5,
+                header=DASHBOARD_NAMES[kind] if dashboard else _company_type(kind),
             )
             for kind, body in story(person, scan_ref, finish)
         ]

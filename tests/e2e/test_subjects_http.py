@@ -8,6 +8,7 @@ from typing import Any
 
 from starlette.testclient import TestClient
 
+from app.cli.scenarios import HEADER_OF_KIND, plan
 from app.service.replay import replay
 from app.service.services import Services
 from tests.support.idenfy import encode, result_body, signed_headers
@@ -199,3 +200,50 @@ def test_a_replay_rebuilds_the_subjects_and_links_as_live(
 
     assert [client.get(path, headers=auth()).json() for path in paths] == live
     assert live[0]["amlMonitoring"]["monitoringId"] == "m-7"
+
+
+def send_planned(client: TestClient, scenario: str, count: int) -> list[dict[str, Any]]:
+    """Every delivery ``ledger simulate --scenario`` would send, as it would send it."""
+    answers = []
+    for delivery in plan(scenario, count, seed=11):
+        path = f"/webhooks/idenfy/{delivery.kind}" if delivery.by_path else "/webhooks/idenfy"
+        event_type = None if delivery.by_path else delivery.header or HEADER_OF_KIND[delivery.kind]
+        headers = signed_headers(delivery.body, SIGNING_KEYS[0], event_type)
+        answer = client.post(path, content=delivery.body, headers=headers)
+        assert answer.status_code == 200, answer.text
+        answers.append(answer.json())
+    return answers
+
+
+def test_the_simulators_aml_scenario_is_recorded_with_open_alerts(
+    client: TestClient, services: Services
+) -> None:
+    services.start_projections()
+    answers = send_planned(client, "aml", 12)
+
+    assert services.quarantine.count() == 0
+    wait_for_views(services, max(answer.get("position", 0) for answer in answers))
+    monitorings = client.get("/aml/monitorings?limit=500", headers=auth()).json()["items"]
+    assert len(monitorings) == 12
+    assert {m["alertStatus"] for m in monitorings} <= {"ALERT", "NO_ALERT"}
+    for monitoring in monitorings:
+        [scan_ref] = monitoring["scanRefs"]
+        status = client.get(f"/verifications/{scan_ref}", headers=auth()).json()
+        assert status["amlMonitoring"]["monitoringId"] == monitoring["monitoringId"]
+
+
+def test_the_simulators_kyb_scenario_is_recorded_per_company(
+    client: TestClient, services: Services
+) -> None:
+    services.start_projections()
+    answers = send_planned(client, "kyb", 5)
+
+    assert services.quarantine.count() == 0
+    wait_for_views(services, max(answer.get("position", 0) for answer in answers))
+    companies = client.get("/companies?limit=500", headers=auth()).json()["items"]
+    named = [c for c in companies if c["identified"]]
+    assert len(named) == 5
+    assert all(c["events"] == 3 for c in named)
+    assert {c["status"] for c in named} <= {"COMPLETED", "NEED_TO_REVIEW"}
+    [unidentified] = [c for c in companies if not c["identified"]]
+    assert (unidentified["companyId"], unidentified["status"]) == ("_unidentified", "PENDING")
