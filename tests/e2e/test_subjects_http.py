@@ -4,15 +4,22 @@ timelines, linked from the verifications a monitoring names, and rebuilt alike b
 
 from __future__ import annotations
 
+import hashlib
+from datetime import UTC, datetime
 from typing import Any
 
 from starlette.testclient import TestClient
 
+from adapters.quarantine import QuarantinedDelivery
+from adapters.signing import fingerprint
 from app.cli.scenarios import HEADER_OF_KIND, plan
+from app.service.audit import verify_ledger
 from app.service.replay import replay
+from app.service.reprocess import reprocess
 from app.service.services import Services
 from tests.support.idenfy import encode, result_body, signed_headers
 from tests.support.settings import SIGNING_KEYS
+from tests.support.tampering import EventTable
 from tests.support.webhooks import auth, wait_for_views
 
 
@@ -247,3 +254,52 @@ def test_the_simulators_kyb_scenario_is_recorded_per_company(
     assert {c["status"] for c in named} <= {"COMPLETED", "NEED_TO_REVIEW"}
     [unidentified] = [c for c in companies if not c["identified"]]
     assert (unidentified["companyId"], unidentified["status"]) == ("_unidentified", "PENDING")
+
+
+def test_verify_covers_monitorings_and_companies_and_finds_a_changed_alert(
+    client: TestClient, services: Services, database_url: str
+) -> None:
+    deliver(client, monitoring_body("m-v", "NO_ALERT", "kyc-v"), "AML_MONITORING")
+    deliver(client, {"companyId": "co-v", "status": "REQUESTED"}, "COMPANY_INFO_REQUEST")
+    intact = verify_ledger(services.ledger, services.clock())
+    assert intact.intact
+    assert {"aml:m-v", "company:co-v"} <= set(intact.digest.heads)
+
+    table = EventTable(database_url)
+    table.write("aml:m-v", 1, {**table.state("aml:m-v", 1), "alert_status": "ALERT"})
+    tampered = verify_ledger(services.ledger, services.clock())
+
+    assert [(p.scan_ref, p.sequence) for p in tampered.problems] == [("aml:m-v", 1)]
+
+
+def test_quarantined_monitoring_and_company_deliveries_are_moved_in_by_reprocessing(
+    client: TestClient, services: Services
+) -> None:
+    """Before these products were modelled, their deliveries were kept in quarantine."""
+    kept = []
+    for body, event_type in (
+        (monitoring_body("m-q", "ALERT", "kyc-q"), "AML_MONITORING"),
+        ({"id": "co-q", "clientId": "client-q"}, "COMPANY_SUBMIT"),
+    ):
+        raw = encode(body)
+        kept_id = services.quarantine.put(
+            QuarantinedDelivery(
+                received_at=datetime(2026, 11, 1, 9, 0, tzinfo=UTC),
+                cause=f"Idenfy-Event-Type {event_type!r} is not an event the ledger models",
+                payload=raw,
+                payload_sha256=hashlib.sha256(raw).hexdigest(),
+                signing_key=f"#1:{fingerprint(SIGNING_KEYS[0])}",
+                path_kind=None,
+                event_type=event_type,
+            )
+        )
+        entry = services.quarantine.get(kept_id)
+        assert entry is not None
+        kept.append(entry)
+
+    answers = [reprocess(services, entry) for entry in kept]
+
+    assert [(a.status, a.body["subject"]) for a in answers] == [
+        (200, "aml:m-q"),
+        (200, "company:co-q"),
+    ]
