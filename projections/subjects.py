@@ -61,7 +61,9 @@ def company_status(fact: Fact) -> str | None:
 
 
 def subject_timeline(facts: Sequence[Fact]) -> list[dict[str, Any]]:
-    """One entry per delivery in arrival order, with the state it stated."""
+    """One entry per delivery in arrival order, with the state it stated, each superseded
+    by the next."""
+    later = [f.sequence for f in facts[1:]] + [None]
     return [
         {
             "sequence": fact.sequence,
@@ -71,12 +73,12 @@ def subject_timeline(facts: Sequence[Fact]) -> list[dict[str, Any]]:
             "status": _entry_status(fact),
             "preliminary": False,
             "lateArrival": False,
-            "supersededBy": None,
+            "supersededBy": next_one,  # the state a delivery stated holds until the next
             "payloadSha256": fact.payload_sha256,
             "prevHash": fact.prev_hash,
             "hash": fact.hash,
         }
-        for fact in facts
+        for fact, next_one in zip(facts, later, strict=True)
     ]
 
 

@@ -15,9 +15,9 @@ import httpx2 as httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from tests.support.idenfy import result_body
+from tests.support.idenfy import encode, result_body, signed_headers
 from tests.support.process import Launcher, RunningService
-from tests.support.settings import API_TOKENS, environment
+from tests.support.settings import API_TOKENS, SIGNING_KEYS, environment
 from tests.support.webhooks import deliver
 
 pytestmark = pytest.mark.process
@@ -110,6 +110,32 @@ def record_deliveries(url: str) -> None:
         assert caught_up.status_code == 200, caught_up.text  # fmt: skip
 
 
+def record_products(url: str) -> None:
+    """An AML monitoring with an open alert naming ``SCAN_REF``, and a company's webhook."""
+    backend = {"Authorization": f"Bearer {API_TOKENS['backend']}"}
+    monitoring = {
+        "monitoringId": "mon-77",
+        "scanRefList": [SCAN_REF],
+        "status": "ACTIVE",
+        "alertStatus": "ALERT",
+        "sanctionsStatus": "SUSPECTED",
+        "results": [],
+    }
+    company = {"companyId": "co-77", "status": "REQUESTED", "token": "t-77"}
+    with httpx.Client(base_url=url, timeout=10) as http:
+        for body, event_type in ((monitoring, "AML_MONITORING"), (company, "COMPANY_INFO_REQUEST")):
+            raw = encode(body)
+            answer = http.post(
+                "/webhooks/idenfy",
+                content=raw,
+                headers=signed_headers(raw, SIGNING_KEYS[0], event_type),
+            )
+            assert answer.status_code == 200, answer.text
+            last = answer.json()["position"]
+        caught_up = http.get(f"/companies/co-77?minPosition={last}", headers=backend)
+        assert caught_up.status_code == 200, caught_up.text  # fmt: skip
+
+
 def shoot(page: Page, name: str) -> Path:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
@@ -121,6 +147,7 @@ def test_an_auditor_signs_in_and_reads_a_verification_in_a_real_browser(
     service: RunningService, browser: Browser
 ) -> None:
     record_deliveries(service.url)
+    record_products(service.url)
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     # Script errors, CSP violations and failed sub-resources; refused pages are expected.
     problems: list[str] = []
@@ -199,6 +226,24 @@ def test_an_auditor_signs_in_and_reads_a_verification_in_a_real_browser(
     expect(page.locator(".totals")).to_contain_text("1 verifications: 1 approved")
     shoot(page, "05-client")
 
+    # AML alerts: the open alert, its monitoring's state and history, the verification it
+    # names linking back to it; and the companies.
+    page.click("nav >> text=AML alerts")
+    expect(page.locator("table.list tbody tr")).to_have_count(1)
+    page.click("text=mon-77")
+    expect(page.locator(".summary")).to_contain_text("SUSPECTED")
+    expect(page.locator(".chain")).to_contain_text("Hash chain valid")
+    expect(page.locator(".timeline > .entry.outcome-aml-monitoring")).to_have_count(1)
+    shoot(page, "06-aml-monitoring")
+    page.click(f".summary >> text={SCAN_REF}")
+    expect(page.locator(".aml-link")).to_contain_text("ALERT")
+    page.click(".aml-link >> text=mon-77")
+    expect(page).to_have_url(f"{service.url}/ui/aml/mon-77")
+    page.click("nav >> text=Companies")
+    page.click("text=co-77")
+    expect(page.locator(".summary")).to_contain_text("COMPANY_INFO_REQUEST")
+    shoot(page, "07-company")
+
     # The printable report, as it prints: no navigation, every hash, who and when.
     page.goto(f"{service.url}/ui/verifications/{SCAN_REF}")
     page.click("text=Printable audit report")
@@ -207,8 +252,8 @@ def test_an_auditor_signs_in_and_reads_a_verification_in_a_real_browser(
     page.emulate_media(media="print")
     expect(page.locator(".no-print")).to_be_hidden()
     expect(page.locator(".topbar")).to_have_count(0)
-    shoot(page, "06-report-print")
-    page.pdf(path=str(SCREENSHOTS / "06-report.pdf"))
+    shoot(page, "08-report-print")
+    page.pdf(path=str(SCREENSHOTS / "08-report.pdf"))
     page.emulate_media(media="screen")
 
     # Signing out ends the session.
