@@ -179,7 +179,7 @@ class IdenfyStatusApi:
             connection.request("POST", self._path, body=body, headers=headers)
             response = connection.getresponse()
             answer = response.read(MAX_ANSWER_BYTES)
-            retry_after = _seconds(response.getheader("Retry-After"), self._now())
+            retry_after = retry_after_seconds(response.getheader("Retry-After"), self._now())
         except (OSError, http.client.HTTPException) as error:
             return None, f"no answer ({type(error).__name__})"
         finally:
@@ -191,7 +191,7 @@ def _worth_retrying(status: int) -> bool:
     return status == 429 or 500 <= status <= 599
 
 
-def _seconds(value: str | None, now: datetime) -> float | None:
+def retry_after_seconds(value: str | None, now: datetime) -> float | None:
     """A ``Retry-After`` value in seconds: a number of seconds or an HTTP date."""
     if value is None:
         return None
