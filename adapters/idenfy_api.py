@@ -155,7 +155,7 @@ class IdenfyStatusApi:
                     status,
                     asked_wait,
                 )
-            delay = min(settings.backoff * 2 ** (attempt - 1), settings.max_delay)
+            delay = min(settings.backoff * 2 ** min(attempt - 1, 32), settings.max_delay)
             delay = max(delay, asked_wait or 0.0)
             log.warning(
                 "iDenfy status of %s: %s; asking again in %.3g s (attempt %d of %d)",
