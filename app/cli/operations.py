@@ -16,6 +16,7 @@ from adapters.sql import Sql
 from adapters.view_tables import VIEW_CLASSES
 from app.bootstrap import bootstrap, open_ledger
 from app.cli.common import fail, settings_from
+from app.cli.fake_idenfy import serve_until_interrupted
 from app.cli.progress import ProgressReporter
 from app.cli.scenarios import SCENARIOS, plan
 from app.cli.simulate import Sender, run, tally
@@ -122,25 +123,37 @@ def quarantine_reprocess(quarantine_id: str) -> None:
 
 
 @click.command()
-@click.option("--url", required=True, help="The service's base URL, e.g. http://127.0.0.1:8000")
-@click.option("--key", required=True, help="The webhook signing key to sign with.")
+@click.option("--url", help="The service's base URL, e.g. http://127.0.0.1:8000")
+@click.option("--key", help="The webhook signing key to sign with.")
 @click.option("--scenario", type=click.Choice(sorted(SCENARIOS)), default="day", show_default=True)
 @click.option("--count", default=100, show_default=True, type=click.IntRange(1, 1_000_000))
 @click.option("--concurrency", default=8, show_default=True, type=click.IntRange(1, 256))
 @click.option("--seed", type=int, default=None, help="Make the deliveries reproducible.")
 @click.option("--retry-delay", default=1.0, show_default=True, type=click.FloatRange(0, 60))
 @click.option("--report", type=click.Path(path_type=Path), help="Write each outcome (NDJSON).")
+@click.option(
+    "--idenfy-api",
+    metavar="PORT",
+    type=click.IntRange(0, 65535),
+    help="Instead, serve a fake iDenfy status API on 127.0.0.1:PORT until interrupted.",
+)
 def simulate(
-    url: str,
-    key: str,
+    url: str | None,
+    key: str | None,
     scenario: str,
     count: int,
     concurrency: int,
     seed: int | None,
     retry_delay: float,
     report: Path | None,
+    idenfy_api: int | None,
 ) -> None:
     """Send realistic signed iDenfy deliveries, retried like iDenfy, and report on them."""
+    if idenfy_api is not None:
+        serve_until_interrupted(idenfy_api)
+        return
+    if url is None or key is None:
+        fail("--url and --key are needed to send deliveries")
     try:
         sender = Sender(url, key, retry_delay=retry_delay)
     except ValueError as error:
