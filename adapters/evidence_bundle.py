@@ -26,6 +26,7 @@ from domain import merkle
 
 FORMAT = "verification-ledger bundle v1"
 FIXED_TIME = (1980, 1, 1, 0, 0, 0)
+PARTS = ("README.md", "checkpoint.txt", "verifier.txt", "events.json")
 
 
 class BundleError(ValueError):
@@ -62,8 +63,11 @@ def verify(data: bytes, key: Verifier | None = None) -> tuple[list[str], dict[st
     signed the checkpoint when given; otherwise the bundle's own verifier key is used."""
     try:
         files = _read(data)
-    except (zipfile.BadZipFile, UnicodeDecodeError, ValueError, KeyError, OSError) as error:
+    except Exception as error:  # a changed byte can break a zip any way zipfile knows
         return [f"not a readable bundle ({type(error).__name__}: {error})"], {}
+    missing = [name for name in PARTS if name not in files]
+    if missing:
+        return [f"the bundle lacks {', '.join(missing)}"], {}
     problems = _form(data, files)
     try:
         verifier = Verifier.parse(files["verifier.txt"].decode())
@@ -76,9 +80,11 @@ def verify(data: bytes, key: Verifier | None = None) -> tuple[list[str], dict[st
         return [*problems, f"the checkpoint does not verify: {error}"], {}
     try:
         problems.extend(_events(manifest, checkpoint, files))
-    except (KeyError, TypeError, ValueError) as error:
+    except Exception as error:  # whatever shape a changed events.json has
         problems.append(f"events.json is not as written ({type(error).__name__}: {error})")
-    summary = {"scanRef": manifest.get("scanRef"), "events": len(manifest.get("events", [])),
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("events"), list):
+        return [*problems, "events.json is not as written"], {}
+    summary = {"scanRef": manifest.get("scanRef"), "events": len(manifest["events"]),
                "treeSize": checkpoint.size, "verifier": str(verifier)}  # fmt: skip
     return problems, summary
 
@@ -99,8 +105,8 @@ def _form(data: bytes, files: dict[str, bytes]) -> list[str]:
                     if name.startswith("payloads/") and name.endswith(".bin")}  # fmt: skip
         again = write(manifest, files["checkpoint.txt"].decode(),
                       files["verifier.txt"].decode().removesuffix("\n"), payloads)  # fmt: skip
-    except (KeyError, ValueError, UnicodeDecodeError) as error:
-        return [*problems, f"the bundle lacks a part or one is malformed ({error})"]
+    except Exception as error:  # a part changed beyond reading
+        return [*problems, f"a part of the bundle is malformed ({type(error).__name__})"]
     if again != data:
         problems.append("the zip is not in the form the ledger writes (a byte was changed)")
     return problems
