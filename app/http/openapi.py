@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from adapters.idenfy import PATH_KINDS
+from app.http import transparency
 from app.http.documents import DOCUMENTS, SCAN_REF_PATTERN
 
 REF = "#/components/schemas/{name}"
@@ -271,6 +272,7 @@ def document() -> dict[str, Any]:
         **_reads(),
         **_audit_events(),
         **_operational(),
+        **transparency.openapi_paths(),
     }
     return {
         "openapi": "3.0.3",
