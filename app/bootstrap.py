@@ -20,6 +20,7 @@ from adapters.commit_probe import CommitProbe
 from adapters.durability import views_datastore
 from adapters.key_check import KeyMismatchError, check_key
 from adapters.leadership import leadership_for, setup_lock
+from adapters.merkle_tables import MerkleTables
 from adapters.persistence import SQLiteLocation, eventsourcing_settings
 from adapters.private_files import private_database
 from adapters.quarantine import Quarantine, SqlQuarantine
@@ -31,8 +32,10 @@ from app.config import ENCRYPTION_KEY, ConfigError, Settings
 from app.service.access import ApiKeys
 from app.service.errors import StoreUnavailableError
 from app.service.ledger import Ledger
+from app.service.merkle_log import TreeLog
 from app.service.services import DeliveryRecorder, InProcessRecorder, Services, Views
 from app.service.throttle import FailureLimiter
+from app.service.tree_follower import TreeFollower
 from app.service.workers import BATCH_LIMIT, ProjectionWorkers
 from app.service.writer import WriterProcess
 
@@ -66,6 +69,7 @@ def bootstrap(
         access_log = open_access_log(ledger)
         commit_probe = open_commit_probe(ledger)
         ui_sessions = open_session_store(ledger)
+        tree = open_tree(settings, ledger, clock)
     recorder: DeliveryRecorder = WriterProcess() if writer_process else InProcessRecorder(ledger)
     return Services(
         settings=settings,
@@ -81,6 +85,7 @@ def bootstrap(
         ui_sessions=ui_sessions,
         auth_failures=FailureLimiter(settings.failure_limits),
         projection_workers=partial(projection_workers, settings, views.sql),
+        tree=tree,
     )
 
 
@@ -224,6 +229,7 @@ def set_up_store(settings: Settings) -> Prepared:
             open_access_log(ledger)
             open_commit_probe(ledger)
             open_session_store(ledger)
+            open_tree(settings, ledger)
         finally:
             ledger.close()
         views = open_views(settings)
@@ -235,3 +241,22 @@ def open_session_store(ledger: Ledger) -> SessionStore:
         return SessionStore(ledger_sql(ledger))
     except PersistenceError as error:
         raise StoreUnavailableError(f"cannot open the UI's sessions table: {error}") from error
+
+
+def open_tree(
+    settings: Settings, ledger: Ledger, clock: Callable[[], datetime] = utc_now
+) -> TreeLog:
+    """The ledger's Merkle tree, its tables created when missing (ADR 28)."""
+    try:
+        tables = MerkleTables(ledger_sql(ledger))
+    except PersistenceError as error:
+        raise StoreUnavailableError(f"cannot open the Merkle tree's tables: {error}") from error
+    return TreeLog(ledger, tables, settings.checkpoint_key, clock)
+
+
+def tree_follower(settings: Settings) -> TreeFollower:
+    """The thread that keeps the tree up with the ledger and publishes checkpoints."""
+    return TreeFollower(
+        lambda: open_tree(settings, open_ledger(settings, create_tables=False)),
+        settings.checkpoint_interval,
+    )

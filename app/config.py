@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from adapters.persistence import DatabaseUrlError, StoreLocation, parse_database_url
+from adapters.signed_note import NoteError, Signer
 
 DATABASE_URL = "LEDGER_DATABASE_URL"
 SIGNING_KEYS = "IDENFY_SIGNING_KEYS"
@@ -31,6 +32,9 @@ MAX_CONNECTIONS = "LEDGER_MAX_CONNECTIONS"
 FAILURES_PER_CLIENT = "LEDGER_AUTH_FAILURES_PER_CLIENT"
 FAILURES_GLOBAL = "LEDGER_AUTH_FAILURES_GLOBAL"
 FAILURE_WINDOW = "LEDGER_AUTH_FAILURE_WINDOW_SECONDS"
+CHECKPOINT_KEY = "LEDGER_CHECKPOINT_KEY"
+CHECKPOINT_INTERVAL = "LEDGER_CHECKPOINT_INTERVAL"
+DEFAULT_CHECKPOINT_INTERVAL = 300
 
 DEFAULT_DATABASE_URL = "sqlite:///var/ledger.sqlite3"
 DEFAULT_FORWARDED_ALLOW_IPS = "127.0.0.1,::1"
@@ -100,6 +104,21 @@ class Settings:
     (``10.0.0.0/8``) or ``*``, comma-separated."""
     failure_limits: FailureLimits = field(default_factory=FailureLimits)
     """How many failed sign-ins and Bearer tokens are answered before 429s."""
+    checkpoint_key: Signer | None = field(default=None, repr=False)
+    """The signer of the ledger's checkpoints (ADR 28); none are signed without one."""
+    checkpoint_interval: int = DEFAULT_CHECKPOINT_INTERVAL
+    """Seconds between the checkpoints the tree follower publishes while the ledger grows."""
+
+
+def parse_checkpoint_key(value: str) -> Signer | None:
+    if not value.strip():
+        return None
+    try:
+        return Signer.parse(value)
+    except NoteError as error:
+        raise ConfigError(
+            f"{CHECKPOINT_KEY}: {error} (make one with `ledger checkpoint keygen NAME`)"
+        ) from None
 
 
 def parse_signing_keys(value: str) -> tuple[str, ...]:
@@ -267,4 +286,6 @@ def load(environ: Mapping[str, str], *, require_signing_keys: bool = True) -> Se
         connections=parse_connection_limits(environ),
         forwarded_allow_ips=parse_forwarded_allow_ips(environ.get(FORWARDED_ALLOW_IPS, "")),
         failure_limits=parse_failure_limits(environ),
+        checkpoint_key=parse_checkpoint_key(environ.get(CHECKPOINT_KEY, "")),
+        checkpoint_interval=parse_limit(environ, CHECKPOINT_INTERVAL, DEFAULT_CHECKPOINT_INTERVAL),
     )

@@ -13,9 +13,10 @@ import click
 from eventsourcing.persistence import PersistenceError
 
 from adapters.export import FORMATS, UnreadableEventError, Window, encoded
-from app.bootstrap import open_ledger, utc_now
+from app.bootstrap import open_ledger, open_tree, utc_now
 from app.cli.common import fail, settings_from
 from app.cli.progress import ProgressReporter
+from app.cli.transparency import load_checkpoint, tree_check
 from app.config import environment
 from app.service.audit import DigestFileError, SavedDigest, UnreadableLedgerError, verify_ledger
 from app.service.errors import StoreUnavailableError
@@ -24,12 +25,26 @@ from app.service.errors import StoreUnavailableError
 @click.command()
 @click.option("--digest", "digest_file", type=click.Path(path_type=Path), help="Check against it.")
 @click.option("--save-digest", "save_file", type=click.Path(path_type=Path), help="Write it here.")
-def verify(digest_file: Path | None, save_file: Path | None) -> None:
-    """Recompute every hash chain, and check the ledger against an earlier digest.
+@click.option(
+    "--checkpoint", "checkpoint_file", type=click.Path(path_type=Path), help="Prove it extended."
+)
+@click.option("--key", default=None, metavar="VERIFIER", help="The checkpoint's verifier key.")
+def verify(
+    digest_file: Path | None,
+    save_file: Path | None,
+    checkpoint_file: Path | None,
+    key: str | None,
+) -> None:
+    """Recompute every hash chain and the Merkle tree, and check the ledger against an
+    earlier digest or checkpoint.
 
-    Exit status: 0 intact, 1 tampered (each problem is named), 2 any other error.
+    Exit status: 0 intact (and extends the checkpoint), 1 tampered or not extending it
+    (each problem is named), 2 any other error.
     """
     settings = settings_from(environment())
+    saved_checkpoint = None
+    if checkpoint_file is not None:
+        saved_checkpoint = load_checkpoint(checkpoint_file, key, settings)
     try:
         saved = SavedDigest.load(digest_file) if digest_file else None
         ledger = open_ledger(settings, create_tables=False)
@@ -51,6 +66,10 @@ def verify(digest_file: Path | None, save_file: Path | None) -> None:
         except OSError as error:
             fail(f"cannot write {save_file}: {error.strerror}", 2)
     chains = len(report.digest.heads)
+    tree = tree_check(open_tree(settings, open_ledger(settings, create_tables=False)),
+                      saved_checkpoint)  # fmt: skip
+    for line in tree.problems:
+        click.echo(f"tampered: {line}")
     if not report.intact:
         for problem in report.problems:
             click.echo(
@@ -59,9 +78,14 @@ def verify(digest_file: Path | None, save_file: Path | None) -> None:
         names = sorted({p.scan_ref for p in report.problems})
         shown = ", ".join(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
         fail(f"tampered: {len(report.problems)} problem(s) in {shown}", 1)
+    if not tree.intact:
+        fail(f"tampered: {len(tree.problems)} problem(s) in the Merkle tree", 1)
     click.echo(
         f"intact: {report.events} events in {chains} verifications; digest {report.digest.digest}"
     )
+    click.echo(f"tree: {tree.events} leaves, root {tree.root.hex()}")
+    if saved_checkpoint is not None:
+        click.echo(f"extends: the checkpoint of {saved_checkpoint.size} events")
 
 
 @click.command()

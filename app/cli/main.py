@@ -18,10 +18,13 @@ from app import logs
 from app.bootstrap import (
     projection_workers,
     set_up_store,
+    tree_follower,
 )
 from app.cli import audit as cli_audit
 from app.cli import operations as cli_operations
+from app.cli import transparency as cli_transparency
 from app.cli.common import fail, settings_from
+from app.cli.verify_bundle import verify_bundle
 from app.config import (
     API_KEYS,
     FORWARDED_ALLOW_IPS,
@@ -151,6 +154,7 @@ def project(batch_size: int) -> None:
     settings = settings_from(environment())
     logs.configure(text=settings.text_logs)
     workers = projection_workers(settings, prepare_store(settings), batch_size).start()
+    tree = tree_follower(settings).start()
     stopping = threading.Event()
     for number in (signal.SIGINT, signal.SIGTERM):
         signal.signal(number, lambda *_: stopping.set())
@@ -159,6 +163,7 @@ def project(batch_size: int) -> None:
         err=True,
     )
     stopping.wait()
+    tree.stop()
     workers.stop()
 
 
@@ -177,5 +182,6 @@ def prepare_store(settings: Settings) -> Sql:
     return prepared.views
 
 
-for command in (*cli_audit.COMMANDS, *cli_operations.COMMANDS):
+for command in (*cli_audit.COMMANDS, *cli_operations.COMMANDS, *cli_transparency.COMMANDS):
     main.add_command(command)
+main.add_command(verify_bundle)

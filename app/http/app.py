@@ -18,7 +18,7 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from adapters.status_reader import StatusReader, status_reader
-from app.http import auditor, backend, metrics, openapi, reads, subjects, webhooks
+from app.http import auditor, backend, metrics, openapi, reads, subjects, transparency, webhooks
 from app.http.errors import RETRY_AFTER_SECONDS, error_response
 from app.http.request_log import RequestLog
 from app.service.errors import AccessDeniedError
@@ -122,6 +122,7 @@ def route_table(services: Services, reader: StatusReader) -> RouteTable:
         get("/audit/events", auditor.audit_events),
         get("/audit/digest", auditor.audit_digest),
         get("/audit/access", auditor.audit_access),
+        *(get(path, handler) for path, handler in transparency.ROUTES),
         get("/clients/{client_id}", reads.client_totals),
         get("/aml/monitorings", subjects.monitorings),
         get("/aml/monitorings/{monitoringId}", subjects.monitoring),

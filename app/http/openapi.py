@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from adapters.idenfy import PATH_KINDS
+from app.http import transparency
 from app.http.documents import DOCUMENTS
 from app.http.openapi_parts import (
     ERROR,
@@ -243,6 +244,7 @@ def document() -> dict[str, Any]:
         **_audit_events(),
         **subject_paths(),
         **_operational(),
+        **transparency.openapi_paths(),
     }
     return {
         "openapi": "3.0.3",

@@ -19,6 +19,7 @@ from adapters.views import SqlVerificationView
 from app.config import Settings
 from app.service.access import ApiKeys
 from app.service.ledger import Ledger
+from app.service.merkle_log import TreeLog
 from app.service.throttle import FailureLimiter
 from app.service.workers import BATCH_LIMIT, ProjectionWorkers
 from domain.reports import Delivery, Receipt, Report
@@ -88,6 +89,8 @@ class Services:
     projection_workers: Callable[[int], ProjectionWorkers]
     """Builds projection workers over ``views`` reading batches of at most the given
     number of events (started by ``start_projections``)."""
+    tree: TreeLog | None = None
+    """The ledger's Merkle tree and its checkpoints (ADR 28)."""
     _started: list[ProjectionWorkers] = field(default_factory=list, repr=False)
 
     def start_projections(self, batch_limit: int = BATCH_LIMIT) -> ProjectionWorkers:

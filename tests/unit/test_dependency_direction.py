@@ -130,3 +130,26 @@ def test_the_import_reader_sees_every_form_of_import(tmp_path: Path) -> None:
     }
     outside = {m for m in modules if not is_stdlib(m) and not within(m, DOMAIN_MAY_IMPORT)}
     assert outside == {"msgspec.json", "eventsourcing.persistence", "starlette"}
+
+
+STORE_MODULES = ("adapters.sql", "adapters.persistence", "adapters.durability",
+                 "adapters.bulk_load", "adapters.merkle_tables", "eventsourcing", "psycopg",
+                 "sqlite3", "app.bootstrap", "app.config", "app.service")  # fmt: skip
+
+
+def test_the_bundle_verifier_imports_no_store() -> None:
+    """``ledger verify-bundle`` and everything it imports from the project, transitively."""
+    seen: set[str] = set()
+    waiting = ["app.cli.verify_bundle"]
+    while waiting:
+        module = waiting.pop()
+        path = ROOT / (module.replace(".", "/") + ".py")
+        if module in seen or not path.is_file():
+            continue
+        seen.add(module)
+        for imported in imported_modules(path):
+            assert not within(imported, STORE_MODULES), (module, imported)
+            parts = imported.split(".")
+            waiting.extend(".".join(parts[:n]) for n in range(1, len(parts) + 1))
+
+    assert {"adapters.evidence_bundle", "adapters.signed_note", "domain.merkle"} <= seen
