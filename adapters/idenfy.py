@@ -14,6 +14,7 @@ from typing import Annotated, Any
 import msgspec
 
 from domain.reports import (
+    OTHER_SUBJECT,
     UNIDENTIFIED_COMPANY,
     CompanyNotice,
     ExpirationNotice,
@@ -73,8 +74,8 @@ PATH_KINDS: dict[str, Kind] = {
 }
 PATH_KINDS["canceled"] = Kind.CANCELLED
 
-# A scanRef never starts as the ledger's other subjects do (``aml:``, ``company:``).
-SCAN_REF_PATTERN = r"\A(?!aml:|company:)[A-Za-z0-9][A-Za-z0-9._:-]{0,99}\Z"
+# A scanRef never starts as the ledger's other subjects do (``aml:``, ``company:``, ``other:``).
+SCAN_REF_PATTERN = r"\A(?!aml:|company:|other:)[A-Za-z0-9][A-Za-z0-9._:-]{0,99}\Z"
 ScanRef = Annotated[str, msgspec.Meta(pattern=SCAN_REF_PATTERN)]
 SUBJECT_ID_PATTERN = r"\A[A-Za-z0-9][A-Za-z0-9._-]{0,99}\Z"
 """A monitoring's or company's id: like a scanRef, without colons."""
@@ -221,6 +222,29 @@ def decode_report(kind: Kind, body: bytes) -> Report:
         fraud_tags=tuple(status.fraudTags or ()),
         mismatch_tags=tuple(status.mismatchTags or ()),
         finish_time=payload.finishTime,
+    )
+
+
+_TYPE_NAME = re.compile(r"\A[A-Z0-9][A-Z0-9_]{0,99}\Z")
+UNNAMED_TYPE = "_UNNAMED"
+
+
+def unnamed_other(event_type: str | None, body: bytes) -> OtherNotice:
+    """A delivery of a type the ledger does not model whose body names no verification:
+    recorded on the type's own subject (``other:{TYPE}``, the type in one spelling) when
+    the body is a JSON object; anything else cannot be an event."""
+    try:
+        document: Any = msgspec.json.decode(body)
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as error:
+        raise UnusablePayloadError(str(error) or "not JSON") from None
+    if not isinstance(document, dict):
+        raise UnusablePayloadError("the body is not a JSON object")
+    name = header_name(event_type or "")
+    client_id = document.get("clientId")
+    client = client_id if isinstance(client_id, str) and len(client_id) <= 1000 else None
+    return OtherNotice(
+        scan_ref=f"{OTHER_SUBJECT}{name if _TYPE_NAME.match(name) else UNNAMED_TYPE}",
+        client_id=client if client is None or "\x00" not in client else None,
     )
 
 

@@ -5,7 +5,8 @@ verifications, so their facts, documents and timelines live in the same tables, 
 by the subject (``aml:{monitoringId}``, ``company:{id}``). A verification's row holds 0
 or 1 in ``final``; the other rows hold their kind there, so that every read of
 verifications keeps to ``final < 2`` (``VERIFICATION_ROWS``) and a list of monitorings
-or companies is a look-up of one kind.
+or companies is a look-up of one kind. (``other:{TYPE}`` subjects, unmodelled types naming
+no verification, have rows of a kind of their own.)
 
 A monitoring also writes one row per verification it names (``AML_LINK`` + scanRef),
 holding ``{"monitoringId", "status", "alertStatus"}``: a status read joins it into the
@@ -22,18 +23,18 @@ from adapters.fact_codec import encode_facts
 from adapters.sql import Sql
 from adapters.status_query import AML_LINK
 from adapters.views import decode_json, encode_json
-from domain.reports import AML_SUBJECT, COMPANY_SUBJECT
+from domain.reports import AML_SUBJECT, COMPANY_SUBJECT, OTHER_SUBJECT
 
-MONITORING_ROW, COMPANY_ROW, LINK_ROW = 2, 3, 4
+MONITORING_ROW, COMPANY_ROW, LINK_ROW, OTHER_ROW = 2, 3, 4, 5
 VERIFICATION_ROWS = "final < 2"
 NO_FACTS = encode_facts([])
-SUBJECT_ROWS = {AML_SUBJECT: MONITORING_ROW, COMPANY_SUBJECT: COMPANY_ROW}
+SUBJECT_ROWS = {AML_SUBJECT: MONITORING_ROW, COMPANY_SUBJECT: COMPANY_ROW, OTHER_SUBJECT: OTHER_ROW}
 
 
 def subject_values(subject: str, document: Mapping[str, Any]) -> tuple[Any, ...]:
     """A monitoring's or company's ``current_status`` columns: its alert status or status
     where a verification has its status, its kind where a verification has ``final``."""
-    kind = MONITORING_ROW if subject.startswith(AML_SUBJECT) else COMPANY_ROW
+    kind = next(row for prefix, row in SUBJECT_ROWS.items() if subject.startswith(prefix))
     status = document["alertStatus"] if kind == MONITORING_ROW else document["status"]
     return (None, status, kind, 0, document["lastPosition"], encode_json(document))
 
@@ -60,8 +61,8 @@ def subject_document(sql: Sql, table: str, subject: str) -> dict[str, Any] | Non
     """The document of a monitoring or company (``aml:...``, ``company:...``) in ``table``."""
     with sql.transaction(commit=False) as c:
         row = c.execute(
-            f"SELECT document FROM {table} WHERE scan_ref = ? AND final IN (?, ?)",
-            (subject, MONITORING_ROW, COMPANY_ROW),
+            f"SELECT document FROM {table} WHERE scan_ref = ? AND final IN (?, ?, ?)",
+            (subject, MONITORING_ROW, COMPANY_ROW, OTHER_ROW),
         ).fetchone()
     return None if row is None else dict(decode_json(row["document"]))
 

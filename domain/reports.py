@@ -33,9 +33,12 @@ class Kind(enum.StrEnum):
 
 AML_SUBJECT = "aml:"
 COMPANY_SUBJECT = "company:"
-SUBJECT_PREFIXES = (AML_SUBJECT, COMPANY_SUBJECT)
+OTHER_SUBJECT = "other:"
+"""Deliveries of a type the ledger does not model that name no verification, one subject
+per type (``other:VIDEO_CALL_FINISHED``)."""
+SUBJECT_PREFIXES = (AML_SUBJECT, COMPANY_SUBJECT, OTHER_SUBJECT)
 """The ledger's subjects are verifications (keyed by scanRef) and, under these prefixes,
-AML monitorings and KYB companies; no scanRef may start with one of them."""
+AML monitorings, KYB companies and unmodelled types; no scanRef starts with one of them."""
 UNIDENTIFIED_COMPANY = "_unidentified"
 """The company id of company deliveries whose body names no company (ids never start
 with ``_``)."""

@@ -16,10 +16,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, cast
 
-from domain.reports import AML_SUBJECT, SUBJECT_PREFIXES
+from domain.reports import SUBJECT_PREFIXES
 from projections.documents import StatusDocument
 from projections.facts import CANCELLED, DOCUMENT_EXPIRATION, EXPIRED, REGISTERED, Fact
-from projections.subjects import company_document, monitoring_document, subject_timeline
+from projections.subjects import describe, subject_timeline
 
 RULES_VERSION = 2
 DEFAULT_MAX_REATTEMPTS = 1
@@ -118,8 +118,8 @@ def evaluate(scan_ref: str, facts: Sequence[Fact]) -> Evaluation:
     subject: an AML monitoring's or a company's document, ``projections.subjects``)."""
     facts = sorted(facts, key=lambda f: f.sequence)
     if scan_ref.startswith(SUBJECT_PREFIXES):
-        describe = monitoring_document if scan_ref.startswith(AML_SUBJECT) else company_document
-        return Evaluation(describe(scan_ref, facts, RULES_VERSION), subject_timeline(facts), None)
+        document = describe(scan_ref)(scan_ref, facts, RULES_VERSION)
+        return Evaluation(document, subject_timeline(facts), None)
     return _verification(scan_ref, facts)
 
 

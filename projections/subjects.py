@@ -10,10 +10,10 @@ verification's, with that state after each.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from domain.reports import AML_SUBJECT, COMPANY_SUBJECT, UNIDENTIFIED_COMPANY
+from domain.reports import AML_SUBJECT, COMPANY_SUBJECT, OTHER_SUBJECT, UNIDENTIFIED_COMPANY
 from projections.facts import AML_MONITORING, COMPANY, Fact
 
 COMPANY_TYPE = "COMPANY_"
@@ -49,6 +49,23 @@ def company_document(subject: str, facts: Sequence[Fact], rules_version: int) ->
         **_counts(facts),
         "rulesVersion": rules_version,
     }
+
+
+def other_document(subject: str, facts: Sequence[Fact], rules_version: int) -> dict[str, Any]:
+    """Deliveries of one type the ledger does not model, naming no verification."""
+    return {
+        "eventType": subject.removeprefix(OTHER_SUBJECT),
+        "status": None,
+        **_counts(facts),
+        "rulesVersion": rules_version,
+    }
+
+
+def describe(subject: str) -> Callable[[str, Sequence[Fact], int], dict[str, Any]]:
+    """How the document of ``subject`` (not a verification) is made."""
+    if subject.startswith(AML_SUBJECT):
+        return monitoring_document
+    return company_document if subject.startswith(COMPANY_SUBJECT) else other_document
 
 
 def company_status(fact: Fact) -> str | None:

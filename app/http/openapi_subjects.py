@@ -49,6 +49,15 @@ def subject_paths() -> dict[str, Any]:
         "/companies/{id}": get_path(
             "A KYB company's latest status", "CompanyDocument", [company, MIN_POSITION], False
         ),
+        "/audit/unmodelled/{eventType}/timeline": get_path(
+            "Deliveries of a type the ledger does not model that named no verification",
+            "Timeline",
+            [
+                {"name": "eventType", "in": "path", "required": True, "schema": {"type": "string"}},
+                *TIMELINE,
+            ],
+            auditor=True,
+        ),
         "/companies/{id}/timeline": get_path(
             "A KYB company's timeline", "Timeline", [company, *TIMELINE], True
         ),

@@ -13,13 +13,13 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from adapters.idenfy import SUBJECT_ID_PATTERN
+from adapters.idenfy import SUBJECT_ID_PATTERN, header_name
 from app.http.auditor import subject_timeline
 from app.http.auth import require_read
 from app.http.reads import DEFAULT_LIMIT, MAX_LIMIT, integer_param, read_view
 from app.service.access import AUDITOR_ROLES
 from app.service.services import Services
-from domain.reports import AML_SUBJECT, COMPANY_SUBJECT, UNIDENTIFIED_COMPANY
+from domain.reports import AML_SUBJECT, COMPANY_SUBJECT, OTHER_SUBJECT, UNIDENTIFIED_COMPANY
 
 _ID = re.compile(SUBJECT_ID_PATTERN)
 NAMES = {AML_SUBJECT: "AML monitoring", COMPANY_SUBJECT: "company"}
@@ -93,3 +93,12 @@ async def company_timeline(services: Services, request: Request) -> Response:
     subject = _subject(request, COMPANY_SUBJECT, "id")
     missing = f"no company {request.path_params['id']!r}"
     return await subject_timeline(services, request, subject, missing)
+
+
+async def unmodelled_timeline(services: Services, request: Request) -> Response:
+    """``GET /audit/unmodelled/{eventType}/timeline`` (auditor): the deliveries of a type the
+    ledger does not model that named no verification (``other:{TYPE}``)."""
+    await require_read(services, request.scope, AUDITOR_ROLES)
+    event_type = header_name(request.path_params["eventType"])
+    missing = f"no deliveries of type {event_type!r} naming no verification"
+    return await subject_timeline(services, request, OTHER_SUBJECT + event_type, missing)

@@ -21,6 +21,7 @@ from adapters.idenfy import (
     header_kind,
     header_name,
     looks_like_idenfy,
+    unnamed_other,
 )
 from adapters.quarantine import QuarantinedDelivery, QuarantineFullError
 from app.logs import annotate
@@ -91,13 +92,16 @@ def examine(services: Services, incoming: Incoming) -> Examined:
     try:
         report = decode_report(kind, incoming.body)
     except UnusablePayloadError as error:
-        if kind is Kind.OTHER:
+        if kind is not Kind.OTHER:
+            return Examined(digest, key, cause=f"unusable {kind} payload: {error}")
+        try:  # naming no verification: on the type's own subject, if an object at all
+            report = unnamed_other(incoming.event_type, incoming.body)
+        except UnusablePayloadError as unusable:
             cause = (
                 f"Idenfy-Event-Type {incoming.event_type!r} is not an event the ledger models,"
-                f" and its body names no verification: {error}"
+                f" and its body is no JSON object naming anything: {unusable}"
             )
             return Examined(digest, key, cause=cause)
-        return Examined(digest, key, cause=f"unusable {kind} payload: {error}")
     annotate(scan_ref=report.scan_ref, kind=kind.value)
     delivery = Delivery(kind, incoming.received_at, incoming.body, digest, key, disagreeing_header)
     return Examined(digest, key, delivery, report)

@@ -137,7 +137,7 @@ def send_unrecordable(service: RunningService) -> Counter[tuple[str, str]]:
         )
         assert unusable.status_code == 202, unusable.text
         sent["auto-finished", "quarantined"] += 1
-        unmodelled_body = b'{"monitoringId": "m-1"}'  # an unmodelled type naming no verification
+        unmodelled_body = b"[1, 2]"  # an unmodelled type, and no JSON object
         unmodelled = client.post(
             "/webhooks/idenfy",
             content=unmodelled_body,

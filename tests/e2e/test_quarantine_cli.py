@@ -80,8 +80,8 @@ def test_the_list_shows_each_quarantined_delivery_with_its_cause_and_no_payload(
     client: TestClient, services: Services, database_url: str
 ) -> None:
     unsigned = post(client, encode(result_body(final=False)), key=NEW_KEY)
-    # A type the ledger does not model, whose body names no verification (else: recorded).
-    unmodelled = post(client, encode({"monitoringId": "m-1"}), event_type="VIDEO_CALL_FINISHED")
+    # A type the ledger does not model, whose body is no JSON object (else: recorded).
+    unmodelled = post(client, b"[1, 2]", event_type="VIDEO_CALL_FINISHED")
     unusable = post(client, b'{"scanRef": 42, "clientId": "user-7f3c2a"}')
     assert [unsigned["status"], unmodelled["status"], unusable["status"]] == [401, 202, 202]
     [unsigned_id] = [entry.id for entry in services.quarantine.entries(10) if not entry.authentic]
@@ -261,7 +261,7 @@ def test_a_full_quarantine_refuses_new_unusable_deliveries_and_loses_nothing_ack
 
     repeated = post(client, unusable_body(0))
     assert (repeated["status"], repeated["id"]) == (202, accepted[0]["id"])
-    refused_unmodelled = post(client, encode({"callId": "v-2"}), event_type="VIDEO_CALL_FINISHED")
+    refused_unmodelled = post(client, b"[2]", event_type="VIDEO_CALL_FINISHED")
     assert refused_unmodelled["status"] == 503
     recorded = post(client, encode(result_body()))
     assert (recorded["status"], recorded["result"]) == (200, "recorded")

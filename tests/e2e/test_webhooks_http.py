@@ -24,6 +24,7 @@ from domain.verification import Verification
 from tests.support.idenfy import encode, result_body, signed_headers
 from tests.support.postgres import running_cluster
 from tests.support.settings import SIGNING_KEYS, environment
+from tests.support.webhooks import auth, wait_for_views
 
 SCAN_REF = "3f2b8c1e-5a7d-11ef-9c2a-0242ac120002"
 MIB = 1024 * 1024
@@ -321,10 +322,34 @@ def test_the_same_body_under_another_unmodelled_event_type_is_another_delivery(
     assert services.quarantine.count() == 0
 
 
-def test_an_unmodelled_event_type_naming_no_verification_is_quarantined_once(
+def test_an_unmodelled_event_type_naming_no_verification_is_recorded_on_its_types_subject(
     client: TestClient, services: Services
 ) -> None:
-    raw = encode({"callId": "v-1", "status": "FINISHED"})
+    raw = encode({"callId": "v-1", "status": "FINISHED", "clientId": "user-1"})
+    first = post(client, raw, event_type="VIDEO_CALL_FINISHED")
+    again = post(client, raw, event_type="VIDEO_CALL_FINISHED")
+    spelled = post(client, raw, event_type="video call finished")  # the type as sent differs
+    assert (first.status_code, first.json()["result"]) == (200, "recorded")
+    assert (again.json()["result"], again.json()["sequence"]) == ("duplicate", 1)
+    assert first.json()["subject"] == spelled.json()["subject"] == "other:VIDEO_CALL_FINISHED"
+    assert spelled.json()["sequence"] == 2
+    assert services.quarantine.count() == 0
+    event, _ = services.ledger.events.get(Verification.create_id("other:VIDEO_CALL_FINISHED"))
+    assert isinstance(event, Verification.OtherReported)
+    assert (event.payload, event.client_id) == (raw, "user-1")
+    services.start_projections()
+    wait_for_views(services, spelled.json()["position"])
+    timeline = client.get(
+        "/audit/unmodelled/video-call-finished/timeline?payload=1", headers=auth("auditor")
+    ).json()
+    assert [(e["kind"], e["payload"]) for e in timeline["entries"]] == [("other", raw.decode())] * 2
+    assert timeline["chain"]["valid"] is True
+
+
+@pytest.mark.parametrize("raw", [b"[1, 2]", b"not json", b'"text"'], ids=["array", "text", "str"])
+def test_an_unmodelled_event_type_with_a_body_that_is_no_object_is_quarantined_once(
+    client: TestClient, services: Services, raw: bytes
+) -> None:
     first = post(client, raw, event_type="VIDEO_CALL_FINISHED")
     again = post(client, raw, event_type="VIDEO_CALL_FINISHED")
     assert first.status_code == again.status_code == 202
