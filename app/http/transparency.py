@@ -21,6 +21,7 @@ from app.service.access import AUDITOR_ROLES
 from app.service.evidence import make_bundle
 from app.service.merkle_log import NoSignerError, NotInTreeError, TreeLog
 from app.service.services import Services
+from domain.reports import SUBJECT_PREFIXES
 from domain.verification import Verification
 
 UNAVAILABLE = (PersistenceError, TreeMovedError, UnreadableHashError)
@@ -66,10 +67,14 @@ def _subject(request: Request) -> str:
         raise HTTPException(422, "give scanRef or subject, not both")
     if scan_ref is not None:
         return str(Verification.create_id(scan_ref))
+    if str(subject).startswith(SUBJECT_PREFIXES):  # aml:{id}, company:{id}, other:{TYPE}
+        return str(Verification.create_id(str(subject)))
     try:
         return str(UUID(str(subject)))
     except ValueError:
-        raise HTTPException(422, "subject must be an aggregate id (a UUID)") from None
+        raise HTTPException(
+            422, "subject must be aml:{id}, company:{id}, other:{TYPE} or an aggregate id"
+        ) from None
 
 
 async def inclusion(services: Services, request: Request) -> Response:
@@ -95,7 +100,11 @@ async def consistency(services: Services, request: Request) -> Response:
 
 async def bundle(services: Services, request: Request) -> Response:
     await require_read(services, request.scope, AUDITOR_ROLES)
-    scan_ref = request.path_params["scan_ref"]
+    return await bundle_response(services, request.path_params["scan_ref"])
+
+
+async def bundle_response(services: Services, scan_ref: str) -> Response:
+    """The evidence bundle of ``scan_ref`` as a download (the API's and the UI's)."""
     made = await _run(make_bundle, _tree(services), scan_ref)
     name = "".join(c if c.isalnum() or c in "-_" else "_" for c in scan_ref)[:80]
     return Response(

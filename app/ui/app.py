@@ -108,6 +108,7 @@ def create_ui(services: Services) -> Starlette:
         Route("/recent", partial(ui_pages.recent, state), methods=["GET"]),
         Route("/verifications/{scan_ref}", partial(ui_pages.verification, state), methods=["GET"]),
         Route("/verifications/{scan_ref}/report", partial(ui_pages.report, state), methods=["GET"]),
+        Route("/verifications/{scan_ref}/bundle", partial(ui_pages.bundle, state), methods=["GET"]),
         Route(
             "/verifications/{scan_ref}/payloads/{sequence:int}",
             partial(ui_pages.payload, state),

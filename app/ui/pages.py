@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from adapters.sql import MAX_POSITION
+from app.http import transparency
 from app.http.auditor import chain_of
 from app.http.reads import integer_param, read_view
 from app.service.services import Services
@@ -73,7 +74,25 @@ async def search(state: UiState, request: Request) -> Response:
 async def verification(state: UiState, request: Request) -> Response:
     services, caller = await audited(state, request)
     record = await _verification(request, services, request.path_params["scan_ref"])
+    record["checkpoint"] = await _latest_checkpoint(services)
+    record["keepsTree"] = services.tree is not None
     return render(state, request, "verification.html", record, caller=caller)
+
+
+async def _latest_checkpoint(services: Services) -> str | None:
+    """The newest checkpoint kept, if the service keeps a tree (signing none on a read)."""
+    if services.tree is None:
+        return None
+    try:
+        return await run_in_threadpool(services.tree.latest)
+    except PersistenceError:
+        return None
+
+
+async def bundle(state: UiState, request: Request) -> Response:
+    """The verification's evidence bundle, as ``GET /audit/bundles/{scanRef}`` gives it."""
+    services, _ = await audited(state, request)
+    return await transparency.bundle_response(services, request.path_params["scan_ref"])
 
 
 async def payload(state: UiState, request: Request) -> Response:
