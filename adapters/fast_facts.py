@@ -16,7 +16,8 @@ import msgspec
 from eventsourcing.persistence import Mapper, Notification
 
 from adapters.bulk_load import EventRow, notification_of, select_rows_after
-from domain.verification import RESULT_EVENTS, Verification
+from domain.event_classes import RESULT_EVENTS
+from domain.verification import Verification
 from projections.facts import DOCUMENT_EXPIRATION, REGISTERED, Fact, fact_from, fact_of
 
 
@@ -60,6 +61,9 @@ class StoredState(msgspec.Struct, frozen=True):
     sanctions_status: str | None = None
     adverse_media_status: str | None = None
     scan_refs: tuple[str, ...] = ()
+    expiry_time: int | None = None
+    session_length: int | None = None
+    cause: str | None = None
     class_version: int = 1
 
 
@@ -70,7 +74,11 @@ def _topic(cls: type) -> str:
 REGISTERED_TOPIC = _topic(Verification.Registered)
 EXPIRATION_TOPIC = _topic(Verification.DocumentExpirationNoticed)
 OTHER_TOPIC = _topic(Verification.OtherReported)
-SUBJECT_TOPICS = {_topic(Verification.MonitoringReported), _topic(Verification.CompanyReported)}
+SUBJECT_TOPICS = {
+    _topic(Verification.MonitoringReported),
+    _topic(Verification.CompanyReported),
+    _topic(Verification.StatusChecked),
+}
 KNOWN_TOPICS = {REGISTERED_TOPIC, EXPIRATION_TOPIC, OTHER_TOPIC, *SUBJECT_TOPICS} | {
     _topic(c) for c in RESULT_EVENTS.values()
 }

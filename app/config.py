@@ -13,6 +13,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from adapters.completeness_settings import CompletenessSettings, SettingError, parse_completeness
 from adapters.persistence import DatabaseUrlError, StoreLocation, parse_database_url
 from adapters.signed_note import NoteError, Signer
 
@@ -108,6 +109,8 @@ class Settings:
     """The signer of the ledger's checkpoints (ADR 28); none are signed without one."""
     checkpoint_interval: int = DEFAULT_CHECKPOINT_INTERVAL
     """Seconds between the checkpoints the tree follower publishes while the ledger grows."""
+    completeness: CompletenessSettings = field(default_factory=CompletenessSettings)
+    """Overdue verifications and reconciliation with iDenfy's status API."""
 
 
 def parse_checkpoint_key(value: str) -> Signer | None:
@@ -273,6 +276,10 @@ def load(environ: Mapping[str, str], *, require_signing_keys: bool = True) -> Se
     else:
         signing_keys = ()
     raw_encryption_key = environ.get(ENCRYPTION_KEY, "")
+    try:
+        completeness = parse_completeness(environ)
+    except SettingError as error:
+        raise ConfigError(str(error)) from None
     return Settings(
         database_url=url,
         store=store,
@@ -288,4 +295,5 @@ def load(environ: Mapping[str, str], *, require_signing_keys: bool = True) -> Se
         failure_limits=parse_failure_limits(environ),
         checkpoint_key=parse_checkpoint_key(environ.get(CHECKPOINT_KEY, "")),
         checkpoint_interval=parse_limit(environ, CHECKPOINT_INTERVAL, DEFAULT_CHECKPOINT_INTERVAL),
+        completeness=completeness,
     )

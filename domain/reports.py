@@ -31,6 +31,9 @@ class Kind(enum.StrEnum):
     as sent (``COMPANY_REVIEW``...) is kept with it."""
 
 
+STATUS_CHECKED = "status-checked"
+"""The kind of an answer of iDenfy's status API, asked by ``ledger reconcile``: a fact of
+the verification, but no delivery, so no ``Kind``."""
 AML_SUBJECT = "aml:"
 COMPANY_SUBJECT = "company:"
 OTHER_SUBJECT = "other:"
@@ -154,6 +157,27 @@ class CompanyNotice:
 
 Report = Outcome | ExpirationNotice | OtherNotice | MonitoringNotice | CompanyNotice
 """What one delivery says, as the aggregate takes it."""
+
+
+@dataclass(frozen=True)
+class StatusCheckReport:
+    """What iDenfy's status API answered when the ledger asked about a verification that
+    had gone quiet: the answer's bytes and digest, and, when it can be used, its status and
+    verdicts; when it cannot, why (``cause``), and then it decides nothing."""
+
+    scan_ref: str
+    asked_at: datetime
+    http_status: int
+    payload: bytes
+    payload_sha256: str
+    overall: str | None = None
+    auto_document: str | None = None
+    auto_face: str | None = None
+    manual_document: str | None = None
+    manual_face: str | None = None
+    fraud_tags: tuple[str, ...] = ()
+    mismatch_tags: tuple[str, ...] = ()
+    cause: str | None = None
 
 
 @dataclass(frozen=True)

@@ -1,15 +1,11 @@
 """One identity verification (one iDenfy ``scanRef``) and everything recorded about it.
 
-The same aggregate records the ledger's other subjects, AML monitorings (``aml:{id}``)
-and KYB companies (``company:{id}``), whose ids take the place of the scanRef: their
-events share the chain, the digest and the exports (ADR 27). The class keeps its name,
-which is part of every stored event's topic.
-
-The aggregate is the consistency boundary of the ledger: each event is a fact iDenfy
-or the business backend stated about this verification, numbered 1, 2, 3... in the
-order the ledger recorded it. The aggregate only guards what must hold for the
-history itself (one event per delivery, one registration, one scanRef); how results
-combine into a status is a projection's concern.
+The aggregate is the ledger's consistency boundary: each event is a fact iDenfy or the
+backend stated about this verification, numbered 1, 2, 3... in recording order. It guards
+only what the history needs (one event per delivery, one registration, one scanRef); how
+results combine into a status is a projection's concern. It records the other subjects
+too (``aml:{id}``, ``company:{id}``, ``other:{TYPE}``, ADR 27) under their keys; the class
+keeps its name, part of every stored event's topic.
 """
 
 from __future__ import annotations
@@ -23,19 +19,15 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 from eventsourcing.domain import AggregateEvent, BaseAggregate
 
 from domain.chain import event_hash
-from domain.errors import KindMismatchError, RegistrationConflictError, ScanRefMismatchError
+from domain.errors import RegistrationConflictError, ScanRefMismatchError
 from domain.reports import (
+    STATUS_CHECKED,
     TYPED_KINDS,
-    CompanyNotice,
     Delivery,
-    ExpirationNotice,
-    Kind,
-    MonitoringNotice,
-    OtherNotice,
-    Outcome,
     Receipt,
     Registration,
     Report,
+    StatusCheckReport,
 )
 
 VERIFICATION_NAMESPACE = uuid5(NAMESPACE_URL, "urn:verification-ledger:verification")
@@ -181,6 +173,26 @@ class Verification(BaseAggregate[UUID]):
 
         class_version = 1
 
+    class StatusChecked(Event):
+        """iDenfy's status API answered about this verification (``ledger reconcile``):
+        the answer kept whole, with its status and verdicts, or the ``cause`` it is
+        unusable."""
+
+        class_version = 1
+        kind: str
+        received_at: datetime
+        http_status: int
+        payload_sha256: str
+        payload: bytes
+        overall: str | None
+        auto_document: str | None
+        auto_face: str | None
+        manual_document: str | None
+        manual_face: str | None
+        fraud_tags: list[str]
+        mismatch_tags: list[str]
+        cause: str | None
+
     class OtherReported(Reported):
         """A delivery of a type the ledger does not model (``header_kind`` is the type as
         sent): kept whole in the history and its chain, changing no status."""
@@ -234,7 +246,18 @@ class Verification(BaseAggregate[UUID]):
         for name, value in vars(report).items():
             if name != "scan_ref":
                 facts[name] = list(value) if isinstance(value, tuple) else value
-        self.trigger_event(_event_class(delivery.kind, report), **facts)
+        from domain.event_classes import event_class  # which names this class's events
+
+        self.trigger_event(event_class(delivery.kind, report), **facts)
+        return Receipt(self.scan_ref, self.version, duplicate=False)
+
+    def check_status(self, check: StatusCheckReport) -> Receipt:
+        """Record what iDenfy's status API answered (every answer is a new fact)."""
+        if check.scan_ref != self.scan_ref:
+            raise ScanRefMismatchError(check.scan_ref)
+        fields = {k: list(v) if isinstance(v, tuple) else v for k, v in vars(check).items()}
+        fields.update(kind=STATUS_CHECKED, received_at=fields.pop("asked_at"))
+        self.trigger_event(self.StatusChecked, **fields)
         return Receipt(self.scan_ref, self.version, duplicate=False)
 
     def register(self, registration: Registration) -> Receipt:
@@ -251,33 +274,3 @@ class Verification(BaseAggregate[UUID]):
         fields = asdict(registration)
         self.trigger_event(self.Registered, **fields)
         return Receipt(self.scan_ref, self.version, duplicate=False)
-
-
-def _event_class(kind: Kind, report: Report) -> type[Verification.Reported]:
-    """The event a report of ``kind`` is recorded as; a report under another kind's name
-    is refused."""
-    if isinstance(report, Outcome):
-        found: type[Verification.Reported] | None = RESULT_EVENTS.get(kind)
-    else:
-        expected, found = NOTICE_EVENTS[type(report)]
-        found = found if kind is expected else None
-    if found is None:
-        raise KindMismatchError(kind.value)
-    return found
-
-
-RESULT_EVENTS: dict[Kind, type[Verification.ResultReported]] = {
-    Kind.IDENTIFICATION: Verification.IdentificationFinished,
-    Kind.AUTO_FINISHED: Verification.AutoReviewFinished,
-    Kind.MANUAL_FINISHED: Verification.ManualReviewFinished,
-    Kind.CANCELLED: Verification.VerificationCanceled,
-    Kind.EXPIRED: Verification.VerificationExpired,
-    Kind.RESUBMITTED: Verification.VerificationResubmitted,
-}
-
-NOTICE_EVENTS: dict[type, tuple[Kind, type[Verification.Reported]]] = {
-    ExpirationNotice: (Kind.DOCUMENT_EXPIRATION, Verification.DocumentExpirationNoticed),
-    OtherNotice: (Kind.OTHER, Verification.OtherReported),
-    MonitoringNotice: (Kind.AML_MONITORING, Verification.MonitoringReported),
-    CompanyNotice: (Kind.COMPANY, Verification.CompanyReported),
-}

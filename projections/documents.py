@@ -26,6 +26,26 @@ class AmlMonitoringLink(TypedDict):
     alertStatus: str | None
 
 
+class StatusCheck(TypedDict):
+    """What iDenfy's status API last answered (``ledger reconcile``): when, the status, and
+    why the answer could not be used (null when it could)."""
+
+    at: str
+    status: str | None
+    cause: NotRequired[str | None]
+
+
+class Completeness(TypedDict):
+    """When a verification should have ended, and whether it is overdue."""
+
+    registeredAt: NotRequired[str | None]
+    expectedBy: NotRequired[str | None]
+    finished: NotRequired[bool]
+    deadline: str | None
+    overdue: bool
+    lastStatusCheck: StatusCheck | None
+
+
 class StatusDocument(TypedDict):
     """A verification's status under the rules in force."""
 
@@ -53,6 +73,12 @@ class StatusDocument(TypedDict):
     lastEventAt: NotRequired[str | None]
     lastPosition: NotRequired[int]
     documentExpiration: NotRequired[DocumentExpiration | None]
+    registeredAt: NotRequired[str | None]
+    expectedBy: NotRequired[str | None]
+    finished: NotRequired[bool]
+    deadline: str | None
+    overdue: bool
+    lastStatusCheck: StatusCheck | None
     rulesVersion: int
     amlMonitoring: NotRequired[AmlMonitoringLink | None]
 

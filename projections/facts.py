@@ -23,6 +23,9 @@ AML_MONITORING = "aml-monitoring"
 COMPANY = "company"
 """Facts of the ledger's other subjects (``domain.reports.SUBJECT_PREFIXES``)."""
 NOT_RESULTS = frozenset({REGISTERED, DOCUMENT_EXPIRATION, OTHER, AML_MONITORING, COMPANY})
+STATUS_CHECKED = "status-checked"
+DECISIVE_CHECKS = frozenset({"APPROVED", "DENIED", "SUSPECTED", "EXPIRED"})
+"""The answers of iDenfy's status API that put a status in force."""
 CANCELLED = "cancelled"
 EXPIRED = "expired"
 
@@ -64,9 +67,16 @@ class Fact(NamedTuple):
     sanctions_status: str | None = None
     adverse_media_status: str | None = None
     scan_refs: tuple[str, ...] = ()
+    expiry_time: int | None = None
+    session_length: int | None = None
+    cause: str | None = None
 
     @property
     def is_result(self) -> bool:
+        """Whether the rules order it among results: every delivered result, and a status
+        check whose answer decides (rule 4's way)."""
+        if self.kind == STATUS_CHECKED:
+            return self.overall in DECISIVE_CHECKS and self.cause is None
         return self.kind not in NOT_RESULTS
 
 
@@ -150,3 +160,9 @@ def _monitoring(event: Verification.MonitoringReported, position: int) -> Fact:
 @fact_of.register
 def _company(event: Verification.CompanyReported, position: int) -> Fact:
     return fact_from(event, event.originator_version, position, COMPANY, _iso(event.received_at))
+
+
+@fact_of.register
+def _checked(event: Verification.StatusChecked, position: int) -> Fact:
+    received = _iso(event.received_at)
+    return fact_from(event, event.originator_version, position, STATUS_CHECKED, received)

@@ -1,9 +1,12 @@
-"""The status rules, version 2: which result is in force, whatever the arrival order.
+"""The status rules, version 3: which result is in force, whatever the arrival order.
 
 Every result of a verification has a place in one order: ``finishTime`` first (one
 attempt), then automated before manual, then preliminary before final, then arrival.
 The result in force is the last in that order. A cancel or expiry sorts after every
-result whose ``finishTime`` was known when it arrived, and before any later one.
+result whose ``finishTime`` was known when it arrived, and before any later one; so does
+(version 3) an answer of iDenfy's status API that decides (``APPROVED``, ``DENIED``,
+``SUSPECTED``: a final result, manual when it carries a manual verdict; ``EXPIRED``: an
+expiry), while ``REVIEWING`` makes ``awaitingManualReview`` true.
 
 This module is pure: the projections give it a verification's facts and store what
 it returns. A change of these rules gets a new ``RULES_VERSION``, and ``ledger
@@ -17,11 +20,19 @@ from dataclasses import dataclass
 from typing import Any, Literal, cast
 
 from domain.reports import SUBJECT_PREFIXES
-from projections.documents import StatusDocument
-from projections.facts import CANCELLED, DOCUMENT_EXPIRATION, EXPIRED, REGISTERED, Fact
+from projections.completeness import awaiting_review_by_check, completeness
+from projections.documents import DocumentExpiration, StatusDocument
+from projections.facts import (
+    CANCELLED,
+    DOCUMENT_EXPIRATION,
+    EXPIRED,
+    REGISTERED,
+    STATUS_CHECKED,
+    Fact,
+)
 from projections.subjects import describe, subject_timeline
 
-RULES_VERSION = 2
+RULES_VERSION = 3
 DEFAULT_MAX_REATTEMPTS = 1
 DEFAULT_MAX_IMAGE_RECAPTURES = 3
 
@@ -41,8 +52,16 @@ class Evaluation:
 
 
 def is_closing(fact: Fact) -> bool:
-    """Cancels and expiries close a verification whatever their payload says."""
-    return fact.kind in (CANCELLED, EXPIRED)
+    """Cancels and expiries close a verification whatever their payload says (and so does
+    a status check answering EXPIRED)."""
+    return fact.kind in (CANCELLED, EXPIRED) or (
+        fact.kind == STATUS_CHECKED and fact.overall == "EXPIRED"
+    )
+
+
+def sorts_last(fact: Fact) -> bool:
+    """Closing results and status checks sort after every result known when recorded."""
+    return fact.kind == STATUS_CHECKED or is_closing(fact)
 
 
 def is_preliminary(fact: Fact) -> bool:
@@ -53,6 +72,8 @@ def review(fact: Fact, results: Sequence[Fact]) -> int:
     """AUTOMATED or MANUAL (rule 2); CLOSING for cancels and expiries (rule 4)."""
     if is_closing(fact):
         return CLOSING
+    if fact.kind == STATUS_CHECKED:
+        return MANUAL if _manual_verdict(fact) else AUTOMATED
     if fact.kind == "manual-finished":
         return MANUAL
     if fact.kind == "identification" and fact.final is None and _manual_verdict(fact):
@@ -73,7 +94,7 @@ def _manual_verdict(fact: Fact) -> bool:
 
 def order_key(fact: Fact, results: Sequence[Fact]) -> OrderKey:
     """The fact's place in the order of rule 1, among ``results`` (all known so far)."""
-    if is_closing(fact):
+    if sorts_last(fact):
         known = [r.finish_time for r in results if r.sequence <= fact.sequence]
         horizon = max((t for t in known if t is not None), default=NO_TIME)
         return (horizon, CLOSING, 1, fact.sequence)
@@ -90,7 +111,7 @@ def effective_status(fact: Fact) -> str | None:
 
 
 def effective_final(fact: Fact) -> bool:
-    return is_closing(fact) or fact.final is not False
+    return sorts_last(fact) or fact.final is not False
 
 
 def in_force(results: Sequence[Fact]) -> Fact | None:
@@ -128,7 +149,6 @@ def _verification(scan_ref: str, facts: list[Fact]) -> Evaluation:
     current = in_force(results)
     registration = next((f for f in facts if f.kind == REGISTERED), None)
     identified = registration or next((f for f in facts if f.client_id), None)
-    notices = [f for f in facts if f.kind == DOCUMENT_EXPIRATION]
     allowed = (
         registration.max_reattempts
         if registration is not None and registration.max_reattempts is not None
@@ -146,7 +166,8 @@ def _verification(scan_ref: str, facts: list[Fact]) -> Evaluation:
         "status": status,
         "final": effective_final(current) if current is not None else False,
         "decidedBy": decided_by.get(review_kind) if review_kind is not None else None,
-        "awaitingManualReview": current is not None and is_preliminary(current),
+        "awaitingManualReview": (current is not None and is_preliminary(current))
+        or awaiting_review_by_check(facts, current),
         "autoDocument": current.auto_document if current else None,
         "autoFace": current.auto_face if current else None,
         "manualDocument": current.manual_document if current else None,
@@ -158,19 +179,13 @@ def _verification(scan_ref: str, facts: list[Fact]) -> Evaluation:
         "reattemptsAllowed": allowed,
         "reattemptsUsed": used,
         "reattemptsRemaining": max(0, allowed - used),
-        "maxImageRecaptures": registration.max_image_recaptures
-        if registration is not None and registration.max_image_recaptures is not None
-        else DEFAULT_MAX_IMAGE_RECAPTURES,
+        "maxImageRecaptures": _recaptures(registration),
         "events": len(facts),
         "firstEventAt": min((f.received_at for f in facts), default=None),
         "lastEventAt": max((f.received_at for f in facts), default=None),
         "lastPosition": max((f.position for f in facts), default=0),
-        "documentExpiration": {
-            "threshold": notices[-1].threshold,
-            "date": notices[-1].document_expiration,
-        }
-        if notices
-        else None,
+        "documentExpiration": _expiration(facts),
+        **completeness(facts, any(effective_final(r) for r in results)),
         "rulesVersion": RULES_VERSION,
         # Always last: status reads put the AML monitoring that names the verification
         # in its place (``adapters.status_query.with_link``).
@@ -179,6 +194,19 @@ def _verification(scan_ref: str, facts: list[Fact]) -> Evaluation:
     return Evaluation(
         document=cast(dict[str, Any], document), timeline=timeline(facts), in_force=current
     )
+
+
+def _recaptures(registration: Fact | None) -> int:
+    if registration is not None and registration.max_image_recaptures is not None:
+        return registration.max_image_recaptures
+    return DEFAULT_MAX_IMAGE_RECAPTURES
+
+
+def _expiration(facts: Sequence[Fact]) -> DocumentExpiration | None:
+    notices = [f for f in facts if f.kind == DOCUMENT_EXPIRATION]
+    if not notices:
+        return None
+    return {"threshold": notices[-1].threshold, "date": notices[-1].document_expiration}
 
 
 def _external_ref(registration: Fact | None, facts: Sequence[Fact]) -> str | None:
@@ -208,7 +236,7 @@ def timeline(facts: Sequence[Fact]) -> list[dict[str, Any]]:
             "kind": fact.kind,
             "receivedAt": fact.received_at,
             "final": effective_final(fact) if result else None,
-            "status": effective_status(fact) if result else None,
+            "status": effective_status(fact) if result or fact.kind == STATUS_CHECKED else None,
             "preliminary": is_preliminary(fact) if result else False,
             "lateArrival": False,
             "supersededBy": None,

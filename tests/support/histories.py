@@ -14,14 +14,16 @@ from projections.facts import Fact
 
 SCAN_REF = "3f2b8c1e-5a7d-11ef-9c2a-0242ac120002"
 CLIENT_ID = "user-1"
-ARRIVAL_FIELDS = ("firstEventAt", "lastEventAt", "lastPosition")
+ARRIVAL_FIELDS = (
+    "firstEventAt", "lastEventAt", "lastPosition", "registeredAt", "expectedBy", "deadline",
+)  # fmt: skip
 RESULT_KINDS = ("auto-finished", "manual-finished", "identification", "resubmitted")
 CLOSING_KINDS = ("cancelled", "expired")
 FINISH_TIMES = (None, 1718786500, 1718790100)
 OVERALLS = ("APPROVED", "DENIED", "SUSPECTED", "REVIEWING", "EXPIRED", "NEW_VENDOR_VALUE")
 FRAUD_TAGS = ("AUTO_SUSPICIOUS", "MANUAL_FRAUD", "NEW_FRAUD_TAG")
 MISMATCH_TAGS = ("NAME", "DATE_OF_BIRTH", "NEW_MISMATCH_TAG")
-NOT_RESULTS = ("registered", "document-expiration")
+NOT_RESULTS = ("registered", "document-expiration", "status-checked")
 CHECKS = (None, "DOC_VALIDATED", "FACE_MATCH", "UNKNOWN_CHECK")
 
 PROPERTY = settings(

@@ -18,6 +18,7 @@ from domain.reports import (
     OtherNotice,
     Outcome,
     Registration,
+    StatusCheckReport,
 )
 from domain.verification import Verification
 from projections.facts import Fact, fact_of
@@ -87,8 +88,9 @@ def recorded_events() -> list[Verification.Event]:
         verification.receive(delivery(kind), OUTCOME)
     verification.receive(delivery(Kind.DOCUMENT_EXPIRATION), NOTICE)
     verification.receive(delivery(Kind.OTHER), OtherNotice(SCAN_REF, "user-1"))
+    verification.check_status(CHECK)
     events = [e for e in verification.collect_events() if isinstance(e, Verification.Event)]
-    assert len(events) == len(RESULT_CLASSES) + 3
+    assert len(events) == len(RESULT_CLASSES) + 4
     return events
 
 
@@ -103,6 +105,35 @@ MONITORING = MonitoringNotice(
     scan_refs=(SCAN_REF, "scan-2"),
 )
 COMPANY = CompanyNotice(company_id="c-1", client_id="client-9", subject_status="REQUESTED")
+
+
+CHECK_ANSWER = b'{"status":"APPROVED","manualFace":"FACE_MATCH","scanRef":"' + SCAN_REF.encode()
+CHECK = StatusCheckReport(
+    scan_ref=SCAN_REF,
+    asked_at=RECEIVED_AT,
+    http_status=200,
+    payload=CHECK_ANSWER + b'"}',
+    payload_sha256=hashlib.sha256(CHECK_ANSWER + b'"}').hexdigest(),
+    overall="APPROVED",
+    manual_face="FACE_MATCH",
+)
+
+
+def test_a_status_check_is_a_fact_that_decides_when_its_answer_does() -> None:
+    [event] = [e for e in recorded_events() if isinstance(e, Verification.StatusChecked)]
+
+    fact = fact_of(event, POSITION)
+
+    assert (fact.kind, fact.overall, fact.manual_face, fact.cause) == (
+        "status-checked",
+        "APPROVED",
+        "FACE_MATCH",
+        None,
+    )
+    assert fact.payload_sha256 == CHECK.payload_sha256
+    assert fact.is_result is True
+    assert fact._replace(overall="REVIEWING").is_result is False
+    assert fact._replace(cause="unknown-status").is_result is False
 
 
 def subject_events() -> list[Verification.Event]:
@@ -143,6 +174,8 @@ def test_a_registration_carries_its_identifiers_and_limits() -> None:
         max_image_recaptures=5,
         prev_hash=None,
         hash=event.hash,
+        expiry_time=REGISTRATION.expiry_time,
+        session_length=REGISTRATION.session_length,
     )
     assert fact.is_result is False
 

@@ -663,7 +663,7 @@ def test_the_document_counts_events_and_spans_their_arrival() -> None:
 
 
 def test_the_document_names_the_rules_version_that_produced_it() -> None:
-    assert RULES_VERSION == 2
+    assert RULES_VERSION == 3
     assert document(registered())["rulesVersion"] == RULES_VERSION
     assert document(auto(FIRST))["rulesVersion"] == RULES_VERSION
 
