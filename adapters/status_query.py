@@ -11,11 +11,19 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
 
 from adapters.generations import META, table_key
 from adapters.sql import quoted
 from adapters.views import GENERATION_LOOKUP_SECONDS
+from projections.completeness import DEFAULT_GRACE, deadline, is_overdue
 
+_json = msgspec.json.Decoder()
+_encode = msgspec.json.Encoder().encode
 PROJECTION = "current_status"
 ACTIVE = "SELECT active FROM {meta} WHERE name = ?"
 DOCUMENT = (
@@ -46,6 +54,32 @@ def with_link(document: str, link: str | None) -> str:
         return document
     base = document[: -len(NO_LINK)] if document.endswith(NO_LINK) else document[:-1]
     return f'{base},"amlMonitoring":{link or "null"}}}'
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Serving:
+    """What a status read adds to a stored document: its ``amlMonitoring`` link, and for a
+    registered verification its ``deadline`` under the configured grace and whether it is
+    ``overdue`` now (``projections.completeness``); neither is an event's doing."""
+
+    grace: int = DEFAULT_GRACE
+    clock: Callable[[], datetime] = _now
+
+    def text(self, document: str, link: str | None) -> str:
+        served = with_link(document, link)
+        if '"expectedBy":"' not in served:  # not registered, or written before version 3
+            return served
+        found = _json.decode(served)
+        found["deadline"] = deadline(found["expectedBy"], self.grace)
+        found["overdue"] = is_overdue(found, self.clock())
+        return _encode(found).decode()
+
+    def document(self, document: str, link: str | None) -> dict[str, Any]:
+        return dict(_json.decode(self.text(document, link)))
 
 
 def statement(text: str, postgres: bool) -> str:

@@ -37,10 +37,10 @@ from adapters.sql import quoted
 from adapters.status_query import (
     PROJECTION,
     ActiveGeneration,
+    Serving,
     active_query,
     document_params,
     document_query,
-    with_link,
 )
 
 SQLITE_BUSY_MILLISECONDS = 50
@@ -63,8 +63,14 @@ class StatusReader(Protocol):
 class SQLiteStatusReader:
     """Reads on the calling thread (the event loop) over one query-only connection."""
 
-    def __init__(self, path: Path, generations: ActiveGeneration | None = None):
+    def __init__(
+        self,
+        path: Path,
+        generations: ActiveGeneration | None = None,
+        serving: Serving | None = None,
+    ):
         self.path = path
+        self.serving = serving or Serving()
         self.connection: sqlite3.Connection | None = None
         self.generations = generations or ActiveGeneration()
 
@@ -87,7 +93,7 @@ class SQLiteStatusReader:
             self.generations.found(None if row is None else int(row[0]))
         table = self.generations.table
         row = connection.execute(document_query(table), document_params(scan_ref)).fetchone()
-        return None if row is None else with_link(row[0], row[1]).encode()
+        return None if row is None else self.serving.text(row[0], row[1]).encode()
 
     async def document(self, scan_ref: str) -> bytes | None:
         try:
@@ -109,8 +115,14 @@ class PostgresStatusReader:
     (a test client without a lifespan, say) takes the threaded path instead.
     """
 
-    def __init__(self, location: PostgresLocation, generations: ActiveGeneration | None = None):
+    def __init__(
+        self,
+        location: PostgresLocation,
+        generations: ActiveGeneration | None = None,
+        serving: Serving | None = None,
+    ):
         self.location = location
+        self.serving = serving or Serving()
         self.schema = location.schema or "public"
         self.generations = generations or ActiveGeneration(partial(quoted, schema=self.schema))
         self.pool: AsyncConnectionPool[Any] | None = None
@@ -156,7 +168,7 @@ class PostgresStatusReader:
                 document_query(table, postgres=True), document_params(scan_ref)
             )
             found = await cursor.fetchone()
-        return None if found is None else with_link(found[0], found[1]).encode()
+        return None if found is None else self.serving.text(found[0], found[1]).encode()
 
     async def document(self, scan_ref: str) -> bytes | None:
         try:
@@ -173,10 +185,13 @@ class PostgresStatusReader:
 
 
 def status_reader(
-    location: StoreLocation, generations: ActiveGeneration | None = None
+    location: StoreLocation,
+    generations: ActiveGeneration | None = None,
+    serving: Serving | None = None,
 ) -> StatusReader:
     """The fast status reader for the views of the ledger at ``location``; given the
-    threaded view's ``generations``, the two share one look-up of the active tables."""
+    threaded view's ``generations`` and ``serving``, the two share one look-up of the
+    active tables and serve documents alike."""
     if isinstance(location, SQLiteLocation):
-        return SQLiteStatusReader(views_path(location), generations)
-    return PostgresStatusReader(location, generations)
+        return SQLiteStatusReader(views_path(location), generations, serving)
+    return PostgresStatusReader(location, generations, serving)

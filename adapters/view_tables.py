@@ -14,8 +14,8 @@ from adapters.status_query import (
     DOCUMENT,
     PROJECTION,
     ActiveGeneration,
+    Serving,
     document_params,
-    with_link,
 )
 from adapters.subject_rows import (
     VERIFICATION_ROWS,
@@ -24,7 +24,7 @@ from adapters.subject_rows import (
     subject_documents,
     subject_values,
 )
-from adapters.views import Mode, SqlVerificationView, decode_json, encode_json, reading
+from adapters.views import Mode, SqlVerificationView, encode_json, reading
 from domain.reports import is_verification
 from projections.audit_timeline import AuditTimelineView
 from projections.current_status import CurrentStatusView, StatusFilter
@@ -74,6 +74,7 @@ class SqlCurrentStatusView(SqlVerificationView, CurrentStatusView):
 
     def __init__(self, sql: Sql, *, mode: Mode = "read", generation: int | None = None):
         self.active = ActiveGeneration(sql.table)
+        self.serving = Serving()
         super().__init__(sql, mode=mode, generation=generation)
 
     @property
@@ -115,7 +116,7 @@ class SqlCurrentStatusView(SqlVerificationView, CurrentStatusView):
         table = self.rows_table(self.generation())
         with self.sql.transaction(commit=False) as c:
             found = c.execute(DOCUMENT.format(table=table), document_params(scan_ref)).fetchone()
-        return None if found is None else decode_json(with_link(found["document"], found["link"]))
+        return None if found is None else self.serving.document(found["document"], found["link"])
 
     @reading
     def subject(self, subject: str) -> dict[str, Any] | None:
@@ -155,7 +156,7 @@ class SqlCurrentStatusView(SqlVerificationView, CurrentStatusView):
                 f" WHERE {clause} ORDER BY d.last_position DESC LIMIT ?",
                 [*params, limit],
             ).fetchall()
-        return [decode_json(with_link(row["document"], row["link"])) for row in rows]
+        return [self.serving.document(row["document"], row["link"]) for row in rows]
 
 
 class SqlReattemptsView(SqlVerificationView, ReattemptsView):

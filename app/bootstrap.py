@@ -66,6 +66,7 @@ def bootstrap(
         if quarantine is None:
             quarantine = open_quarantine(ledger)
         views = open_views(settings)
+        views.status.serving.clock = clock
         access_log = open_access_log(ledger)
         commit_probe = open_commit_probe(ledger)
         ui_sessions = open_session_store(ledger)
@@ -127,9 +128,11 @@ def ledger_settings(settings: Settings, *, create_tables: bool = False) -> dict[
 def open_views(settings: Settings) -> Views:
     try:
         sql = Sql(views_datastore(settings.store))
+        status = SqlCurrentStatusView(sql)
+        status.serving.grace = settings.completeness.overdue_grace
         return Views(
             sql=sql,
-            status=SqlCurrentStatusView(sql),
+            status=status,
             reattempts=SqlReattemptsView(sql),
             timeline=SqlAuditTimelineView(sql),
         )

@@ -146,7 +146,8 @@ def route_table(services: Services, reader: StatusReader) -> RouteTable:
 def create_api(services: Services, more: Sequence[BaseRoute] = ()) -> LedgerApp:
     """The API over ``services``, with ``more`` routes (the UI); closing it is the
     caller's business."""
-    reader = status_reader(services.settings.store, services.views.status.active)
+    status = services.views.status
+    reader = status_reader(services.settings.store, status.active, status.serving)
     table = route_table(services, reader)
 
     @asynccontextmanager

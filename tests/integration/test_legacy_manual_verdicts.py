@@ -60,5 +60,9 @@ def test_a_legacy_manual_verdict_is_in_force_and_a_replay_counts_the_change(
     assert summary.status_changed == 2
     after = services.views.status.status("legacy-1")
     assert after is not None
-    assert (after["status"], after["decidedBy"], after["rulesVersion"]) == ("APPROVED", "manual", 2)
+    assert (after["status"], after["decidedBy"], after["rulesVersion"]) == (
+        "APPROVED",
+        "manual",
+        projections.rules.RULES_VERSION,
+    )
     assert after["attempts"] == 1
