@@ -17,15 +17,22 @@ the same verification replaces it.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime, timedelta
 from typing import Any
 
 from adapters.fact_codec import encode_facts
 from adapters.sql import Sql
 from adapters.status_query import AML_LINK
 from adapters.views import decode_json, encode_json
-from domain.reports import AML_SUBJECT, COMPANY_SUBJECT, OTHER_SUBJECT
+from domain.reports import AML_SUBJECT, COMPANY_SUBJECT, OTHER_SUBJECT, SUBJECT_PREFIXES
+from projections.completeness import iso
 
-MONITORING_ROW, COMPANY_ROW, LINK_ROW, OTHER_ROW = 2, 3, 4, 5
+MONITORING_ROW, COMPANY_ROW, LINK_ROW, OTHER_ROW, DUE_ROW = 2, 3, 4, 5, 6
+DUE = "~due:"
+"""The key prefix of a registered verification's deadline row: ``status`` holds its
+``expectedBy`` while it is not finished (NULL once it is), ``client_id`` when iDenfy's
+status API was last asked about it; so overdue verifications, and those of them not asked
+about lately, are one range look-up."""
 VERIFICATION_ROWS = "final < 2"
 NO_FACTS = encode_facts([])
 SUBJECT_ROWS = {AML_SUBJECT: MONITORING_ROW, COMPANY_SUBJECT: COMPANY_ROW, OTHER_SUBJECT: OTHER_ROW}
@@ -39,10 +46,22 @@ def subject_values(subject: str, document: Mapping[str, Any]) -> tuple[Any, ...]
     return (None, status, kind, 0, document["lastPosition"], encode_json(document))
 
 
-def link_rows(subject: str, document: Mapping[str, Any]) -> list[tuple[Any, ...]]:
-    """The rows linking the verifications a monitoring names to it."""
-    if not subject.startswith(AML_SUBJECT):
+def due_rows(subject: str, document: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+    """A registered verification's deadline row (``DUE``), none for others."""
+    expected = document.get("expectedBy")
+    if expected is None or subject.startswith(SUBJECT_PREFIXES):
         return []
+    open_until = None if document["finished"] else expected
+    checked = document["lastStatusCheck"]
+    at = checked["at"] if checked else None
+    return [(DUE + subject, at, open_until, DUE_ROW, 0, document["lastPosition"], "{}", NO_FACTS)]
+
+
+def link_rows(subject: str, document: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+    """The rows linking the verifications a monitoring names to it (and the deadline row
+    of a registered verification)."""
+    if not subject.startswith(AML_SUBJECT):
+        return due_rows(subject, document)
     link = encode_json(
         {
             "monitoringId": document["monitoringId"],
@@ -87,3 +106,29 @@ def subject_documents(
             [*params, limit],
         ).fetchall()
     return [dict(decode_json(row["document"])) for row in rows]
+
+
+def overdue_cutoff(now: datetime, grace: int) -> str:
+    """Verifications expected by before this (ISO, as ``expectedBy`` is written) are overdue
+    unless finished."""
+    return iso(now - timedelta(seconds=grace))
+
+
+def due_candidates(sql: Sql, table: str, cutoff: str, checked_before: str, limit: int) -> list[str]:
+    """Unfinished verifications expected by before ``cutoff`` and not asked about since
+    ``checked_before``, the longest overdue first."""
+    with sql.transaction(commit=False) as c:
+        rows = c.execute(
+            f"SELECT scan_ref FROM {table} WHERE final = ? AND status < ?"
+            " AND (client_id IS NULL OR client_id < ?) ORDER BY status LIMIT ?",
+            (DUE_ROW, cutoff, checked_before, limit),
+        ).fetchall()
+    return [r["scan_ref"][len(DUE) :] for r in rows]
+
+
+def overdue_count(sql: Sql, table: str, cutoff: str) -> int:
+    with sql.transaction(commit=False) as c:
+        row = c.execute(
+            f"SELECT COUNT(*) AS n FROM {table} WHERE final = ? AND status < ?", (DUE_ROW, cutoff)
+        ).fetchone()
+    return int(row["n"])

@@ -8,9 +8,9 @@ from typing import Any
 from adapters.fact_codec import decode_facts, decode_timeline, encode_timeline
 from adapters.generations import META
 from adapters.sql import Sql
+from adapters.status_lists import status_documents
 from adapters.status_query import (
     ACTIVE,
-    AML_LINK,
     DOCUMENT,
     PROJECTION,
     ActiveGeneration,
@@ -18,8 +18,10 @@ from adapters.status_query import (
     document_params,
 )
 from adapters.subject_rows import (
-    VERIFICATION_ROWS,
+    due_candidates,
     link_rows,
+    overdue_count,
+    overdue_cutoff,
     subject_document,
     subject_documents,
     subject_values,
@@ -133,30 +135,20 @@ class SqlCurrentStatusView(SqlVerificationView, CurrentStatusView):
 
     @reading
     def statuses(self, where: StatusFilter, limit: int, before: int | None) -> list[dict[str, Any]]:
-        conditions: list[str] = []
-        params: list[Any] = []
-        for column, value in (
-            ("status", where.status),
-            ("final", None if where.final is None else int(where.final)),
-            ("client_id", where.client_id),
-            ("suspected", None if where.suspected is None else int(where.suspected)),
-            ("last_position", before),
-        ):
-            if value is not None:
-                conditions.append(f"d.{column} {'<' if column == 'last_position' else '='} ?")
-                params.append(value)
-        if where.final is None:
-            conditions.append(f"d.{VERIFICATION_ROWS}")
-        clause = " AND ".join(conditions)
         table = self.rows_table(self.generation())
-        with self.sql.transaction(commit=False) as c:
-            rows = c.execute(
-                f"SELECT d.document AS document, l.document AS link FROM {table} AS d"
-                f" LEFT JOIN {table} AS l ON l.scan_ref = '{AML_LINK}' || d.scan_ref"
-                f" WHERE {clause} ORDER BY d.last_position DESC LIMIT ?",
-                [*params, limit],
-            ).fetchall()
-        return [self.serving.document(row["document"], row["link"]) for row in rows]
+        return status_documents(self.sql, table, self.serving, where, limit, before)
+
+    @reading
+    def overdue(self, checked_before: str, limit: int) -> list[str]:
+        """Overdue verifications not asked about since ``checked_before``, longest first."""
+        cutoff = overdue_cutoff(self.serving.clock(), self.serving.grace)
+        table = self.rows_table(self.generation())
+        return due_candidates(self.sql, table, cutoff, checked_before, limit)
+
+    @reading
+    def overdue_count(self) -> int:
+        cutoff = overdue_cutoff(self.serving.clock(), self.serving.grace)
+        return overdue_count(self.sql, self.rows_table(self.generation()), cutoff)
 
 
 class SqlReattemptsView(SqlVerificationView, ReattemptsView):

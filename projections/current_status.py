@@ -17,6 +17,8 @@ class StatusFilter:
     final: bool | None = None
     client_id: str | None = None
     suspected: bool | None = None
+    overdue: bool | None = None
+    """True: only verifications past their deadline and not finished."""
 
 
 class CurrentStatusView(VerificationView):

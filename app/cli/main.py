@@ -21,6 +21,7 @@ from app.bootstrap import (
     tree_follower,
 )
 from app.cli import audit as cli_audit
+from app.cli import completeness as cli_completeness
 from app.cli import operations as cli_operations
 from app.cli import transparency as cli_transparency
 from app.cli.common import fail, settings_from
@@ -182,6 +183,11 @@ def prepare_store(settings: Settings) -> Sql:
     return prepared.views
 
 
-for command in (*cli_audit.COMMANDS, *cli_operations.COMMANDS, *cli_transparency.COMMANDS):
+for command in (
+    *cli_audit.COMMANDS,
+    *cli_operations.COMMANDS,
+    *cli_transparency.COMMANDS,
+    *cli_completeness.COMMANDS,
+):
     main.add_command(command)
 main.add_command(verify_bundle)

@@ -48,7 +48,7 @@ def chain_of(services: Services, scan_ref: str) -> tuple[dict[str, Any], dict[in
         assert isinstance(event, Verification.Event)
         checker.add(event, 0)
         head = event.hash
-        if isinstance(event, Verification.Reported):
+        if isinstance(event, Verification.Reported | Verification.StatusChecked):
             payloads[event.originator_version] = event.payload
     return {"valid": head is not None and not checker.problems, "head": head}, payloads
 

@@ -70,8 +70,13 @@ class StoreCollector(Collector):
             "Share of the ledger a running replay has rebuilt (absent when none runs)",
             labels=["projection"],
         )
+        overdue = GaugeMetricFamily(
+            "ledger_overdue_verifications",
+            "Registered verifications past their deadline with no terminal result",
+        )
         ledger = self.services.ledger
         try:
+            overdue.add_metric([], self.services.views.status.overdue_count())
             head = ledger.recorder.max_notification_id() or 0
             for view in self.services.views.all():
                 tracked = view.max_tracking_id(Ledger.name) or 0
@@ -85,7 +90,7 @@ class StoreCollector(Collector):
             quarantine.add_metric(["false"], unsigned)
         except Exception:
             STORE_ERRORS.labels("metrics").inc()
-        yield from (lag_events, lag_seconds, quarantine, replay)
+        yield from (lag_events, lag_seconds, quarantine, replay, overdue)
 
     def _age(self, tracked: int, head: int) -> float:
         if tracked >= head:

@@ -135,6 +135,7 @@ def _verifications() -> dict[str, Any]:
                     query("final", flag),
                     query("clientId", {"type": "string"}),
                     query("suspected", flag),
+                    query("overdue", {"type": "string", "enum": ["true"]}),
                     query("limit", {"type": "integer", "minimum": 1, "maximum": 500}),
                     query("after", {"type": "string"}),
                     MIN_POSITION,

@@ -194,11 +194,15 @@ async def verification_list(services: Services, request: Request) -> Response:
     await require_read(services, request.scope)
     status = request.query_params.get("status") or None
     client_id = request.query_params.get("clientId") or None
+    overdue = _flag(request, "overdue")
+    if overdue is False:
+        raise HTTPException(422, "overdue filters only as overdue=true")
     where = StatusFilter(
         status=status,
         final=_flag(request, "final"),
         client_id=client_id,
         suspected=_flag(request, "suspected"),
+        overdue=overdue,
     )
     limit = integer_param(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
     assert limit is not None

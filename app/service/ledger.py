@@ -36,7 +36,7 @@ from adapters.bulk_load import select_events_of
 from adapters.transcodings import BytesAsBase64
 from app.service.errors import StoreUnavailableError
 from app.service.group_commit import GroupCommit, Pending
-from domain.reports import Delivery, Receipt, Registration, Report
+from domain.reports import Delivery, Receipt, Registration, Report, StatusCheckReport
 from domain.verification import Verification
 
 MAX_CONFLICT_RETRIES = 50
@@ -87,6 +87,10 @@ class Ledger(Application[UUID]):
     def register(self, registration: Registration, at: datetime) -> Receipt:
         """Append the backend's registration, once."""
         return self.group.submit(registration.scan_ref, at, lambda v: v.register(registration))
+
+    def record_check(self, check: StatusCheckReport) -> Receipt:
+        """Append what iDenfy's status API answered about a verification."""
+        return self.group.submit(check.scan_ref, check.asked_at, lambda v: v.check_status(check))
 
     def close(self) -> None:
         self.group.close()
