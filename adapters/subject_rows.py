@@ -54,7 +54,8 @@ def due_rows(subject: str, document: Mapping[str, Any]) -> list[tuple[Any, ...]]
     open_until = None if document["finished"] else expected
     checked = document["lastStatusCheck"]
     at = checked["at"] if checked else None
-    return [(DUE + subject, at, open_until, DUE_ROW, 0, document["lastPosition"], "{}", NO_FACTS)]
+    note = encode_json({"registeredAt": document["registeredAt"]})
+    return [(DUE + subject, at, open_until, DUE_ROW, 0, document["lastPosition"], note, NO_FACTS)]
 
 
 def link_rows(subject: str, document: Mapping[str, Any]) -> list[tuple[Any, ...]]:

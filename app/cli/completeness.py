@@ -3,12 +3,15 @@ went quiet, and the completeness statement of a period."""
 
 from __future__ import annotations
 
+import json
+
 import click
 
 from adapters.idenfy_api import AuthenticationError, IdenfyStatusApi
 from adapters.rate_limit import RateLimiter
 from app.cli.common import fail, settings_from
 from app.cli.operations import operating
+from app.service.completeness import Window, markdown, statement
 from app.service.reconcile import DEFAULT_MAX, reconcile
 
 
@@ -46,4 +49,20 @@ def reconcile_command(dry_run: bool, limit: int, rate: int | None) -> None:
     click.echo(summary.line())
 
 
-COMMANDS = [reconcile_command]
+@click.command(name="completeness")
+@click.option("--since", required=True, help="ISO date or time, included (2026-11-01).")
+@click.option("--until", required=True, help="ISO date or time, excluded (2026-12-01).")
+@click.option("--format", "fmt", type=click.Choice(["json", "md"]), default="json",
+              show_default=True)  # fmt: skip
+def completeness_command(since: str, until: str, fmt: str) -> None:
+    """The completeness statement of the verifications registered in a window."""
+    try:
+        window = Window.parse(since, until)
+    except ValueError as error:
+        fail(str(error), 2)
+    with operating(settings_from()) as services:
+        found = statement(services, window)
+    click.echo(markdown(found) if fmt == "md" else json.dumps(found, indent=2))
+
+
+COMMANDS = [reconcile_command, completeness_command]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from adapters.idenfy import SUBJECT_ID_PATTERN
-from app.http.openapi_parts import MIN_POSITION, get_path, query
+from app.http.openapi_parts import ERRORS, MIN_POSITION, get_path, query
 
 PAGE = [
     query("limit", {"type": "integer", "minimum": 1, "maximum": 500}),
@@ -58,6 +58,28 @@ def subject_paths() -> dict[str, Any]:
             ],
             auditor=True,
         ),
+        "/audit/completeness": {
+            "get": {
+                "summary": "The completeness statement of verifications registered in a window",
+                "security": [{"bearer": []}],
+                "parameters": [
+                    query("since", {"type": "string", "description": "ISO date or time, included"}),
+                    query("until", {"type": "string", "description": "ISO date or time, excluded"}),
+                    query("format", {"type": "string", "enum": ["json", "md"]}),
+                ],
+                "responses": {
+                    "200": {
+                        "description": "The statement (JSON, or Markdown to file)",
+                        "content": {
+                            "application/json": {"schema": {"type": "object"}},
+                            "text/markdown": {"schema": {"type": "string"}},
+                        },
+                    },
+                    **ERRORS,
+                },
+                "x-roles": ["auditor", "admin"],
+            }
+        },
         "/companies/{id}/timeline": get_path(
             "A KYB company's timeline", "Timeline", [company, *TIMELINE], True
         ),

@@ -1,4 +1,5 @@
-"""The read API of AML monitorings and KYB companies: documents, lists and timelines.
+"""The read API of AML monitorings and KYB companies (documents, lists and timelines), of
+deliveries of unmodelled types naming no verification, and the completeness statement.
 
 They are subjects of the ledger beside verifications (``aml:{monitoringId}``,
 ``company:{id}``): backend reads give their documents, and an auditor reads their
@@ -9,15 +10,18 @@ from __future__ import annotations
 
 import re
 
+from eventsourcing.persistence import PersistenceError
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from adapters.idenfy import SUBJECT_ID_PATTERN, header_name
 from app.http.auditor import subject_timeline
 from app.http.auth import require_read
 from app.http.reads import DEFAULT_LIMIT, MAX_LIMIT, integer_param, read_view
 from app.service.access import AUDITOR_ROLES
+from app.service.completeness import Window, markdown, statement
 from app.service.services import Services
 from domain.reports import AML_SUBJECT, COMPANY_SUBJECT, OTHER_SUBJECT, UNIDENTIFIED_COMPANY
 
@@ -102,3 +106,23 @@ async def unmodelled_timeline(services: Services, request: Request) -> Response:
     event_type = header_name(request.path_params["eventType"])
     missing = f"no deliveries of type {event_type!r} naming no verification"
     return await subject_timeline(services, request, OTHER_SUBJECT + event_type, missing)
+
+
+async def completeness(services: Services, request: Request) -> Response:
+    """``GET /audit/completeness?since=&until=[&format=md]`` (auditor): the completeness
+    statement of verifications registered in ``[since, until)``."""
+    await require_read(services, request.scope, AUDITOR_ROLES)
+    try:
+        window = Window.parse(request.query_params.get("since"), request.query_params.get("until"))
+    except ValueError as error:
+        raise HTTPException(422, str(error)) from None
+    fmt = request.query_params.get("format", "json")
+    if fmt not in ("json", "md"):
+        raise HTTPException(422, "format must be json or md")
+    try:
+        found = await run_in_threadpool(statement, services, window)
+    except PersistenceError:
+        raise HTTPException(503, "the views cannot be read right now") from None
+    if fmt == "md":
+        return PlainTextResponse(markdown(found), media_type="text/markdown; charset=utf-8")
+    return JSONResponse(found)

@@ -76,12 +76,15 @@ def overdue(client: TestClient) -> list[str]:
 
 @pytest.fixture
 def quiet(client: TestClient, services: Services) -> tuple[Services, Clock, int]:
-    """Four registered verifications: done-1 finished by webhook, quiet-1 and quiet-2
-    never heard of, waiting-1 with only a preliminary result."""
+    """Five registered verifications: done-1 finished by webhook, gone-1 cancelled, quiet-1
+    and quiet-2 never heard of, waiting-1 with only a preliminary result; and loose-1,
+    heard of with no registration."""
     services.start_projections()
-    for scan_ref in ("done-1", "quiet-1", "quiet-2", "waiting-1"):
+    for scan_ref in ("done-1", "quiet-1", "quiet-2", "waiting-1", "gone-1"):
         register(client, scan_ref)
     deliver(client, "auto-finished", result_body("done-1", final=True, overall="APPROVED"))
+    deliver(client, "cancelled", result_body("gone-1", final=True, overall="DENIED"))
+    deliver(client, "auto-finished", result_body("loose-1", final=True, overall="APPROVED"))
     last = deliver(client, "auto-finished", result_body("waiting-1", final=False))
     wait_for_views(services, last)
     registered = services.views.status.status("quiet-1")
@@ -174,3 +177,60 @@ def test_a_dry_run_asks_nothing_and_a_refused_credential_stops_the_run(
     assert planned.checked == 0
     assert fake.fake.calls()["total"] == 0
     assert fake.fake.calls()["unauthorized"] == 1
+
+
+def test_the_completeness_statement_counts_what_the_ledger_holds(
+    client: TestClient, quiet: tuple[Services, Clock, int], fake: FakeIdenfyServer
+) -> None:
+    services, clock, _ = quiet
+    clock.now += DEADLINE + timedelta(minutes=1)
+    fake.fake.set_script(
+        {"scanRefs": {"quiet-1": {"status": "DENIED"}}, "default": {"status": "ACTIVE"}}
+    )
+    reconcile(services, asking(fake, clock), None)
+    wait_for_views(services, services.ledger.recorder.max_notification_id() or 0)
+    day = clock.now.date()
+    window = {
+        "since": (day - timedelta(days=1)).isoformat(),
+        "until": (day + timedelta(days=1)).isoformat(),
+    }
+
+    found = client.get("/audit/completeness", params=window, headers=auth("auditor"))
+    filed = client.get(
+        "/audit/completeness", params={**window, "format": "md"}, headers=auth("auditor")
+    )
+    before = client.get(
+        "/audit/completeness",
+        params={"since": "2020-01-01", "until": "2020-02-01"},
+        headers=auth("auditor"),
+    )
+
+    assert found.status_code == 200, found.text
+    statement = found.json()
+    assert {
+        key: statement[key]
+        for key in (
+            "registered",
+            "finished",
+            "canceled",
+            "expired",
+            "statusChecked",
+            "unregistered",
+        )
+    } == {
+        "registered": 5,
+        "finished": 2,  # done-1 by webhook, quiet-1 by iDenfy's answer
+        "canceled": 1,
+        "expired": 0,
+        "statusChecked": 3,
+        "unregistered": 1,
+    }
+    assert statement["overdue"] == ["quiet-2", "waiting-1"]
+    assert statement["unregisteredScanRefs"] == ["loose-1"]
+    assert filed.headers["content-type"].startswith("text/markdown")
+    assert "| registered in the window | 5 |" in filed.text
+    assert "- `quiet-2`" in filed.text
+    assert before.json()["registered"] == 0
+    assert client.get("/audit/completeness", params=window, headers=auth()).status_code == 403
+    refused = client.get("/audit/completeness", params={"since": "May"}, headers=auth("auditor"))
+    assert refused.status_code == 422

@@ -1,0 +1,64 @@
+"""The rows a completeness statement is made of: the verifications registered in a
+window (their deadline rows hold when they were registered), and the verifications
+heard of without any registration."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from adapters.sql import Sql
+from adapters.status_query import AML_LINK, Serving
+from adapters.subject_rows import DUE, DUE_ROW, VERIFICATION_ROWS
+from adapters.views import decode_json
+
+PAGE = 2000
+
+
+def registered_between(sql: Sql, table: str, since: str, until: str) -> list[str]:
+    """scanRefs of verifications registered at ``since`` or later and before ``until``."""
+    found: list[str] = []
+    after = ""
+    while True:
+        with sql.transaction(commit=False) as c:
+            rows = c.execute(
+                f"SELECT scan_ref, document FROM {table} WHERE final = ? AND scan_ref > ?"
+                " ORDER BY scan_ref LIMIT ?",
+                (DUE_ROW, after, PAGE),
+            ).fetchall()
+        for row in rows:
+            at = decode_json(row["document"]).get("registeredAt")
+            if at is not None and since <= at < until:
+                found.append(row["scan_ref"][len(DUE) :])
+        if len(rows) < PAGE:
+            return found
+        after = rows[-1]["scan_ref"]
+
+
+def documents(sql: Sql, table: str, serving: Serving, scan_refs: list[str]) -> list[dict[str, Any]]:
+    """The served status documents of ``scan_refs`` (those the view has)."""
+    out: list[dict[str, Any]] = []
+    for start in range(0, len(scan_refs), 500):
+        chunk = scan_refs[start : start + 500]
+        marks = ", ".join("?" * len(chunk))
+        with sql.transaction(commit=False) as c:
+            rows = c.execute(
+                f"SELECT d.document AS document, l.document AS link FROM {table} AS d"
+                f" LEFT JOIN {table} AS l ON l.scan_ref = '{AML_LINK}' || d.scan_ref"
+                f" WHERE d.scan_ref IN ({marks}) AND d.{VERIFICATION_ROWS}",
+                chunk,
+            ).fetchall()
+        out.extend(serving.document(row["document"], row["link"]) for row in rows)
+    return out
+
+
+def unregistered(sql: Sql, table: str) -> Iterator[dict[str, Any]]:
+    """Status documents of verifications with events but no registration."""
+    with sql.transaction(commit=False) as c:
+        rows = c.execute(
+            f"SELECT d.document AS document FROM {table} AS d"
+            f" LEFT JOIN {table} AS o ON o.scan_ref = '{DUE}' || d.scan_ref"
+            f" WHERE d.{VERIFICATION_ROWS} AND o.scan_ref IS NULL"
+        ).fetchall()
+    for row in rows:
+        yield decode_json(row["document"])
