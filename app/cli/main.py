@@ -13,9 +13,11 @@ from typing import cast
 import click
 import uvicorn
 
+from adapters.idenfy_api import IdenfyStatusApi
 from adapters.sql import Sql
 from app import logs
 from app.bootstrap import (
+    bootstrap,
     projection_workers,
     set_up_store,
     tree_follower,
@@ -41,6 +43,7 @@ from app.devkeys import DevKeysError, dev_keys, keys_path
 from app.http.connections import LimitedHttp
 from app.service.errors import StoreUnavailableError
 from app.service.projection_process import ProjectionProcess
+from app.service.reconcile_schedule import ScheduledReconcile
 from app.service.workers import BATCH_LIMIT
 
 
@@ -156,6 +159,7 @@ def project(batch_size: int) -> None:
     logs.configure(text=settings.text_logs)
     workers = projection_workers(settings, prepare_store(settings), batch_size).start()
     tree = tree_follower(settings).start()
+    scheduled = scheduled_reconcile(settings)
     stopping = threading.Event()
     for number in (signal.SIGINT, signal.SIGTERM):
         signal.signal(number, lambda *_: stopping.set())
@@ -164,8 +168,27 @@ def project(batch_size: int) -> None:
         err=True,
     )
     stopping.wait()
+    if scheduled is not None:
+        scheduled.stop()
     tree.stop()
     workers.stop()
+
+
+def scheduled_reconcile(settings: Settings) -> ScheduledReconcile | None:
+    """Reconciliation every ``LEDGER_RECONCILE_EVERY`` seconds, when set (and credentials)."""
+    api = settings.completeness.api()
+    if not settings.completeness.reconcile_every:
+        return None
+    if api is None:
+        fail("LEDGER_RECONCILE_EVERY is set but IDENFY_API_KEY and IDENFY_API_SECRET are not")
+    try:
+        services = bootstrap(settings, create_tables=False)
+    except StoreUnavailableError as error:
+        fail(str(error), 1)
+    click.echo(
+        f"reconciling every {settings.completeness.reconcile_every} s while leading", err=True
+    )
+    return ScheduledReconcile(services, IdenfyStatusApi(api)).start()
 
 
 def prepare_store(settings: Settings) -> Sql:
