@@ -23,8 +23,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app.http.errors import RETRY_AFTER_SECONDS
 from app.service.services import Services
 from app.ui import auth as ui_auth
+from app.ui import completeness_pages, subject_pages
 from app.ui import pages as ui_pages
-from app.ui import subject_pages
 from app.ui.auth import SignInRequiredError, current_caller, sign_in_redirect
 from app.ui.render import PREFIX, UiState, render
 from app.ui.session import UiSessions
@@ -112,6 +112,13 @@ def create_ui(services: Services) -> Starlette:
         Route(
             "/verifications/{scan_ref}/payloads/{sequence:int}",
             partial(ui_pages.payload, state),
+            methods=["GET"],
+        ),
+        Route("/overdue", partial(completeness_pages.overdue, state), methods=["GET"]),
+        Route("/completeness", partial(completeness_pages.completeness, state), methods=["GET"]),
+        Route(
+            "/completeness.md",
+            partial(completeness_pages.completeness_markdown, state),
             methods=["GET"],
         ),
         Route("/aml", partial(subject_pages.monitorings, state), methods=["GET"]),

@@ -19,6 +19,8 @@ from app.service.reconcile import reconcile
 from app.service.services import Services
 from tests.support.fake_idenfy import API_KEY, API_SECRET, client_of, fake_idenfy
 from tests.support.idenfy import result_body
+from tests.support.settings import API_TOKENS
+from tests.support.ui import sign_in
 from tests.support.webhooks import auth, deliver, wait_for_views
 
 DEADLINE = timedelta(seconds=3600 + 600 + 3600)  # default expiry, session and grace
@@ -234,3 +236,26 @@ def test_the_completeness_statement_counts_what_the_ledger_holds(
     assert client.get("/audit/completeness", params=window, headers=auth()).status_code == 403
     refused = client.get("/audit/completeness", params={"since": "May"}, headers=auth("auditor"))
     assert refused.status_code == 422
+
+
+def test_the_ui_lists_overdue_verifications_and_a_months_statement(
+    client: TestClient, quiet: tuple[Services, Clock, int]
+) -> None:
+    _, clock, _ = quiet
+    clock.now += DEADLINE + timedelta(minutes=1)
+    assert sign_in(client, API_TOKENS["auditor"]).status_code == 303
+    month = clock.now.strftime("%Y-%m")
+
+    listed = client.get("/ui/overdue")
+    page = client.get(f"/ui/completeness?month={month}")
+    filed = client.get(f"/ui/completeness.md?month={month}")
+
+    assert listed.status_code == 200, listed.text
+    for scan_ref in ("quiet-1", "quiet-2", "waiting-1"):
+        assert f'href="/ui/verifications/{scan_ref}"' in listed.text
+    assert "done-1" not in listed.text
+    assert page.status_code == 200, page.text
+    assert "<dt>Registered</dt><dd>5</dd>" in page.text
+    assert filed.headers["content-disposition"] == f'attachment; filename="completeness-{month}.md"'
+    assert "| registered in the window | 5 |" in filed.text
+    assert client.get("/ui/completeness?month=May").status_code == 422
