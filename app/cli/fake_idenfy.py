@@ -69,10 +69,17 @@ class FakeIdenfyServer:
         self.stop()
 
 
-def serve_until_interrupted(port: int, host: str = "127.0.0.1") -> None:
-    """Serve a fake with new credentials, print where and with what, until SIGINT or
-    SIGTERM."""
+def serve_until_interrupted(
+    port: int, host: str = "127.0.0.1", script: dict[str, Any] | None = None
+) -> None:
+    """Serve a fake with new credentials (and ``script``), print where and with what, until
+    SIGINT or SIGTERM."""
     fake = FakeIdenfy(api_key=secrets.token_urlsafe(12), api_secret=secrets.token_urlsafe(24))
+    if script is not None:
+        try:
+            fake.set_script(script)
+        except ValueError as error:
+            fail(f"the script is not one the fake takes: {error}")
     stopping = threading.Event()
     for number in (signal.SIGINT, signal.SIGTERM):
         signal.signal(number, lambda *_: stopping.set())

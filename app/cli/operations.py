@@ -7,6 +7,7 @@ import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import click
 from eventsourcing.persistence import PersistenceError
@@ -16,10 +17,12 @@ from adapters.sql import Sql
 from adapters.view_tables import VIEW_CLASSES
 from app.bootstrap import bootstrap, open_ledger
 from app.cli.common import fail, settings_from
+from app.cli.drops import drop as drop_deliveries
+from app.cli.drops import fake_script, verifications
 from app.cli.fake_idenfy import serve_until_interrupted
 from app.cli.progress import ProgressReporter
-from app.cli.scenarios import SCENARIOS, plan
-from app.cli.simulate import Sender, run, tally
+from app.cli.scenarios import SCENARIOS, Planned, plan
+from app.cli.simulate import Sender, register_all, run, tally
 from app.config import Settings, environment
 from app.service.errors import StoreUnavailableError
 from app.service.replay import replay
@@ -137,6 +140,27 @@ def quarantine_reprocess(quarantine_id: str) -> None:
     type=click.IntRange(0, 65535),
     help="Instead, serve a fake iDenfy status API on 127.0.0.1:PORT until interrupted.",
 )
+@click.option(
+    "--register-with",
+    metavar="TOKEN",
+    help="A backend token: register every verification first, as a backend does.",
+)
+@click.option("--expiry-time", type=click.IntRange(0, 10**7), help="Registrations' expiryTime.")
+@click.option(
+    "--session-length", type=click.IntRange(0, 10**7), help="Registrations' sessionLength."
+)
+@click.option(
+    "--drop",
+    type=click.FloatRange(0, 1),
+    default=0.0,
+    help="Lose every delivery of this share of the verifications.",
+)
+@click.option(
+    "--idenfy-script",
+    type=click.Path(path_type=Path),
+    help="Write what the dropped deliveries said, as a fake iDenfy API script"
+    " (with --idenfy-api: the script the fake starts with).",
+)
 def simulate(
     url: str | None,
     key: str | None,
@@ -147,10 +171,11 @@ def simulate(
     retry_delay: float,
     report: Path | None,
     idenfy_api: int | None,
+    **losses: Any,
 ) -> None:
     """Send realistic signed iDenfy deliveries, retried like iDenfy, and report on them."""
     if idenfy_api is not None:
-        serve_until_interrupted(idenfy_api)
+        serve_until_interrupted(idenfy_api, script=read_script(losses["idenfy_script"]))
         return
     if url is None or key is None:
         fail("--url and --key are needed to send deliveries")
@@ -159,6 +184,7 @@ def simulate(
     except ValueError as error:
         fail(str(error))
     planned = plan(scenario, count, seed)
+    planned = register_and_drop(sender, planned, concurrency, seed, **losses)
     outcomes = run(sender, planned, concurrency)
     if report is not None:
         try:
@@ -169,6 +195,51 @@ def simulate(
     click.echo(json.dumps(totals))
     if totals["unacknowledged"]:
         fail(f"{totals['unacknowledged']} deliveries were never acknowledged", 1)
+
+
+def read_script(path: Path | None) -> dict[str, Any] | None:
+    """With ``--idenfy-api``, ``--idenfy-script`` names the script the fake starts with."""
+    if path is None:
+        return None
+    try:
+        found = json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        fail(f"cannot read the script {path}: {error}")
+    return found if isinstance(found, dict) else {"invalid": found}
+
+
+def register_and_drop(
+    sender: Sender,
+    planned: list[Planned],
+    concurrency: int,
+    seed: int | None,
+    *,
+    register_with: str | None,
+    expiry_time: int | None,
+    session_length: int | None,
+    drop: float,
+    idenfy_script: Path | None,
+) -> list[Planned]:
+    """Register the plan's verifications when asked, then drop a share of their deliveries
+    (and write what those said, for a fake iDenfy API); what is left to send."""
+    limits = {
+        name: value
+        for name, value in (("expiryTime", expiry_time), ("sessionLength", session_length))
+        if value is not None
+    }
+    if register_with is not None:
+        refused = register_all(sender, verifications(planned), register_with, concurrency, limits)
+        if refused:
+            fail(f"{refused} registrations were refused; is --register-with a backend token?", 1)
+    kept, truth = drop_deliveries(planned, drop, seed) if drop else (planned, {})
+    if idenfy_script is not None:
+        try:
+            idenfy_script.write_text(json.dumps(fake_script(truth), indent=2))
+        except OSError as error:
+            fail(f"cannot write {idenfy_script}: {error.strerror}", 1)
+    if truth:
+        click.echo(f"dropped every delivery of {len(truth)} verifications", err=True)
+    return kept
 
 
 @contextlib.contextmanager

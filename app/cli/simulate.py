@@ -94,6 +94,21 @@ class Sender:
             answer = {}
         return response.status, answer if isinstance(answer, dict) else {}
 
+    def register(self, scan_ref: str, client_id: str | None, token: str, **limits: int) -> int:
+        """Register a verification as the backend would (``POST /verifications``); the status."""
+        body = {"scanRef": scan_ref, "clientId": client_id or f"client-{scan_ref[:8]}", **limits}
+        headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
+        connection = self._connection()
+        try:
+            connection.request("POST", f"{self.base}/verifications", json.dumps(body), headers)
+            response = connection.getresponse()
+            response.read()
+        except (OSError, http.client.HTTPException):
+            connection.close()
+            self.local.connection = None
+            return 0
+        return response.status
+
     def deliver(self, planned: Planned) -> Outcome:
         """Post until a 2xx, at most ``MAX_RETRIES`` retries after the first try."""
         status: int | None = None
@@ -126,6 +141,23 @@ def run(
 
     with ThreadPoolExecutor(max_workers=concurrency) as pool:
         return list(pool.map(one, planned))
+
+
+def register_all(
+    sender: Sender,
+    verifications: dict[str, str | None],
+    token: str,
+    concurrency: int,
+    limits: dict[str, int],
+) -> int:
+    """Register every verification (``sender.register``); how many were refused."""
+
+    def one(item: tuple[str, str | None]) -> int:
+        return sender.register(item[0], item[1], token, **limits)
+
+    with ThreadPoolExecutor(max_workers=concurrency) as pool:
+        statuses = list(pool.map(one, verifications.items()))
+    return sum(status not in (200, 201) for status in statuses)
 
 
 def tally(outcomes: Sequence[Outcome]) -> dict[str, Any]:

@@ -3,9 +3,11 @@ fake iDenfy API (SQLite)."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
+import httpx2 as httpx
 import pytest
 from starlette.testclient import TestClient
 
@@ -14,8 +16,9 @@ from app.config import load
 from app.server import create_app
 from tests.support.fake_idenfy import API_KEY, API_SECRET, fake_idenfy
 from tests.support.idenfy import result_body
-from tests.support.process import LEDGER, clean_environment
-from tests.support.settings import environment
+from tests.support.process import LEDGER, Launcher, clean_environment
+from tests.support.settings import API_TOKENS, SIGNING_KEYS, environment
+from tests.support.waiting import wait_until
 from tests.support.webhooks import auth, deliver
 
 pytestmark = pytest.mark.process
@@ -76,3 +79,47 @@ def test_an_operator_reconciles_overdue_verifications_and_files_a_statement(
     assert filed.returncode == 0, filed.stderr
     assert "| registered in the window | 2 |" in filed.stdout
     assert "| ended with a final result | 2 |" in filed.stdout
+
+
+def test_deliveries_the_simulator_drops_are_found_overdue_and_recovered_by_reconciling(
+    tmp_path: Path, launcher: Launcher
+) -> None:
+    """``ledger simulate --register-with --drop --idenfy-script`` loses every delivery of a
+    share of the verifications and writes what they said; against a fake API scripted so,
+    ``ledger reconcile`` recovers exactly those, at once overdue (no expiry, no grace)."""
+    env = environment(f"sqlite:///{tmp_path / 'ledger.sqlite3'}", LEDGER_OVERDUE_GRACE="0")
+    service = launcher.start(env)
+    lost = tmp_path / "lost.json"
+    simulated = ledger(
+        env, "simulate", "--url", service.url, "--key", SIGNING_KEYS[0], "--count", "24",
+        "--seed", "5", "--register-with", API_TOKENS["backend"], "--expiry-time", "0",
+        "--session-length", "0", "--drop", "0.25", "--idenfy-script", str(lost),
+    )  # fmt: skip
+    assert simulated.returncode == 0, simulated.stderr
+    script = json.loads(lost.read_text())
+    dropped = sorted(script["scanRefs"])
+    assert dropped
+    backend = {"Authorization": f"Bearer {API_TOKENS['backend']}"}
+    with httpx.Client(base_url=service.url, timeout=10) as http:
+        wait_until(lambda: overdue(http, backend) == dropped, 20, "the dropped ones overdue")
+        with fake_idenfy() as fake:
+            fake.fake.set_script(script)
+            asking = {**env, "IDENFY_API_URL": fake.url, "IDENFY_API_KEY": API_KEY,
+                      "IDENFY_API_SECRET": API_SECRET}  # fmt: skip
+            done = ledger(asking, "reconcile", "--rate", "6000")
+            calls = fake.fake.calls()["calls"]
+        wait_until(lambda: overdue(http, backend) == [], 20, "nothing overdue")
+        statuses = {
+            ref: http.get(f"/verifications/{ref}", headers=backend).json()["status"]
+            for ref in dropped
+        }
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(f"checked {len(dropped)}, ")
+    assert sorted(calls) == dropped
+    assert statuses == {ref: script["scanRefs"][ref]["status"] for ref in dropped}
+
+
+def overdue(http: httpx.Client, headers: dict[str, str]) -> list[str]:
+    found = http.get("/verifications?overdue=true&limit=500", headers=headers).json()
+    return sorted(item["scanRef"] for item in found["items"])
