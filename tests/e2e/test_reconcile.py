@@ -259,3 +259,22 @@ def test_the_ui_lists_overdue_verifications_and_a_months_statement(
     assert filed.headers["content-disposition"] == f'attachment; filename="completeness-{month}.md"'
     assert "| registered in the window | 5 |" in filed.text
     assert client.get("/ui/completeness?month=May").status_code == 422
+
+
+@pytest.mark.parametrize("cause", ["not-json", "no-status", "other-scan-ref", "unknown-status"])
+def test_an_unusable_answer_is_recorded_with_its_cause_and_changes_nothing(
+    client: TestClient, quiet: tuple[Services, Clock, int], fake: FakeIdenfyServer, cause: str
+) -> None:
+    services, clock, _ = quiet
+    clock.now += DEADLINE + timedelta(minutes=1)
+    fake.fake.set_script({"default": {"malformed": cause}})
+    before = client.get("/verifications/quiet-1", headers=auth()).json()
+
+    summary = reconcile(services, asking(fake, clock), None, limit=1)
+
+    assert (summary.checked, summary.changed) == (1, 0)
+    wait_for_views(services, services.ledger.recorder.max_notification_id() or 0)
+    after = client.get("/verifications/quiet-1", headers=auth()).json()
+    assert after["lastStatusCheck"]["cause"] == cause
+    assert after["lastStatusCheck"]["status"] is None
+    assert (after["status"], after["final"], after["overdue"]) == (before["status"], False, True)
