@@ -70,8 +70,8 @@ def parse_completeness(environ: Mapping[str, str]) -> CompletenessSettings:
     )
     if bool(settings.api_key) != bool(settings.api_secret):
         raise SettingError(f"{API_KEY} and {API_SECRET}: set both, or neither")
-    try:
-        settings.api()
+    try:  # the URL is checked whether or not credentials are set yet
+        IdenfyApiSettings("-", "-", base_url=settings.api_url)
     except ValueError as error:
         raise SettingError(f"{API_URL}: {error}") from None
     return settings

@@ -262,4 +262,5 @@ def tree_follower(settings: Settings) -> TreeFollower:
     return TreeFollower(
         lambda: open_tree(settings, open_ledger(settings, create_tables=False)),
         settings.checkpoint_interval,
+        settings.tree_follower,
     )

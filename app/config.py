@@ -13,9 +13,12 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from adapters.checkpoint_settings import CHECKPOINT_KEY, DEFAULT_CHECKPOINT_INTERVAL, parse_log
 from adapters.completeness_settings import CompletenessSettings, SettingError, parse_completeness
 from adapters.persistence import DatabaseUrlError, StoreLocation, parse_database_url
-from adapters.signed_note import NoteError, Signer
+from adapters.signed_note import Signer
+
+__all__ = ["CHECKPOINT_KEY", "ConfigError", "Settings", "environment", "load"]
 
 DATABASE_URL = "LEDGER_DATABASE_URL"
 SIGNING_KEYS = "IDENFY_SIGNING_KEYS"
@@ -33,9 +36,6 @@ MAX_CONNECTIONS = "LEDGER_MAX_CONNECTIONS"
 FAILURES_PER_CLIENT = "LEDGER_AUTH_FAILURES_PER_CLIENT"
 FAILURES_GLOBAL = "LEDGER_AUTH_FAILURES_GLOBAL"
 FAILURE_WINDOW = "LEDGER_AUTH_FAILURE_WINDOW_SECONDS"
-CHECKPOINT_KEY = "LEDGER_CHECKPOINT_KEY"
-CHECKPOINT_INTERVAL = "LEDGER_CHECKPOINT_INTERVAL"
-DEFAULT_CHECKPOINT_INTERVAL = 300
 
 DEFAULT_DATABASE_URL = "sqlite:///var/ledger.sqlite3"
 DEFAULT_FORWARDED_ALLOW_IPS = "127.0.0.1,::1"
@@ -109,19 +109,10 @@ class Settings:
     """The signer of the ledger's checkpoints (ADR 28); none are signed without one."""
     checkpoint_interval: int = DEFAULT_CHECKPOINT_INTERVAL
     """Seconds between the checkpoints the tree follower publishes while the ledger grows."""
+    tree_follower: bool = True
+    """Whether projection processes keep the Merkle tree up (``LEDGER_TREE_FOLLOWER``)."""
     completeness: CompletenessSettings = field(default_factory=CompletenessSettings)
     """Overdue verifications and reconciliation with iDenfy's status API."""
-
-
-def parse_checkpoint_key(value: str) -> Signer | None:
-    if not value.strip():
-        return None
-    try:
-        return Signer.parse(value)
-    except NoteError as error:
-        raise ConfigError(
-            f"{CHECKPOINT_KEY}: {error} (make one with `ledger checkpoint keygen NAME`)"
-        ) from None
 
 
 def parse_signing_keys(value: str) -> tuple[str, ...]:
@@ -277,7 +268,7 @@ def load(environ: Mapping[str, str], *, require_signing_keys: bool = True) -> Se
         signing_keys = ()
     raw_encryption_key = environ.get(ENCRYPTION_KEY, "")
     try:
-        completeness = parse_completeness(environ)
+        completeness, log = parse_completeness(environ), parse_log(environ)
     except SettingError as error:
         raise ConfigError(str(error)) from None
     return Settings(
@@ -293,7 +284,8 @@ def load(environ: Mapping[str, str], *, require_signing_keys: bool = True) -> Se
         connections=parse_connection_limits(environ),
         forwarded_allow_ips=parse_forwarded_allow_ips(environ.get(FORWARDED_ALLOW_IPS, "")),
         failure_limits=parse_failure_limits(environ),
-        checkpoint_key=parse_checkpoint_key(environ.get(CHECKPOINT_KEY, "")),
-        checkpoint_interval=parse_limit(environ, CHECKPOINT_INTERVAL, DEFAULT_CHECKPOINT_INTERVAL),
+        checkpoint_key=log.key,
+        checkpoint_interval=log.interval,
+        tree_follower=log.follower,
         completeness=completeness,
     )

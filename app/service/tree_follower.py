@@ -30,16 +30,22 @@ class TreeFollower:
     """Appends to the tree as the ledger grows, and publishes checkpoints every
     ``interval`` seconds (none when ``interval`` is None or no key is configured)."""
 
-    def __init__(self, open_log: Callable[[], TreeLog], interval: float | None):
+    def __init__(
+        self, open_log: Callable[[], TreeLog], interval: float | None, enabled: bool = True
+    ):
         self.open_log = open_log
         self.interval = interval
+        self.enabled = enabled
+        """Off (``LEDGER_TREE_FOLLOWER=off``): ``start`` starts nothing; whoever needs the
+        tree brings it up to date when asking."""
         self.stopping = threading.Event()
         self.wakeup = threading.Event()
         self.thread = threading.Thread(target=self._supervise, name="tree", daemon=True)
 
     def start(self) -> TreeFollower:
-        PROJECTED.listen(self.wakeup)
-        self.thread.start()
+        if self.enabled:
+            PROJECTED.listen(self.wakeup)
+            self.thread.start()
         return self
 
     def stop(self) -> None:

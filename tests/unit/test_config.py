@@ -299,3 +299,50 @@ def test_a_bad_failure_limit_stops_start_up_naming_its_variable(variable: str, v
 
     assert len(message.splitlines()) == 1
     assert message.startswith(f"{variable}:")
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("LEDGER_OVERDUE_GRACE", "an hour"),
+        ("LEDGER_OVERDUE_GRACE", "-5"),
+        ("LEDGER_RECONCILE_INTERVAL", "1.5"),
+        ("LEDGER_RECONCILE_RATE", "0"),
+        ("LEDGER_RECONCILE_EVERY", "soon"),
+        ("IDENFY_API_URL", "ftp://ivs.idenfy.com"),
+        ("IDENFY_API_KEY", "a-key-without-its-secret"),
+        ("LEDGER_TREE_FOLLOWER", "sometimes"),
+        ("LEDGER_CHECKPOINT_INTERVAL", "0"),
+    ],
+)
+def test_a_bad_completeness_or_log_setting_stops_start_up_naming_it(
+    variable: str, value: str
+) -> None:
+    assert_names_only(variable, config_error(good_environment(**{variable: value})))
+
+
+def test_completeness_and_log_settings_parse_with_their_defaults() -> None:
+    defaults = load(good_environment())
+    given = load(
+        good_environment(
+            LEDGER_OVERDUE_GRACE="0",
+            LEDGER_RECONCILE_INTERVAL="600",
+            LEDGER_RECONCILE_EVERY="3600",
+            LEDGER_RECONCILE_RATE="10",
+            IDENFY_API_KEY="key-1",
+            IDENFY_API_SECRET="secret-of-the-tests-0001",
+            LEDGER_TREE_FOLLOWER="off",
+        )
+    )
+
+    assert defaults.completeness.overdue_grace == 3600
+    assert defaults.completeness.reconcile_interval == 86_400
+    assert (defaults.completeness.reconcile_every, defaults.completeness.api()) == (0, None)
+    assert defaults.tree_follower is True
+    assert (given.completeness.overdue_grace, given.completeness.reconcile_interval) == (0, 600)
+    assert (given.completeness.reconcile_every, given.completeness.reconcile_rate) == (3600, 10)
+    api = given.completeness.api()
+    assert api is not None
+    assert api.base_url == "https://ivs.idenfy.com"
+    assert "secret-of-the-tests-0001" not in repr(given)
+    assert given.tree_follower is False
