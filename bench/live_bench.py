@@ -8,9 +8,11 @@ For each store, in one run on one machine, each server on a fresh store (a new S
 file, a new PostgreSQL database), measured from the outside over HTTP:
 
 1. ingest with the projections on and off: wrk (32 connections, distinct signed ~3 KB
-   bodies, as ``bench.ingest_bench``) against ``ledger serve --no-projections`` and
-   against ``ledger serve``, alternated, ``--runs`` times; medians. The figure is the
-   requests/s with projections on, its ceiling the requests/s without them.
+   bodies, as ``bench.ingest_bench``) against ``ledger serve --no-projections``, against
+   ``ledger serve`` and against ``ledger serve`` with ``LEDGER_TREE_FOLLOWER=off``, rotated,
+   ``--runs`` times; medians. The figure is the requests/s with projections on, its
+   ceiling the requests/s without them; the Merkle tree's cost is the requests/s with its
+   follower over those without it (projections on in both).
 2. projections during a sustained ingest: unthrottled wrk for ``--seconds`` against
    ``ledger serve`` while ``GET /readyz`` is polled (every 100 ms, every 20 ms near the
    end and after it). From the ledger's head (``position``) and the slowest projection's
@@ -469,25 +471,31 @@ def run_store(stores: Store, args: argparse.Namespace, scripts: dict[str, Path])
     store = stores.store
     rss: list[tuple[float, float]] = []
 
-    # 1. Ingest with the projections on and off, alternated so that neither always goes first.
-    runs: dict[str, list[dict[str, float]]] = {"on": [], "off": []}
+    # 1. Ingest with the projections (and the Merkle tree's follower) on, with the
+    # projections but no tree follower, and with neither; rotated so none always goes first.
+    modes = ("off", "on", "untreed")
+    runs: dict[str, list[dict[str, float]]] = {mode: [] for mode in modes}
     timing = argparse.Namespace(seconds=args.ingest_seconds, connections=args.connections)
     for run in range(args.runs):
-        for mode in ("off", "on") if run % 2 == 0 else ("on", "off"):
+        for mode in modes[run % 3 :] + modes[: run % 3]:
             port = free_port()
-            command = serve(mode == "on", port)
-            runs[mode].append(
-                measure(command, stores.environment(), port, timing, scripts["short"])
-            )
+            command = serve(mode != "off", port)
+            env = stores.environment()
+            if mode == "untreed":
+                env["LEDGER_TREE_FOLLOWER"] = "off"
+            runs[mode].append(measure(command, env, port, timing, scripts["short"]))
     rss += [(r["rss"], r["rss_all"]) for r in runs["on"]]
     ingest: dict[str, Any] = {mode: medians(figures) for mode, figures in runs.items()}
     ingest["ratio"] = ingest["on"]["rps"] / ingest["off"]["rps"]
     ingest["ratios"] = [
         on["rps"] / off["rps"] for on, off in zip(runs["on"], runs["off"], strict=True)
     ]
+    ingest["tree_ratio"] = ingest["on"]["rps"] / ingest["untreed"]["rps"]
     print(
         f"{store}: ingest {ingest['on']['rps']:,.0f}/s with projections,"
-        f" {ingest['off']['rps']:,.0f}/s without ({ingest['ratio']:.2f})",
+        f" {ingest['off']['rps']:,.0f}/s without ({ingest['ratio']:.2f});"
+        f" {ingest['untreed']['rps']:,.0f}/s with projections but no tree follower"
+        f" (tree ratio {ingest['tree_ratio']:.2f})",
         flush=True,
     )
 
