@@ -22,6 +22,33 @@ def _id(name: str) -> dict[str, Any]:
     }
 
 
+def _completeness() -> dict[str, Any]:
+    return {
+        "/audit/completeness": {
+            "get": {
+                "summary": "The completeness statement of verifications registered in a window",
+                "security": [{"bearer": []}],
+                "parameters": [
+                    query("since", {"type": "string", "description": "ISO date or time, included"}),
+                    query("until", {"type": "string", "description": "ISO date or time, excluded"}),
+                    query("format", {"type": "string", "enum": ["json", "md"]}),
+                ],
+                "responses": {
+                    "200": {
+                        "description": "The statement (JSON, or Markdown to file)",
+                        "content": {
+                            "application/json": {"schema": {"type": "object"}},
+                            "text/markdown": {"schema": {"type": "string"}},
+                        },
+                    },
+                    **ERRORS,
+                },
+                "x-roles": ["auditor", "admin"],
+            }
+        }
+    }
+
+
 def subject_paths() -> dict[str, Any]:
     monitoring, company = _id("monitoringId"), _id("id")
     return {
@@ -58,28 +85,7 @@ def subject_paths() -> dict[str, Any]:
             ],
             auditor=True,
         ),
-        "/audit/completeness": {
-            "get": {
-                "summary": "The completeness statement of verifications registered in a window",
-                "security": [{"bearer": []}],
-                "parameters": [
-                    query("since", {"type": "string", "description": "ISO date or time, included"}),
-                    query("until", {"type": "string", "description": "ISO date or time, excluded"}),
-                    query("format", {"type": "string", "enum": ["json", "md"]}),
-                ],
-                "responses": {
-                    "200": {
-                        "description": "The statement (JSON, or Markdown to file)",
-                        "content": {
-                            "application/json": {"schema": {"type": "object"}},
-                            "text/markdown": {"schema": {"type": "string"}},
-                        },
-                    },
-                    **ERRORS,
-                },
-                "x-roles": ["auditor", "admin"],
-            }
-        },
+        **_completeness(),
         "/companies/{id}/timeline": get_path(
             "A KYB company's timeline", "Timeline", [company, *TIMELINE], True
         ),
