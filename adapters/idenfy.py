@@ -75,7 +75,7 @@ PATH_KINDS: dict[str, Kind] = {
 PATH_KINDS["canceled"] = Kind.CANCELLED
 
 # A scanRef never starts as the ledger's other subjects do (``aml:``, ``company:``, ``other:``).
-SCAN_REF_PATTERN = r"\A(?!aml:|company:|other:)[A-Za-z0-9][A-Za-z0-9._:-]{0,99}\Z"
+SCAN_REF_PATTERN = r"\A(?!aml:|company:|other:|policy:)[A-Za-z0-9][A-Za-z0-9._:-]{0,99}\Z"
 ScanRef = Annotated[str, msgspec.Meta(pattern=SCAN_REF_PATTERN)]
 SUBJECT_ID_PATTERN = r"\A[A-Za-z0-9][A-Za-z0-9._-]{0,99}\Z"
 """A monitoring's or company's id: like a scanRef, without colons."""

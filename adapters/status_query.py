@@ -21,6 +21,7 @@ from adapters.generations import META, table_key
 from adapters.sql import quoted
 from adapters.views import GENERATION_LOOKUP_SECONDS
 from projections.completeness import DEFAULT_GRACE, deadline, is_overdue
+from projections.policy import DEFAULT_POLICY, Policy, decide, parse_policy
 
 _json = msgspec.json.Decoder()
 _encode = msgspec.json.Encoder().encode
@@ -60,26 +61,35 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+_DEFAULT_POLICY = parse_policy(DEFAULT_POLICY)
+
+
+def _builtin() -> Policy:
+    return _DEFAULT_POLICY
+
+
 @dataclass
 class Serving:
-    """What a status read adds to a stored document: its ``amlMonitoring`` link, and for a
+    """What a status read adds to a stored document: its ``amlMonitoring`` link; for a
     registered verification its ``deadline`` under the configured grace and whether it is
-    ``overdue`` now (``projections.completeness``); neither is an event's doing."""
+    ``overdue`` now (``projections.completeness``); and the decision of the policy in force
+    (``projections.policy``). None of them is an event's doing."""
 
     grace: int = DEFAULT_GRACE
     clock: Callable[[], datetime] = _now
 
+    policy: Callable[[], Policy] = _builtin
+
     def text(self, document: str, link: str | None) -> str:
-        served = with_link(document, link)
-        if '"expectedBy":"' not in served:  # not registered, or written before version 3
-            return served
-        found = _json.decode(served)
-        found["deadline"] = deadline(found["expectedBy"], self.grace)
-        found["overdue"] = is_overdue(found, self.clock())
-        return _encode(found).decode()
+        return _encode(self.document(document, link)).decode()
 
     def document(self, document: str, link: str | None) -> dict[str, Any]:
-        return dict(_json.decode(self.text(document, link)))
+        found: dict[str, Any] = _json.decode(with_link(document, link))
+        if found.get("expectedBy") is not None:
+            found["deadline"] = deadline(found["expectedBy"], self.grace)
+            found["overdue"] = is_overdue(found, self.clock())
+        found.update(decide(self.policy(), found))
+        return found
 
 
 def statement(text: str, postgres: bool) -> str:

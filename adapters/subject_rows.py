@@ -35,7 +35,12 @@ status API was last asked about it; so overdue verifications, and those of them 
 about lately, are one range look-up."""
 VERIFICATION_ROWS = "final < 2"
 NO_FACTS = encode_facts([])
-SUBJECT_ROWS = {AML_SUBJECT: MONITORING_ROW, COMPANY_SUBJECT: COMPANY_ROW, OTHER_SUBJECT: OTHER_ROW}
+SUBJECT_ROWS = {
+    AML_SUBJECT: MONITORING_ROW,
+    COMPANY_SUBJECT: COMPANY_ROW,
+    OTHER_SUBJECT: OTHER_ROW,
+    "policy:": OTHER_ROW,
+}
 
 
 def subject_values(subject: str, document: Mapping[str, Any]) -> tuple[Any, ...]:

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
+from pathlib import Path
 
 import psycopg
 from eventsourcing.persistence import PersistenceError
@@ -33,11 +34,13 @@ from app.service.access import ApiKeys
 from app.service.errors import StoreUnavailableError
 from app.service.ledger import Ledger
 from app.service.merkle_log import TreeLog
+from app.service.policy import PolicyInForce, put_in_force, recorded_policy
 from app.service.services import DeliveryRecorder, InProcessRecorder, Services, Views
 from app.service.throttle import FailureLimiter
 from app.service.tree_follower import TreeFollower
 from app.service.workers import BATCH_LIMIT, ProjectionWorkers
 from app.service.writer import WriterProcess
+from projections.policy import PolicyError, parse_policy
 
 OPEN_ATTEMPTS = 5
 
@@ -67,6 +70,7 @@ def bootstrap(
             quarantine = open_quarantine(ledger)
         views = open_views(settings)
         views.status.serving.clock = clock
+        views.status.serving.policy = seeded_policy(settings, ledger, clock, create_tables)
         access_log = open_access_log(ledger)
         commit_probe = open_commit_probe(ledger)
         ui_sessions = open_session_store(ledger)
@@ -88,6 +92,24 @@ def bootstrap(
         projection_workers=partial(projection_workers, settings, views.sql),
         tree=tree,
     )
+
+
+def seeded_policy(
+    settings: Settings, ledger: Ledger, clock: Callable[[], datetime], create_tables: bool
+) -> PolicyInForce:
+    """The policy in force; ``LEDGER_POLICY`` is put in force on a store that has none."""
+    if settings.policy_path is not None and create_tables and recorded_policy(ledger) is None:
+        try:
+            policy = parse_policy(Path(settings.policy_path).read_bytes())
+        except OSError as error:
+            reason = error.strerror
+            raise ConfigError(
+                f"LEDGER_POLICY: cannot read {settings.policy_path}: {reason}"
+            ) from None
+        except PolicyError as error:
+            raise ConfigError(f"LEDGER_POLICY: {settings.policy_path}: {error}") from None
+        put_in_force(ledger, policy, clock())
+    return PolicyInForce(ledger)
 
 
 @contextlib.contextmanager

@@ -109,6 +109,9 @@ class Settings:
     """The signer of the ledger's checkpoints (ADR 28); none are signed without one."""
     checkpoint_interval: int = DEFAULT_CHECKPOINT_INTERVAL
     """Seconds between the checkpoints the tree follower publishes while the ledger grows."""
+    policy_path: str | None = None
+    """The policy file that seeds a new store (``LEDGER_POLICY``; ``ledger replay --policy``
+    changes the one in force later)."""
     tree_follower: bool = True
     """Whether projection processes keep the Merkle tree up (``LEDGER_TREE_FOLLOWER``)."""
     completeness: CompletenessSettings = field(default_factory=CompletenessSettings)
@@ -287,5 +290,6 @@ def load(environ: Mapping[str, str], *, require_signing_keys: bool = True) -> Se
         checkpoint_key=log.key,
         checkpoint_interval=log.interval,
         tree_follower=log.follower,
+        policy_path=environ.get("LEDGER_POLICY", "").strip() or None,
         completeness=completeness,
     )

@@ -39,7 +39,9 @@ COMPANY_SUBJECT = "company:"
 OTHER_SUBJECT = "other:"
 """Deliveries of a type the ledger does not model that name no verification, one subject
 per type (``other:VIDEO_CALL_FINISHED``)."""
-SUBJECT_PREFIXES = (AML_SUBJECT, COMPANY_SUBJECT, OTHER_SUBJECT)
+POLICY_SUBJECT = "policy:in-force"
+"""The history of the business policy in force (``ledger replay --policy``)."""
+SUBJECT_PREFIXES = (AML_SUBJECT, COMPANY_SUBJECT, OTHER_SUBJECT, "policy:")
 """The ledger's subjects are verifications (keyed by scanRef) and, under these prefixes,
 AML monitorings, KYB companies and unmodelled types; no scanRef starts with one of them."""
 UNIDENTIFIED_COMPANY = "_unidentified"

@@ -193,6 +193,14 @@ class Verification(BaseAggregate[UUID]):
         mismatch_tags: list[str]
         cause: str | None
 
+    class PolicyApplied(Event):
+        """A business policy was put in force (on ``policy:in-force``): its text as given."""
+
+        class_version = 1
+        name: str
+        sha256: str
+        text: str
+
     class OtherReported(Reported):
         """A delivery of a type the ledger does not model (``header_kind`` is the type as
         sent): kept whole in the history and its chain, changing no status."""
@@ -258,6 +266,13 @@ class Verification(BaseAggregate[UUID]):
         fields = {k: list(v) if isinstance(v, tuple) else v for k, v in vars(check).items()}
         fields.update(kind=STATUS_CHECKED, received_at=fields.pop("asked_at"))
         self.trigger_event(self.StatusChecked, **fields)
+        return Receipt(self.scan_ref, self.version, duplicate=False)
+
+    def apply_policy(self, name: str, sha256: str, text: str) -> Receipt:
+        """Record the policy put in force."""
+        self.trigger_event(
+            self.PolicyApplied, scan_ref=self.scan_ref, name=name, sha256=sha256, text=text
+        )
         return Receipt(self.scan_ref, self.version, duplicate=False)
 
     def register(self, registration: Registration) -> Receipt:

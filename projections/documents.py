@@ -8,7 +8,7 @@ document the rules make, but were never promised.
 
 from __future__ import annotations
 
-from typing import Literal, NotRequired, TypedDict
+from typing import Any, Literal, NotRequired, TypedDict
 
 
 class DocumentExpiration(TypedDict):
@@ -79,6 +79,7 @@ class StatusDocument(TypedDict):
     deadline: str | None
     overdue: bool
     lastStatusCheck: StatusCheck | None
+    sequences: NotRequired[dict[str, Any]]
     rulesVersion: int
     amlMonitoring: NotRequired[AmlMonitoringLink | None]
 

@@ -19,10 +19,13 @@ REGISTERED = "registered"
 DOCUMENT_EXPIRATION = "document-expiration"
 OTHER = "other"
 """A delivery of a type the ledger does not model: in the history, never a result."""
+POLICY_APPLIED = "policy-applied"
 AML_MONITORING = "aml-monitoring"
 COMPANY = "company"
 """Facts of the ledger's other subjects (``domain.reports.SUBJECT_PREFIXES``)."""
-NOT_RESULTS = frozenset({REGISTERED, DOCUMENT_EXPIRATION, OTHER, AML_MONITORING, COMPANY})
+NOT_RESULTS = frozenset(
+    {REGISTERED, DOCUMENT_EXPIRATION, OTHER, AML_MONITORING, COMPANY, POLICY_APPLIED}
+)
 STATUS_CHECKED = "status-checked"
 DECISIVE_CHECKS = frozenset({"APPROVED", "DENIED", "SUSPECTED", "EXPIRED"})
 """The answers of iDenfy's status API that put a status in force."""
@@ -166,3 +169,9 @@ def _company(event: Verification.CompanyReported, position: int) -> Fact:
 def _checked(event: Verification.StatusChecked, position: int) -> Fact:
     received = _iso(event.received_at)
     return fact_from(event, event.originator_version, position, STATUS_CHECKED, received)
+
+
+@fact_of.register
+def _policy(event: Verification.PolicyApplied, position: int) -> Fact:
+    at = _iso(event.timestamp)
+    return fact_from(event, event.originator_version, position, POLICY_APPLIED, at)

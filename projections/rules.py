@@ -186,6 +186,7 @@ def _verification(scan_ref: str, facts: list[Fact]) -> Evaluation:
         "lastPosition": max((f.position for f in facts), default=0),
         "documentExpiration": _expiration(facts),
         **completeness(facts, any(effective_final(r) for r in results)),
+        "sequences": _sequences(facts, results, current, registration),
         "rulesVersion": RULES_VERSION,
         # Always last: status reads put the AML monitoring that names the verification
         # in its place (``adapters.status_query.with_link``).
@@ -194,6 +195,23 @@ def _verification(scan_ref: str, facts: list[Fact]) -> Evaluation:
     return Evaluation(
         document=cast(dict[str, Any], document), timeline=timeline(facts), in_force=current
     )
+
+
+def _sequences(
+    facts: Sequence[Fact], results: Sequence[Fact], current: Fact | None, registered: Fact | None
+) -> dict[str, Any]:
+    """The events the document's fields rest on, by sequence (a decision's basis)."""
+    automated = [
+        r.sequence for r in results
+        if r.kind in ("auto-finished", "identification") and review(r, results) == AUTOMATED
+    ]  # fmt: skip
+    checks = [f.sequence for f in facts if f.kind == STATUS_CHECKED]
+    return {
+        "inForce": current.sequence if current else None,
+        "registered": registered.sequence if registered else None,
+        "attempts": automated,
+        "lastStatusCheck": checks[-1] if checks else None,
+    }
 
 
 def _recaptures(registration: Fact | None) -> int:

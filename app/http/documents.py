@@ -4,17 +4,24 @@ own shapes (``projections.documents``)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NotRequired
 
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
-from projections.documents import (
-    CompanyDocument,
-    MonitoringDocument,
-    StatusDocument,
-    TimelineEntry,
-)
+from projections.documents import CompanyDocument, MonitoringDocument, TimelineEntry
+from projections.documents import StatusDocument as RulesDocument
+
+
+class StatusDocument(RulesDocument):
+    """A verification's status as served: the rules' document, and the decision of the
+    policy in force (``projections.policy``)."""
+
+    decision: NotRequired[Literal["approve", "deny", "review", "pending"]]
+    decisionReasons: NotRequired[list[str]]
+    decisionBasis: NotRequired[list[int]]
+    policyVersion: NotRequired[str]
+
 
 SCAN_REF_PATTERN = "^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$"
 ScanRef = Annotated[str, Meta(pattern=SCAN_REF_PATTERN)]

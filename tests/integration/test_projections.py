@@ -18,8 +18,9 @@ from starlette.testclient import TestClient
 
 from adapters.generations import GenerationChangedError, begin_build, switch_to
 from adapters.sql import Sql
+from adapters.status_query import Serving
 from adapters.view_tables import SqlAuditTimelineView, SqlCurrentStatusView, SqlReattemptsView
-from adapters.views import SqlVerificationView
+from adapters.views import SqlVerificationView, encode_json
 from app.server import create_app
 from app.service.ledger import Ledger
 from app.service.services import Services
@@ -291,7 +292,8 @@ class TestVerificationViewContract:
         for view in views.all():
             assert view.facts(["one", "two"]) == {"one": [fact(1, 5)]}
             assert view.max_tracking_id(Ledger.name) == 5
-        assert views.status.status("one") == state("one", fact(1, 5)).evaluation.document
+        stored = state("one", fact(1, 5)).evaluation.document
+        assert views.status.status("one") == Serving().document(encode_json(stored), None)
         assert views.status.status("two") is None
         totals = views.reattempts.client("client-a")
         assert totals is not None

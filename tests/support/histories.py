@@ -16,6 +16,7 @@ SCAN_REF = "3f2b8c1e-5a7d-11ef-9c2a-0242ac120002"
 CLIENT_ID = "user-1"
 ARRIVAL_FIELDS = (
     "firstEventAt", "lastEventAt", "lastPosition", "registeredAt", "expectedBy", "deadline",
+    "sequences",
 )  # fmt: skip
 RESULT_KINDS = ("auto-finished", "manual-finished", "identification", "resubmitted")
 CLOSING_KINDS = ("cancelled", "expired")

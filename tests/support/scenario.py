@@ -15,6 +15,8 @@ from starlette.testclient import TestClient
 
 from adapters.idenfy import decode_report
 from adapters.signing import fingerprint
+from adapters.status_query import Serving
+from adapters.views import encode_json
 from app.service.ledger import Ledger
 from app.service.services import Services, Views
 from domain.reports import Delivery, Kind, Receipt, Registration
@@ -297,8 +299,11 @@ def client_totals(documents: Sequence[dict[str, Any]]) -> dict[str, dict[str, An
 def expected(ledger: Ledger) -> Snapshot:
     """What ``evaluate`` makes of the facts the ledger holds."""
     evaluations = {ref: evaluate(ref, facts) for ref, facts in ledger_facts(ledger).items()}
+    serving = Serving()  # what a read adds: deadline and overdue now, the default policy's decision
     documents = sorted(
-        (e.document for e in evaluations.values()), key=lambda d: d["lastPosition"], reverse=True
+        (serving.document(encode_json(e.document), None) for e in evaluations.values()),
+        key=lambda d: d["lastPosition"],
+        reverse=True,
     )
     timelines: dict[str, list[dict[str, Any]] | None] = {
         ref: e.timeline for ref, e in evaluations.items()

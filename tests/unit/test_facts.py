@@ -143,7 +143,9 @@ def subject_events() -> list[Verification.Event]:
     company = Verification.start(COMPANY.scan_ref, STARTED_AT)
     typed = Delivery(**{**vars(delivery(Kind.COMPANY)), "header_kind": "COMPANY_INFO_REQUEST"})
     company.receive(typed, COMPANY)
-    return [*monitoring.collect_events(), *company.collect_events()]  # type: ignore[list-item]
+    policy = Verification.start("policy:in-force", STARTED_AT)
+    policy.apply_policy("house", "0" * 64, 'name = "house"')
+    return [*monitoring.collect_events(), *company.collect_events(), *policy.collect_events()]  # type: ignore[list-item]
 
 
 def event_of(event_class: type[Verification.Event]) -> Verification.Event:
@@ -261,7 +263,7 @@ def test_every_recorded_event_class_has_a_fact() -> None:
 
 
 def test_a_monitorings_and_a_companys_facts_carry_their_state_and_are_no_results() -> None:
-    monitoring, company = (fact_of(event, POSITION) for event in subject_events())
+    monitoring, company, _ = (fact_of(event, POSITION) for event in subject_events())
 
     assert (monitoring.kind, monitoring.sequence, monitoring.client_id) == (
         "aml-monitoring",

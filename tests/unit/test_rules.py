@@ -13,7 +13,7 @@ from projections.rules import RULES_VERSION, Evaluation, evaluate
 SCAN_REF = "3f2b8c1e-5a7d-11ef-9c2a-0242ac120002"
 CLIENT_ID = "user-1"
 FIRST_POSITION = 100
-ARRIVAL_FIELDS = ("firstEventAt", "lastEventAt", "lastPosition")
+ARRIVAL_FIELDS = ("firstEventAt", "lastEventAt", "lastPosition", "sequences")
 ENTRY_FIELDS = {
     "sequence",
     "kind",
@@ -561,7 +561,7 @@ def test_document_expiration_notices_never_change_the_status() -> None:
     after = document(registered(), preliminary(FIRST), manual(FIRST, "APPROVED"), notice())
     between = document(registered(), preliminary(FIRST), notice(), manual(FIRST, "APPROVED"))
 
-    changed = {"events", "lastEventAt", "lastPosition", "documentExpiration"}
+    changed = {"events", "lastEventAt", "lastPosition", "documentExpiration", "sequences"}
     for doc in (after, between):
         assert {k: v for k, v in doc.items() if k not in changed} == {
             k: v for k, v in before.items() if k not in changed
