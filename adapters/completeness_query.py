@@ -62,3 +62,22 @@ def unregistered(sql: Sql, table: str) -> Iterator[dict[str, Any]]:
         ).fetchall()
     for row in rows:
         yield decode_json(row["document"])
+
+
+def verification_documents(sql: Sql, table: str, serving: Serving) -> Iterator[dict[str, Any]]:
+    """Every verification's served status document, by scanRef, a page at a time."""
+    after = ""
+    while True:
+        with sql.transaction(commit=False) as c:
+            rows = c.execute(
+                "SELECT d.scan_ref AS scan_ref, d.document AS document, l.document AS link"
+                f" FROM {table} AS d LEFT JOIN {table} AS l"
+                f" ON l.scan_ref = '{AML_LINK}' || d.scan_ref"
+                f" WHERE d.{VERIFICATION_ROWS} AND d.scan_ref > ? ORDER BY d.scan_ref LIMIT ?",
+                (after, PAGE),
+            ).fetchall()
+        for row in rows:
+            yield serving.document(row["document"], row["link"])
+        if len(rows) < PAGE:
+            return
+        after = rows[-1]["scan_ref"]

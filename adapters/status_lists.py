@@ -11,8 +11,27 @@ from adapters.status_query import AML_LINK, Serving
 from adapters.subject_rows import DUE, DUE_ROW, VERIFICATION_ROWS, overdue_cutoff
 from projections.current_status import StatusFilter
 
+DECISION_PAGE = 500
+
 
 def status_documents(
+    sql: Sql, table: str, serving: Serving, where: StatusFilter, limit: int, before: int | None
+) -> list[dict[str, Any]]:
+    """Documents matching ``where``, newest first; a decision is the policy's at read time,
+    so that filter reads pages until it has ``limit`` (or none are left)."""
+    if where.decision is None:
+        return _page(sql, table, serving, where, limit, before)
+    found: list[dict[str, Any]] = []
+    while len(found) < limit:
+        page = _page(sql, table, serving, where, DECISION_PAGE, before)
+        found.extend(doc for doc in page if doc["decision"] == where.decision)
+        if len(page) < DECISION_PAGE:
+            break
+        before = page[-1]["lastPosition"]
+    return found[:limit]
+
+
+def _page(
     sql: Sql, table: str, serving: Serving, where: StatusFilter, limit: int, before: int | None
 ) -> list[dict[str, Any]]:
     conditions: list[str] = []

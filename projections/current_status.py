@@ -19,6 +19,8 @@ class StatusFilter:
     suspected: bool | None = None
     overdue: bool | None = None
     """True: only verifications past their deadline and not finished."""
+    decision: str | None = None
+    """Only verifications the policy in force decides so (``approve``, ...)."""
 
 
 class CurrentStatusView(VerificationView):

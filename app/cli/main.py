@@ -25,6 +25,7 @@ from app.bootstrap import (
 from app.cli import audit as cli_audit
 from app.cli import completeness as cli_completeness
 from app.cli import operations as cli_operations
+from app.cli import policy as cli_policy
 from app.cli import transparency as cli_transparency
 from app.cli.common import fail, settings_from
 from app.cli.verify_bundle import verify_bundle
@@ -211,6 +212,7 @@ for command in (
     *cli_operations.COMMANDS,
     *cli_transparency.COMMANDS,
     *cli_completeness.COMMANDS,
+    *cli_policy.COMMANDS,
 ):
     main.add_command(command)
 main.add_command(verify_bundle)

@@ -20,11 +20,14 @@ from app.cli.common import fail, settings_from
 from app.cli.drops import drop as drop_deliveries
 from app.cli.drops import fake_script, verifications
 from app.cli.fake_idenfy import serve_until_interrupted
+from app.cli.policy import dry_run as dry_run_of
+from app.cli.policy import read_policy, report_changes
 from app.cli.progress import ProgressReporter
 from app.cli.scenarios import SCENARIOS, Planned, plan
 from app.cli.simulate import Sender, register_all, run, tally
 from app.config import Settings, environment
 from app.service.errors import StoreUnavailableError
+from app.service.policy import put_in_force
 from app.service.replay import replay
 from app.service.reprocess import reprocess
 from app.service.services import Services
@@ -32,12 +35,44 @@ from app.service.services import Services
 
 @click.command(name="replay")
 @click.argument("names", nargs=-1)
-def replay_command(names: tuple[str, ...]) -> None:
+@click.option(
+    "--policy",
+    "policy_file",
+    type=click.Path(path_type=Path),
+    help="Put this policy in force when the replay is done.",
+)
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="With --policy: say which decisions it would change; change nothing.",
+)
+@click.option("--report", type=click.Path(path_type=Path),
+              help="With --policy: write each changed verification (NDJSON).")  # fmt: skip
+def replay_command(
+    names: tuple[str, ...], policy_file: Path | None, dry_run: bool, report: Path | None
+) -> None:
     """Rebuild projections (all, or the NAMEs given) from the event store.
 
     Reads keep being served from the old tables until the new ones are caught up.
     An interrupted replay resumes where it stopped when run again.
     """
+    if policy_file is not None:
+        new = read_policy(policy_file)
+        with operating(settings_from()) as services:
+            found = dry_run_of(services, new)
+            if not dry_run:
+                replay_views(names)
+                put_in_force(services.ledger, new, services.clock())
+                click.echo(f"policy in force: {new.version}")
+        report_changes(found, report, applied=not dry_run)
+        return
+    if dry_run or report is not None:
+        fail("--dry-run and --report go with --policy FILE")
+    replay_views(names)
+
+
+def replay_views(names: tuple[str, ...]) -> None:
+    """The replay itself, with its progress and summary."""
     settings = settings_from(environment())
     unknown = [name for name in names if name not in VIEW_CLASSES]
     if unknown:

@@ -132,6 +132,7 @@ def route_table(services: Services, reader: StatusReader) -> RouteTable:
         get("/companies/{id}/timeline", subjects.company_timeline),
         get("/audit/unmodelled/{eventType}/timeline", subjects.unmodelled_timeline),
         get("/audit/completeness", subjects.completeness),
+        get("/policy", subjects.policy_in_force),
         get("/healthz", healthz),
         get("/readyz", readyz),
         Route("/openapi.json", openapi.openapi, methods=["GET"]),

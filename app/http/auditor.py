@@ -27,6 +27,7 @@ from domain.reports import is_verification
 from domain.verification import Verification
 
 HEADS_BATCH = 10_000
+DECISION_KEYS = ("decision", "decisionReasons", "decisionBasis", "policyVersion")
 
 
 async def _audited(services: Services, request: Request) -> Caller:
@@ -89,7 +90,14 @@ async def subject_timeline(
     if request.query_params.get("payload") in ("1", "true"):
         for entry in entries:
             entry.update(payload_fields(payloads.get(entry["sequence"])))
-    return JSONResponse({"scanRef": subject, "entries": entries, "chain": chain})
+    found: dict[str, Any] = {"scanRef": subject, "entries": entries, "chain": chain}
+    if is_verification(subject):  # and the decision the policy in force makes of it now
+        document = await read_view(
+            request, services.views.status, services.views.status.status, subject
+        )
+        if document is not None:
+            found.update({key: document[key] for key in DECISION_KEYS})
+    return JSONResponse(found)
 
 
 async def audit_events(services: Services, request: Request) -> Response:

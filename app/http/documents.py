@@ -107,6 +107,10 @@ class Timeline(msgspec.Struct, rename="camel"):
     scan_ref: str
     entries: list[TimelineEntry]
     chain: Chain
+    decision: str | UnsetType = UNSET
+    decision_reasons: list[str] | UnsetType = UNSET
+    decision_basis: list[int] | UnsetType = UNSET
+    policy_version: str | UnsetType = UNSET
 
 
 class Digest(msgspec.Struct):

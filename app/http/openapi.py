@@ -23,6 +23,7 @@ from app.http.openapi_parts import (
     ref,
 )
 from app.http.openapi_subjects import subject_paths
+from projections.policy import DECISIONS
 
 
 def openapi_30(node: Any) -> Any:
@@ -136,6 +137,7 @@ def _verifications() -> dict[str, Any]:
                     query("clientId", {"type": "string"}),
                     query("suspected", flag),
                     query("overdue", {"type": "string", "enum": ["true"]}),
+                    query("decision", {"type": "string", "enum": list(DECISIONS)}),
                     query("limit", {"type": "integer", "minimum": 1, "maximum": 500}),
                     query("after", {"type": "string"}),
                     MIN_POSITION,

@@ -86,6 +86,20 @@ def subject_paths() -> dict[str, Any]:
             auditor=True,
         ),
         **_completeness(),
+        "/policy": {
+            "get": {
+                "summary": "The business policy in force, its version and its text",
+                "security": [{"bearer": []}],
+                "responses": {
+                    "200": {
+                        "description": "The policy",
+                        "content": {"application/json": {"schema": {"type": "object"}}},
+                    },
+                    **ERRORS,
+                },
+                "x-roles": ["backend", "auditor", "admin"],
+            }
+        },
         "/companies/{id}/timeline": get_path(
             "A KYB company's timeline", "Timeline", [company, *TIMELINE], True
         ),

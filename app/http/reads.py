@@ -30,6 +30,7 @@ from app.http.errors import send_failure, send_json
 from app.service.ledger import Ledger
 from app.service.services import Services
 from projections.current_status import StatusFilter
+from projections.policy import DECISIONS
 
 log = logging.getLogger("ledger.http")
 _encode = msgspec.json.Encoder().encode
@@ -190,6 +191,13 @@ class StatusRead:
         return found
 
 
+def _decision(request: Request) -> str | None:
+    decision = request.query_params.get("decision") or None
+    if decision is not None and decision not in DECISIONS:
+        raise HTTPException(422, f"decision must be one of {', '.join(DECISIONS)}")
+    return decision
+
+
 async def verification_list(services: Services, request: Request) -> Response:
     await require_read(services, request.scope)
     status = request.query_params.get("status") or None
@@ -203,6 +211,7 @@ async def verification_list(services: Services, request: Request) -> Response:
         client_id=client_id,
         suspected=_flag(request, "suspected"),
         overdue=overdue,
+        decision=_decision(request),
     )
     limit = integer_param(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
     assert limit is not None

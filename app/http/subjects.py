@@ -22,8 +22,10 @@ from app.http.auth import require_read
 from app.http.reads import DEFAULT_LIMIT, MAX_LIMIT, integer_param, read_view
 from app.service.access import AUDITOR_ROLES
 from app.service.completeness import Window, markdown, statement
+from app.service.policy import history
 from app.service.services import Services
 from domain.reports import AML_SUBJECT, COMPANY_SUBJECT, OTHER_SUBJECT, UNIDENTIFIED_COMPANY
+from projections.policy import DEFAULT_POLICY
 
 _ID = re.compile(SUBJECT_ID_PATTERN)
 NAMES = {AML_SUBJECT: "AML monitoring", COMPANY_SUBJECT: "company"}
@@ -126,3 +128,21 @@ async def completeness(services: Services, request: Request) -> Response:
     if fmt == "md":
         return PlainTextResponse(markdown(found), media_type="text/markdown; charset=utf-8")
     return JSONResponse(found)
+
+
+async def policy_in_force(services: Services, request: Request) -> Response:
+    """``GET /policy``: the business policy in force, its version and its text."""
+    await require_read(services, request.scope)
+    found = await run_in_threadpool(services.views.status.serving.policy)
+    applied = await run_in_threadpool(history, services.ledger)
+    return JSONResponse(
+        {
+            "name": found.name,
+            "version": found.version,
+            "sha256": found.sha256,
+            "builtIn": found.text == DEFAULT_POLICY,
+            "rules": [{"name": r.name, "decision": r.decision} for r in found.rules],
+            "text": found.text.decode(),
+            "history": applied,
+        }
+    )

@@ -35,6 +35,21 @@ def recorded_policy(ledger: Ledger) -> Policy | None:
     return parse_policy(applied[-1].text.encode()) if applied else None
 
 
+def history(ledger: Ledger) -> list[dict[str, Any]]:
+    """Every policy put in force, when and which (the audit trail of decisions' rules)."""
+    events = ledger.events.get(Verification.create_id(POLICY_SUBJECT))
+    return [
+        {
+            "sequence": e.originator_version,
+            "appliedAt": e.timestamp.isoformat().replace("+00:00", "Z"),
+            "version": f"{e.name}@sha256:{e.sha256}",
+            "hash": e.hash,
+        }
+        for e in events
+        if isinstance(e, Verification.PolicyApplied)
+    ]
+
+
 def put_in_force(ledger: Ledger, policy: Policy, at: datetime) -> int | None:
     """Record ``policy`` as the one in force; its position in the ledger."""
     receipt = ledger.group.submit(
