@@ -13,6 +13,8 @@ from app.service.policy import DEFAULT, put_in_force, transitions
 from app.service.services import Services
 from projections.policy import parse_policy
 from tests.support.idenfy import result_body
+from tests.support.settings import API_TOKENS
+from tests.support.ui import sign_in
 from tests.support.webhooks import auth, deliver, wait_for_views
 
 HOUSE = Path(__file__).parent / "house-policy.toml"
@@ -65,6 +67,10 @@ def test_a_dry_run_previews_exactly_what_the_switch_then_changes(
     assert sorted(item["scanRef"] for item in listed) == ["clean-0", "clean-1", "clean-2", "ok-1"]
     timeline = client.get("/verifications/clean-0/timeline", headers=auth("auditor")).json()
     assert timeline["decision"] == "approve"
+    assert sign_in(client, API_TOKENS["auditor"]).status_code == 303
+    page = client.get("/ui/verifications/clean-0").text
+    assert "decision-approve" in page
+    assert "by clean-suspected" in page
 
     back = dry_run(services, DEFAULT)
     switch(services, DEFAULT.text)
