@@ -75,12 +75,17 @@ async def monitorings(services: Services, request: Request) -> Response:
     return await _list(services, request, AML_SUBJECT, "alertStatus", "monitoringId")
 
 
+async def _timeline(services: Services, request: Request, prefix: str, name: str) -> Response:
+    """A monitoring's or company's timeline, for an auditor."""
+    await require_read(services, request.scope, AUDITOR_ROLES)
+    subject = _subject(request, prefix, name)
+    missing = f"no {NAMES[prefix]} {request.path_params[name]!r}"
+    return await subject_timeline(services, request, subject, missing)
+
+
 async def monitoring_timeline(services: Services, request: Request) -> Response:
     """``GET /aml/monitorings/{monitoringId}/timeline`` (auditor)."""
-    await require_read(services, request.scope, AUDITOR_ROLES)
-    subject = _subject(request, AML_SUBJECT, "monitoringId")
-    missing = f"no AML monitoring {request.path_params['monitoringId']!r}"
-    return await subject_timeline(services, request, subject, missing)
+    return await _timeline(services, request, AML_SUBJECT, "monitoringId")
 
 
 async def company(services: Services, request: Request) -> Response:
@@ -95,10 +100,7 @@ async def companies(services: Services, request: Request) -> Response:
 
 async def company_timeline(services: Services, request: Request) -> Response:
     """``GET /companies/{id}/timeline`` (auditor)."""
-    await require_read(services, request.scope, AUDITOR_ROLES)
-    subject = _subject(request, COMPANY_SUBJECT, "id")
-    missing = f"no company {request.path_params['id']!r}"
-    return await subject_timeline(services, request, subject, missing)
+    return await _timeline(services, request, COMPANY_SUBJECT, "id")
 
 
 async def unmodelled_timeline(services: Services, request: Request) -> Response:
