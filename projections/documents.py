@@ -137,3 +137,5 @@ class TimelineEntry(TypedDict):
     hash: str | None
     payload: NotRequired[str | None]
     payloadEncoding: NotRequired[Literal["base64"]]
+    decision: NotRequired[str]
+    decisionReasons: NotRequired[list[str]]

@@ -20,6 +20,7 @@ from adapters.sql import MAX_POSITION
 from app.http.auth import require_read
 from app.http.reads import integer_param, read_view
 from app.service.access import AUDITOR_ROLES, Caller
+from app.service.policy import decisions_after_each
 from app.service.services import Services
 from domain.audit import ChainChecker
 from domain.chain import LedgerDigest
@@ -91,13 +92,22 @@ async def subject_timeline(
         for entry in entries:
             entry.update(payload_fields(payloads.get(entry["sequence"])))
     found: dict[str, Any] = {"scanRef": subject, "entries": entries, "chain": chain}
-    if is_verification(subject):  # and the decision the policy in force makes of it now
-        document = await read_view(
-            request, services.views.status, services.views.status.status, subject
-        )
-        if document is not None:
-            found.update({key: document[key] for key in DECISION_KEYS})
+    if is_verification(subject):  # the decisions of the policy in force, now and after each
+        await _decide(services, request, subject, found)
     return JSONResponse(found)
+
+
+async def _decide(
+    services: Services, request: Request, subject: str, found: dict[str, Any]
+) -> None:
+    status, timeline = services.views.status, services.views.timeline
+    document = await read_view(request, status, status.status, subject)
+    if document is not None:
+        found.update({key: document[key] for key in DECISION_KEYS})
+    facts = (await read_view(request, timeline, timeline.facts, [subject])).get(subject, [])
+    after = decisions_after_each(subject, facts, status.serving)
+    for entry in found["entries"]:
+        entry.update(after.get(entry["sequence"], {}))
 
 
 async def audit_events(services: Services, request: Request) -> Response:

@@ -19,10 +19,14 @@ from typing import Any
 
 from eventsourcing.persistence import PersistenceError
 
+from adapters.status_query import Serving
+from adapters.views import encode_json
 from app.service.ledger import Ledger
 from domain.reports import POLICY_SUBJECT
 from domain.verification import Verification
+from projections.facts import Fact
 from projections.policy import DEFAULT_POLICY, Policy, decide, parse_policy
+from projections.rules import evaluate
 
 LOOKUP_SECONDS = 1.0
 DEFAULT = parse_policy(DEFAULT_POLICY)
@@ -104,3 +108,19 @@ def transitions(found: list[Change]) -> dict[str, int]:
 
 
 Lookup = Callable[[], Policy]
+
+
+def decisions_after_each(
+    scan_ref: str, facts: list[Fact], serving: Serving
+) -> dict[int, dict[str, Any]]:
+    """By sequence: what the policy in force decides of the verification as it stood after
+    that event (its facts up to it, served now: today's clock for ``overdue``)."""
+    ordered = sorted(facts, key=lambda fact: fact.sequence)
+    after: dict[int, dict[str, Any]] = {}
+    for count, fact in enumerate(ordered, start=1):
+        served = serving.document(encode_json(evaluate(scan_ref, ordered[:count]).document), None)
+        after[fact.sequence] = {
+            "decision": served["decision"],
+            "decisionReasons": served["decisionReasons"],
+        }
+    return after

@@ -67,6 +67,11 @@ def test_a_dry_run_previews_exactly_what_the_switch_then_changes(
     assert sorted(item["scanRef"] for item in listed) == ["clean-0", "clean-1", "clean-2", "ok-1"]
     timeline = client.get("/verifications/clean-0/timeline", headers=auth("auditor")).json()
     assert timeline["decision"] == "approve"
+    assert [(e["decision"], e["decisionReasons"][0]) for e in timeline["entries"]] == [
+        ("approve", "clean-suspected")
+    ]
+    waiting = client.get("/verifications/wait-1/timeline", headers=auth("auditor")).json()
+    assert [e["decision"] for e in waiting["entries"]] == ["pending"]
     assert sign_in(client, API_TOKENS["auditor"]).status_code == 303
     page = client.get("/ui/verifications/clean-0").text
     assert "decision-approve" in page

@@ -6,6 +6,9 @@ from typing import Any
 
 import pytest
 
+from adapters.status_query import Serving
+from app.service.policy import decisions_after_each
+from projections.facts import Fact
 from projections.policy import DEFAULT_POLICY, PolicyError, decide, parse_policy
 
 CONTRACT_POLICY = b"\n".join(
@@ -106,3 +109,17 @@ def test_a_policy_that_cannot_be_used_is_refused_with_the_line_and_reason(
 
     assert refused.value.line == line
     assert reason in str(refused.value)
+
+
+def test_the_decision_after_each_event_follows_the_history() -> None:
+    preliminary = Fact(1, 1, "auto-finished", "2026-11-02T09:00:00.000000Z", final=False,
+                       overall="REVIEWING", finish_time=100)  # fmt: skip
+    manual = Fact(2, 2, "manual-finished", "2026-11-02T09:05:00.000000Z", final=True,
+                  overall="DENIED", finish_time=100)  # fmt: skip
+
+    after = decisions_after_each("s-1", [manual, preliminary], Serving())
+
+    assert after == {
+        1: {"decision": "pending", "decisionReasons": ["not-final-yet", "everything-else"]},
+        2: {"decision": "deny", "decisionReasons": ["denied", "everything-else"]},
+    }
