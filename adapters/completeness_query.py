@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from adapters.sql import Sql
-from adapters.status_query import AML_LINK, Serving
+from adapters.status_query import SERVED, Serving
 from adapters.subject_rows import DUE, DUE_ROW, VERIFICATION_ROWS
 from adapters.views import decode_json
 
@@ -43,9 +43,8 @@ def documents(sql: Sql, table: str, serving: Serving, scan_refs: list[str]) -> l
         marks = ", ".join("?" * len(chunk))
         with sql.transaction(commit=False) as c:
             rows = c.execute(
-                f"SELECT d.document AS document, l.document AS link FROM {table} AS d"
-                f" LEFT JOIN {table} AS l ON l.scan_ref = '{AML_LINK}' || d.scan_ref"
-                f" WHERE d.scan_ref IN ({marks}) AND d.{VERIFICATION_ROWS}",
+                SERVED.format(table=table)
+                + f" WHERE d.scan_ref IN ({marks}) AND d.{VERIFICATION_ROWS}",
                 chunk,
             ).fetchall()
         out.extend(serving.document(row["document"], row["link"]) for row in rows)
@@ -70,14 +69,12 @@ def verification_documents(sql: Sql, table: str, serving: Serving) -> Iterator[d
     while True:
         with sql.transaction(commit=False) as c:
             rows = c.execute(
-                "SELECT d.scan_ref AS scan_ref, d.document AS document, l.document AS link"
-                f" FROM {table} AS d LEFT JOIN {table} AS l"
-                f" ON l.scan_ref = '{AML_LINK}' || d.scan_ref"
-                f" WHERE d.{VERIFICATION_ROWS} AND d.scan_ref > ? ORDER BY d.scan_ref LIMIT ?",
+                SERVED.format(table=table)
+                + f" WHERE d.{VERIFICATION_ROWS} AND d.scan_ref > ? ORDER BY d.scan_ref LIMIT ?",
                 (after, PAGE),
             ).fetchall()
-        for row in rows:
-            yield serving.document(row["document"], row["link"])
+        found = [serving.document(row["document"], row["link"]) for row in rows]
+        yield from found
         if len(rows) < PAGE:
             return
-        after = rows[-1]["scan_ref"]
+        after = found[-1]["scanRef"]

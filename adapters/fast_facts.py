@@ -74,12 +74,12 @@ def _topic(cls: type) -> str:
 REGISTERED_TOPIC = _topic(Verification.Registered)
 EXPIRATION_TOPIC = _topic(Verification.DocumentExpirationNoticed)
 OTHER_TOPIC = _topic(Verification.OtherReported)
-SUBJECT_TOPICS = {
+FAST_TOPICS = {
     _topic(Verification.MonitoringReported),
     _topic(Verification.CompanyReported),
     _topic(Verification.StatusChecked),
 }
-KNOWN_TOPICS = {REGISTERED_TOPIC, EXPIRATION_TOPIC, OTHER_TOPIC, *SUBJECT_TOPICS} | {
+KNOWN_TOPICS = {REGISTERED_TOPIC, EXPIRATION_TOPIC, OTHER_TOPIC, *FAST_TOPICS} | {
     _topic(c) for c in RESULT_EVENTS.values()
 }
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from adapters.sql import Sql
-from adapters.status_query import AML_LINK, Serving
+from adapters.status_query import SERVED, Serving
 from adapters.subject_rows import DUE, DUE_ROW, VERIFICATION_ROWS, overdue_cutoff
 from projections.current_status import StatusFilter
 
@@ -55,9 +55,9 @@ def _page(
         params.extend([DUE_ROW, overdue_cutoff(serving.clock(), serving.grace)])
     with sql.transaction(commit=False) as c:
         rows = c.execute(
-            f"SELECT d.document AS document, l.document AS link FROM {table} AS d{due}"
-            f" LEFT JOIN {table} AS l ON l.scan_ref = '{AML_LINK}' || d.scan_ref"
-            f" WHERE {' AND '.join(conditions)} ORDER BY d.last_position DESC LIMIT ?",
+            SERVED.format(table=table)
+            + due
+            + f" WHERE {' AND '.join(conditions)} ORDER BY d.last_position DESC LIMIT ?",
             [*params, limit],
         ).fetchall()
     return [serving.document(row["document"], row["link"]) for row in rows]

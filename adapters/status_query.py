@@ -21,7 +21,7 @@ from adapters.generations import META, table_key
 from adapters.sql import quoted
 from adapters.views import GENERATION_LOOKUP_SECONDS
 from projections.completeness import DEFAULT_GRACE, deadline, is_overdue
-from projections.policy import DEFAULT_POLICY, Policy, decide, parse_policy
+from projections.policy import BUILT_IN, Policy, decide
 
 _json = msgspec.json.Decoder()
 _encode = msgspec.json.Encoder().encode
@@ -43,29 +43,19 @@ def document_params(scan_ref: str) -> tuple[str, str]:
     return (AML_LINK + scan_ref, scan_ref)
 
 
-NO_LINK = ',"amlMonitoring":null}'
-"""How a stored status document ends (``projections.rules`` puts the key last)."""
-
-
-def with_link(document: str, link: str | None) -> str:
-    """A stored status document with its ``amlMonitoring``: a monitoring's deliveries
-    write the link, not the verification's document. (A document stored before the key
-    existed gets it too.)"""
-    if link is None and document.endswith(NO_LINK):
-        return document
-    base = document[: -len(NO_LINK)] if document.endswith(NO_LINK) else document[:-1]
-    return f'{base},"amlMonitoring":{link or "null"}}}'
+SERVED = (
+    "SELECT d.document AS document, l.document AS link FROM {table} AS d"
+    f" LEFT JOIN {{table}} AS l ON l.scan_ref = '{AML_LINK}' || d.scan_ref"
+)
+"""Status documents with their AML links, for lists (``WHERE`` and the rest to follow)."""
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
 
 
-_DEFAULT_POLICY = parse_policy(DEFAULT_POLICY)
-
-
 def _builtin() -> Policy:
-    return _DEFAULT_POLICY
+    return BUILT_IN
 
 
 @dataclass
@@ -84,7 +74,8 @@ class Serving:
         return _encode(self.document(document, link)).decode()
 
     def document(self, document: str, link: str | None) -> dict[str, Any]:
-        found: dict[str, Any] = _json.decode(with_link(document, link))
+        found: dict[str, Any] = _json.decode(document)
+        found["amlMonitoring"] = None if link is None else _json.decode(link)
         if found.get("expectedBy") is not None:
             found["deadline"] = deadline(found["expectedBy"], self.grace)
             found["overdue"] = is_overdue(found, self.clock())

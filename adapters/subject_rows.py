@@ -24,7 +24,13 @@ from adapters.fact_codec import encode_facts
 from adapters.sql import Sql
 from adapters.status_query import AML_LINK
 from adapters.views import decode_json, encode_json
-from domain.reports import AML_SUBJECT, COMPANY_SUBJECT, OTHER_SUBJECT, SUBJECT_PREFIXES
+from domain.reports import (
+    AML_SUBJECT,
+    COMPANY_SUBJECT,
+    OTHER_SUBJECT,
+    POLICY_PREFIX,
+    SUBJECT_PREFIXES,
+)
 from projections.completeness import iso
 
 MONITORING_ROW, COMPANY_ROW, LINK_ROW, OTHER_ROW, DUE_ROW = 2, 3, 4, 5, 6
@@ -39,7 +45,7 @@ SUBJECT_ROWS = {
     AML_SUBJECT: MONITORING_ROW,
     COMPANY_SUBJECT: COMPANY_ROW,
     OTHER_SUBJECT: OTHER_ROW,
-    "policy:": OTHER_ROW,
+    POLICY_PREFIX: OTHER_ROW,
 }
 
 
@@ -64,10 +70,9 @@ def due_rows(subject: str, document: Mapping[str, Any]) -> list[tuple[Any, ...]]
 
 
 def link_rows(subject: str, document: Mapping[str, Any]) -> list[tuple[Any, ...]]:
-    """The rows linking the verifications a monitoring names to it (and the deadline row
-    of a registered verification)."""
+    """The rows linking the verifications a monitoring names to it, none for others."""
     if not subject.startswith(AML_SUBJECT):
-        return due_rows(subject, document)
+        return []
     link = encode_json(
         {
             "monitoringId": document["monitoringId"],

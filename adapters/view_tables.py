@@ -19,6 +19,7 @@ from adapters.status_query import (
 )
 from adapters.subject_rows import (
     due_candidates,
+    due_rows,
     link_rows,
     overdue_count,
     overdue_cutoff,
@@ -109,9 +110,15 @@ class SqlCurrentStatusView(SqlVerificationView, CurrentStatusView):
 
     @classmethod
     def rows(cls, state: VerificationState, blob: bytes) -> list[tuple[Any, ...]]:
-        """The status row, and for an AML monitoring the rows linking the verifications
-        it names to it (``adapters.subject_rows``)."""
-        return [cls.row(state, blob), *link_rows(state.scan_ref, state.evaluation.document)]
+        """The status row; for an AML monitoring the rows linking the verifications it
+        names to it; for a registered verification its deadline row
+        (``adapters.subject_rows``)."""
+        document = state.evaluation.document
+        return [
+            cls.row(state, blob),
+            *link_rows(state.scan_ref, document),
+            *due_rows(state.scan_ref, document),
+        ]
 
     @reading
     def status(self, scan_ref: str) -> dict[str, Any] | None:

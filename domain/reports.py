@@ -39,9 +39,10 @@ COMPANY_SUBJECT = "company:"
 OTHER_SUBJECT = "other:"
 """Deliveries of a type the ledger does not model that name no verification, one subject
 per type (``other:VIDEO_CALL_FINISHED``)."""
-POLICY_SUBJECT = "policy:in-force"
+POLICY_PREFIX = "policy:"
+POLICY_SUBJECT = f"{POLICY_PREFIX}in-force"
 """The history of the business policy in force (``ledger replay --policy``)."""
-SUBJECT_PREFIXES = (AML_SUBJECT, COMPANY_SUBJECT, OTHER_SUBJECT, "policy:")
+SUBJECT_PREFIXES = (AML_SUBJECT, COMPANY_SUBJECT, OTHER_SUBJECT, POLICY_PREFIX)
 """The ledger's subjects are verifications (keyed by scanRef) and, under these prefixes,
 AML monitorings, KYB companies and unmodelled types; no scanRef starts with one of them."""
 UNIDENTIFIED_COMPANY = "_unidentified"

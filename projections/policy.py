@@ -189,3 +189,7 @@ def _basis(rule: Rule, document: dict[str, Any]) -> list[int]:
     if not fields or "events" in fields:
         found.update(range(1, int(document.get("events") or 0) + 1))
     return sorted(found)
+
+
+BUILT_IN = parse_policy(DEFAULT_POLICY)
+"""The policy that applies while none is put in force."""

@@ -188,8 +188,8 @@ def _verification(scan_ref: str, facts: list[Fact]) -> Evaluation:
         **completeness(facts, any(effective_final(r) for r in results)),
         "sequences": _sequences(facts, results, current, registration),
         "rulesVersion": RULES_VERSION,
-        # Always last: status reads put the AML monitoring that names the verification
-        # in its place (``adapters.status_query.with_link``).
+        # A status read puts the AML monitoring that names the verification here
+        # (``adapters.status_query.Serving``).
         "amlMonitoring": None,
     }
     return Evaluation(

@@ -25,11 +25,11 @@ from app.service.ledger import Ledger
 from domain.reports import POLICY_SUBJECT
 from domain.verification import Verification
 from projections.facts import Fact
-from projections.policy import DEFAULT_POLICY, Policy, decide, parse_policy
+from projections.policy import BUILT_IN, Policy, decide, parse_policy
 from projections.rules import evaluate
 
 LOOKUP_SECONDS = 1.0
-DEFAULT = parse_policy(DEFAULT_POLICY)
+DEFAULT = BUILT_IN
 
 
 def recorded_policy(ledger: Ledger) -> Policy | None:
