@@ -12,7 +12,7 @@ import contextlib
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -105,9 +105,6 @@ def changes(documents: Iterator[dict[str, Any]], new: Policy) -> Iterator[Change
 def transitions(found: list[Change]) -> dict[str, int]:
     """``{"review -> approve": n, ...}``."""
     return dict(sorted(Counter(f"{c.before} -> {c.after}" for c in found).items()))
-
-
-Lookup = Callable[[], Policy]
 
 
 def decisions_after_each(
