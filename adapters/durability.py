@@ -29,6 +29,8 @@ from eventsourcing.sqlite import (
 from eventsourcing.utils import Environment
 from psycopg.sql import SQL, Identifier
 
+from adapters.data_keys import TABLE as KEYS_TABLE
+from adapters.data_keys import current_sealing, write_sealing
 from adapters.persistence import (
     POSTGRES_CONNECT_TIMEOUT_SECONDS,
     SQLITE_LOCK_TIMEOUT_SECONDS,
@@ -50,6 +52,8 @@ class DurableSQLiteConnectionPool(SQLiteConnectionPool):
     def _create_connection(self) -> SQLiteConnection:
         connection = super()._create_connection()
         connection.cursor().execute("PRAGMA synchronous=FULL")
+        # What is deleted (an erased data key) is overwritten, not left in free pages.
+        connection.cursor().execute("PRAGMA secure_delete=ON")
         return connection
 
 
@@ -117,6 +121,9 @@ class FailFastPostgresApplicationRecorder(PostgresApplicationRecorder):
             "(%b::uuid[], %b::bigint[], %b::text[], %b::bytea[]) AS notification_id"
         ).format(schema=schema, function=function)
         self.has_insert_function = True
+        self.keys_table = (
+            f'"{datastore.schema}"."{KEYS_TABLE}"' if datastore.schema else (f'"{KEYS_TABLE}"')
+        )
 
     def _create_table(self, curs: Any) -> None:
         super()._create_table(curs)
@@ -161,11 +168,17 @@ class FailFastPostgresApplicationRecorder(PostgresApplicationRecorder):
                 [e.topic for e in stored_events],
                 [e.state for e in stored_events],
             )
+            sealing = current_sealing()
             try:
                 with self.datastore.get_connection() as conn, conn.cursor() as curs:
                     assert conn.autocommit, "the statement must be its own transaction"
-                    curs.execute(self.insert_function_statement, arrays, prepare=True)
-                    return [row["notification_id"] for row in curs.fetchall()]
+                    if sealing is None:
+                        curs.execute(self.insert_function_statement, arrays, prepare=True)
+                        return [row["notification_id"] for row in curs.fetchall()]
+                    with conn.transaction():
+                        write_sealing(curs, self.keys_table, sealing, postgres=True)
+                        curs.execute(self.insert_function_statement, arrays, prepare=True)
+                        return [row["notification_id"] for row in curs.fetchall()]
             except ProgrammingError as error:
                 if not isinstance(error.__cause__, psycopg.errors.UndefinedFunction):
                     raise
@@ -173,6 +186,14 @@ class FailFastPostgresApplicationRecorder(PostgresApplicationRecorder):
         return _single_attempt(PostgresApplicationRecorder.insert_events)(
             self, stored_events, **kwargs
         )
+
+    def _insert_events(self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Any:
+        # The library's insert (a store without this one's function) calls this first,
+        # in its transaction.
+        sealing = current_sealing()
+        if sealing is not None:
+            write_sealing(curs, self.keys_table, sealing, postgres=True)
+        return super()._insert_events(curs, stored_events, **kwargs)
 
     def select_events(self, originator_id: Any, **kwargs: Any) -> Any:
         return _single_attempt(PostgresApplicationRecorder.select_events)(

@@ -16,7 +16,9 @@ no database; what follows is how to check it by hand.
 - `events.json`: `scanRef`, and per event its `sequence`, ledger `position`, `record`
   (the exact bytes its hash was taken over), `hash`, and `inclusion` (`leafIndex`,
   `treeSize`, `hashes`, hex).
-- `payloads/<sequence>.bin`: the payload as received, when the event has one.
+- `payloads/<sequence>.bin`: the payload as received, when the event has one and it
+  was not erased; `erasedPayloads` in `events.json` lists the sequences whose payloads
+  were erased (their hashes and proofs still check; only the bytes are gone).
 
 ## Checking by hand
 

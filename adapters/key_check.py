@@ -31,6 +31,17 @@ class Cipher(Protocol):
     def decrypt(self, ciphertext: bytes) -> bytes: ...
 
 
+def master_cipher(key: str | None) -> Cipher | None:
+    """The AES-GCM cipher of ``LEDGER_ENCRYPTION_KEY`` (base64) as the store's key record,
+    and events stored before data keys, were written with."""
+    if not key:
+        return None
+    from eventsourcing.cipher import AESCipher
+    from eventsourcing.utils import Environment
+
+    return AESCipher(Environment("key", {"CIPHER_KEY": key}))
+
+
 class KeyMismatchError(Exception):
     """The key given does not open the store's data; the message says how."""
 
@@ -48,7 +59,7 @@ def check_key(sql: Sql, cipher: Cipher | None, first_state: Callable[[], bytes |
         row = c.execute(f"SELECT mode, sample FROM {sql.table(TABLE)} WHERE id = 1").fetchone()
     if row is None:
         _judge_first_event(cipher, first_state())
-        mode, sample = _record(cipher)
+        mode, sample = key_record(cipher)
         with sql.transaction(commit=True) as c:
             c.execute(
                 f"INSERT INTO {sql.table(TABLE)} (id, mode, sample) VALUES (1, ?, ?)"
@@ -59,7 +70,7 @@ def check_key(sql: Sql, cipher: Cipher | None, first_state: Callable[[], bytes |
     _compare(cipher, str(row["mode"]), str(row["sample"]))
 
 
-def _record(cipher: Cipher | None) -> tuple[str, str]:
+def key_record(cipher: Cipher | None) -> tuple[str, str]:
     if cipher is None:
         return PLAIN, ""
     return ENCRYPTED, base64.b64encode(cipher.encrypt(KNOWN)).decode()
@@ -85,6 +96,12 @@ def _judge_first_event(cipher: Cipher | None, state: bytes | None) -> None:
     """The same verdicts as ``_compare``, from a stored event's state."""
     if state is None:
         return
+    try:
+        msgspec.json.decode(state)
+    except msgspec.DecodeError:
+        pass  # encrypted whole, as events were before data keys
+    else:
+        return  # unencrypted: its payloads are under data keys, which judge the key
     if cipher is not None:
         try:
             cipher.decrypt(state)
@@ -93,7 +110,4 @@ def _judge_first_event(cipher: Cipher | None, state: bytes | None) -> None:
                 "does not open this store's data (written under another key, or unencrypted)"
             ) from None
         return
-    try:
-        msgspec.json.decode(state)
-    except msgspec.DecodeError:
-        raise KeyMismatchError("is not set, but this store's data is encrypted") from None
+    raise KeyMismatchError("is not set, but this store's data is encrypted")

@@ -114,8 +114,8 @@ def eventsourcing_settings(
         # Writers keep recent verifications in memory and read only newer events.
         "AGGREGATE_CACHE_MAXSIZE": "5000",
     }
-    if cipher_key:
-        settings |= {"CIPHER_TOPIC": "eventsourcing.cipher:AESCipher", "CIPHER_KEY": cipher_key}
+    if cipher_key:  # it wraps the data keys that seal payloads (adapters.data_keys)
+        settings["DATA_KEYS_MASTER"] = cipher_key
     if isinstance(location, SQLiteLocation):
         return settings | {
             "PERSISTENCE_MODULE": "adapters.durability:DurableSQLiteFactory",

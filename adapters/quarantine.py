@@ -26,6 +26,8 @@ from typing import Any, Protocol
 
 from eventsourcing.persistence import IntegrityError
 
+from adapters.data_keys import DataKeys, write_sealing
+from adapters.payload_subjects import subject_of
 from adapters.sql import Sql
 
 TABLE = "ledger_quarantine"
@@ -51,19 +53,14 @@ class QuarantineFullError(Exception):
     """The quarantine holds as many authentic deliveries as it may; nothing was kept."""
 
 
-class PayloadCipher(Protocol):
-    def encrypt(self, plaintext: bytes) -> bytes: ...
-
-    def decrypt(self, ciphertext: bytes) -> bytes: ...
-
-
 @dataclass(frozen=True)
 class QuarantinedDelivery:
     """One delivery that is not (yet) an event, with what is needed to reprocess it."""
 
     received_at: datetime
     cause: str
-    payload: bytes
+    payload: bytes | None
+    """None once erased (its subject's data keys destroyed)."""
     payload_sha256: str
     signing_key: str | None
     path_kind: str | None
@@ -107,10 +104,10 @@ class Quarantine(Protocol):
 class SqlQuarantine:
     """The quarantine table in the ledger's own database (SQLite or PostgreSQL)."""
 
-    def __init__(self, sql: Sql, bounds: Bounds | None = None, cipher: PayloadCipher | None = None):
+    def __init__(self, sql: Sql, bounds: Bounds | None = None, keys: DataKeys | None = None):
         self.sql = sql
         self.bounds = bounds or Bounds()
-        self.cipher = cipher
+        self.keys = keys or DataKeys(sql, None)
         self.table = sql.table(TABLE)
         with sql.transaction(commit=True) as c:
             c.execute(
@@ -153,13 +150,16 @@ class SqlQuarantine:
             return str(row["id"])
 
     def _put(self, delivery: QuarantinedDelivery) -> str:
-        payload = self.cipher.encrypt(delivery.payload) if self.cipher else delivery.payload
+        subject, client = subject_of(delivery.payload, delivery.identity)
+        sealing = self.keys.sealing({subject: client})  # before the write: it may read
+        payload = sealing.seal(subject, delivery.payload)
         with self.sql.transaction(commit=True) as c:
             known = c.execute(
                 f"SELECT id FROM {self.table} WHERE identity = ?", (delivery.identity,)
             ).fetchone()
             if known is not None:
                 return str(known["id"])
+            write_sealing(c.cursor, self.keys.table, sealing, self.sql.postgres)
             count, size = self._usage(c, delivery.authentic)
             if delivery.authentic and (
                 count >= self.bounds.authentic_count
@@ -214,10 +214,9 @@ class SqlQuarantine:
                 f"SELECT id, payload, signature, cause FROM {self.table} WHERE authentic = 0"
             ).fetchall()
         adopted = 0
-        for row in rows:
-            payload = bytes(row["payload"])
-            body = self.cipher.decrypt(payload) if self.cipher else payload
-            key = matching_key(body, row["signature"])
+        bodies = self.keys.open_all([_bytes(row["payload"]) for row in rows])
+        for row, body in zip(rows, bodies, strict=True):
+            key = None if body is None else matching_key(body, row["signature"])
             if key is None:
                 continue
             with self.sql.transaction(commit=True) as c:
@@ -263,12 +262,12 @@ class SqlQuarantine:
             )
 
     def _delivery(self, row: Any) -> QuarantinedDelivery:
-        payload = bytes(row["payload"])
+        (payload,) = self.keys.open_all([_bytes(row["payload"])])
         return QuarantinedDelivery(
             id=row["id"],
             received_at=datetime.fromisoformat(row["received_at"]),
             cause=row["cause"],
-            payload=self.cipher.decrypt(payload) if self.cipher else payload,
+            payload=payload,
             payload_sha256=row["payload_sha256"],
             signing_key=row["signing_key"],
             path_kind=row["path_kind"],
@@ -279,3 +278,7 @@ class SqlQuarantine:
             source=row["source"],
             plausible=bool(row["plausible"]),
         )
+
+
+def _bytes(value: Any) -> bytes | None:
+    return None if value is None else bytes(value)

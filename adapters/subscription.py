@@ -32,6 +32,8 @@ from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder
 from psycopg.sql import SQL, Identifier
 
+from adapters.data_keys import TABLE as KEYS_TABLE
+from adapters.data_keys import current_sealing, write_sealing
 from adapters.wakeups import COMMITTED
 
 log = logging.getLogger("ledger.projections")
@@ -49,7 +51,15 @@ def news_address(database: str) -> bytes:
 
 
 class AnnouncingSQLiteApplicationRecorder(SQLiteApplicationRecorder):
-    """The library's SQLite recorder, telling the projection workers of each commit."""
+    """The library's SQLite recorder, telling the projection workers of each commit, and
+    storing the data keys a write sealed its payloads with in its transaction
+    (``adapters.data_keys``)."""
+
+    def _insert_events(self, c: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Any:
+        sealing = current_sealing()
+        if sealing is not None:
+            write_sealing(c, f'"{KEYS_TABLE}"', sealing)
+        return super()._insert_events(c, stored_events, **kwargs)
 
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Any:
         try:

@@ -19,17 +19,17 @@ from eventsourcing.sqlite import SQLiteDatastore
 from adapters.access_log import AccessLog
 from adapters.commit_probe import CommitProbe
 from adapters.durability import views_datastore
-from adapters.key_check import KeyMismatchError, check_key
 from adapters.leadership import leadership_for, setup_lock
 from adapters.merkle_tables import MerkleTables
 from adapters.persistence import SQLiteLocation, eventsourcing_settings
 from adapters.private_files import private_database
 from adapters.quarantine import Quarantine, SqlQuarantine
+from adapters.retention import RetentionStore
 from adapters.session_store import SessionStore
 from adapters.signing import SignatureVerifier
 from adapters.sql import Sql
 from adapters.view_tables import SqlAuditTimelineView, SqlCurrentStatusView, SqlReattemptsView
-from app.config import ENCRYPTION_KEY, ConfigError, Settings
+from app.config import ConfigError, Settings
 from app.service.access import ApiKeys
 from app.service.errors import StoreUnavailableError
 from app.service.ledger import Ledger
@@ -40,6 +40,7 @@ from app.service.throttle import FailureLimiter
 from app.service.tree_follower import TreeFollower
 from app.service.workers import BATCH_LIMIT, ProjectionWorkers
 from app.service.writer import WriterProcess
+from app.store_keys import checked, migrate
 from projections.policy import PolicyError, parse_policy
 
 OPEN_ATTEMPTS = 5
@@ -64,10 +65,13 @@ def bootstrap(
     (``ledger serve`` on PostgreSQL, ADR 11); otherwise by the ledger in this process.
     """
     with setting_up(settings, create_tables):
+        opened = ledger is None
         if ledger is None:
             ledger = open_ledger(settings, create_tables=create_tables)
         if quarantine is None:
             quarantine = open_quarantine(ledger)
+        if create_tables and opened:
+            migrate(settings, ledger)
         views = open_views(settings)
         views.status.serving.clock = clock
         views.status.serving.policy = seeded_policy(settings, ledger, clock, create_tables)
@@ -186,22 +190,6 @@ def open_ledger(settings: Settings, *, create_tables: bool = True) -> Ledger:
     raise AssertionError("unreachable")
 
 
-def checked(ledger: Ledger) -> Ledger:
-    """``ledger``, once its encryption key is known to open the store's data
-    (``ConfigError`` naming the variable otherwise: keys are never mixed)."""
-
-    def first_state() -> bytes | None:
-        found = ledger.recorder.select_notifications(start=None, limit=1)
-        return found[0].state if found else None
-
-    try:
-        check_key(ledger_sql(ledger), ledger.mapper.cipher, first_state)
-    except KeyMismatchError as error:
-        ledger.close()
-        raise ConfigError(f"{ENCRYPTION_KEY}: {error}") from None
-    return ledger
-
-
 def ledger_sql(ledger: Ledger) -> Sql:
     """SQL on the ledger's own database, for the tables kept beside its events."""
     datastore = getattr(ledger.recorder, "datastore", None)
@@ -212,7 +200,7 @@ def ledger_sql(ledger: Ledger) -> Sql:
 
 def open_quarantine(ledger: Ledger) -> SqlQuarantine:
     try:
-        return SqlQuarantine(ledger_sql(ledger), cipher=ledger.mapper.cipher)
+        return SqlQuarantine(ledger_sql(ledger), keys=ledger.keys)
     except PersistenceError as error:
         raise StoreUnavailableError(f"cannot open the quarantine table: {error}") from error
 
@@ -247,11 +235,13 @@ def set_up_store(settings: Settings) -> Prepared:
         ledger = open_ledger(settings)
         try:
             quarantine = open_quarantine(ledger)
+            migrate(settings, ledger)
             adopted = 0
             if settings.signing_keys:
                 verifier = SignatureVerifier(settings.signing_keys)
                 adopted = quarantine.adopt(verifier.matching_key)
             open_access_log(ledger)
+            RetentionStore(ledger_sql(ledger))
             open_commit_probe(ledger)
             open_session_store(ledger)
             open_tree(settings, ledger)

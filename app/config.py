@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from adapters.checkpoint_settings import CHECKPOINT_KEY, DEFAULT_CHECKPOINT_INTERVAL, parse_log
 from adapters.completeness_settings import CompletenessSettings, SettingError, parse_completeness
 from adapters.persistence import DatabaseUrlError, StoreLocation, parse_database_url
+from adapters.retention_settings import DEFAULT_RETENTION_DAYS, parse_retention_days
 from adapters.signed_note import Signer
 
 __all__ = ["CHECKPOINT_KEY", "ConfigError", "Settings", "environment", "load"]
@@ -116,6 +117,7 @@ class Settings:
     """Whether projection processes keep the Merkle tree up (``LEDGER_TREE_FOLLOWER``)."""
     completeness: CompletenessSettings = field(default_factory=CompletenessSettings)
     """Overdue verifications and reconciliation with iDenfy's status API."""
+    retention_days: int = DEFAULT_RETENTION_DAYS  # after a relationship ends
 
 
 def parse_signing_keys(value: str) -> tuple[str, ...]:
@@ -272,6 +274,7 @@ def load(environ: Mapping[str, str], *, require_signing_keys: bool = True) -> Se
     raw_encryption_key = environ.get(ENCRYPTION_KEY, "")
     try:
         completeness, log = parse_completeness(environ), parse_log(environ)
+        retention_days = parse_retention_days(environ)
     except SettingError as error:
         raise ConfigError(str(error)) from None
     return Settings(
@@ -292,4 +295,5 @@ def load(environ: Mapping[str, str], *, require_signing_keys: bool = True) -> Se
         tree_follower=log.follower,
         policy_path=environ.get("LEDGER_POLICY", "").strip() or None,
         completeness=completeness,
+        retention_days=retention_days,
     )

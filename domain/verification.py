@@ -19,15 +19,14 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 from eventsourcing.domain import AggregateEvent, BaseAggregate
 
 from domain.chain import event_hash
+from domain.commands import MoreCommands
 from domain.errors import RegistrationConflictError, ScanRefMismatchError
 from domain.reports import (
-    STATUS_CHECKED,
     TYPED_KINDS,
     Delivery,
     Receipt,
     Registration,
     Report,
-    StatusCheckReport,
 )
 
 VERIFICATION_NAMESPACE = uuid5(NAMESPACE_URL, "urn:verification-ledger:verification")
@@ -39,7 +38,7 @@ def _verification_id(scan_ref: str) -> UUID:
     return uuid5(VERIFICATION_NAMESPACE, scan_ref)
 
 
-class Verification(BaseAggregate[UUID]):
+class Verification(MoreCommands, BaseAggregate[UUID]):
     """The recorded history of one verification, keyed by ``uuid5`` over its scanRef."""
 
     @staticmethod
@@ -57,10 +56,16 @@ class Verification(BaseAggregate[UUID]):
     def _start(self, scan_ref: str) -> None:
         self.scan_ref = scan_ref
         self.client_id: str | None = None
+        self.client_since: int | None = None  # the sequence that first named the client
         self.registration: Registration | None = None
         self.registered_sequence: int | None = None
         self.deliveries: dict[str, int] = {}
         self.head_hash: str | None = None
+        self.erased_keys: set[str] = set()
+
+    def learn_client(self, client_id: str | None, sequence: int) -> None:
+        if self.client_id is None and client_id:
+            self.client_id, self.client_since = client_id, sequence
 
     def trigger_event(self, event_class: Any, **kwargs: Any) -> None:
         """Record an event chained to the one before it (see ``domain.chain``)."""
@@ -107,7 +112,7 @@ class Verification(BaseAggregate[UUID]):
                 session_length=self.session_length,
             )
             aggregate.registered_sequence = self.originator_version
-            aggregate.client_id = aggregate.client_id or self.client_id
+            aggregate.learn_client(self.client_id, self.originator_version)
 
     class Reported(Event):
         """Something iDenfy told the ledger in one authentic webhook delivery."""
@@ -126,7 +131,7 @@ class Verification(BaseAggregate[UUID]):
             if self.kind in TYPED_KINDS:  # as ``Delivery.idempotency_key`` has it
                 key = f"{self.kind}:{self.header_kind}:{self.payload_sha256}"
             aggregate.deliveries[key] = self.originator_version
-            aggregate.client_id = aggregate.client_id or self.client_id
+            aggregate.learn_client(self.client_id, self.originator_version)
 
     class ResultReported(Reported):
         """A verification result, with the decision fields the status rules read."""
@@ -201,6 +206,19 @@ class Verification(BaseAggregate[UUID]):
         sha256: str
         text: str
 
+    class Erased(Event):
+        """The client's personal data was erased: its data keys (``key_ids``) destroyed,
+        so payloads sealed under them can no longer be read; every hash still checks."""
+
+        class_version = 1
+        client_id: str
+        reason: str
+        erased_by: str
+        key_ids: list[str]
+
+        def apply(self, aggregate: Verification) -> None:
+            aggregate.erased_keys.update(self.key_ids)
+
     class OtherReported(Reported):
         """A delivery of a type the ledger does not model (``header_kind`` is the type as
         sent): kept whole in the history and its chain, changing no status."""
@@ -257,22 +275,6 @@ class Verification(BaseAggregate[UUID]):
         from domain.event_classes import event_class  # which names this class's events
 
         self.trigger_event(event_class(delivery.kind, report), **facts)
-        return Receipt(self.scan_ref, self.version, duplicate=False)
-
-    def check_status(self, check: StatusCheckReport) -> Receipt:
-        """Record what iDenfy's status API answered (every answer is a new fact)."""
-        if check.scan_ref != self.scan_ref:
-            raise ScanRefMismatchError(check.scan_ref)
-        fields = {k: list(v) if isinstance(v, tuple) else v for k, v in vars(check).items()}
-        fields.update(kind=STATUS_CHECKED, received_at=fields.pop("asked_at"))
-        self.trigger_event(self.StatusChecked, **fields)
-        return Receipt(self.scan_ref, self.version, duplicate=False)
-
-    def apply_policy(self, name: str, sha256: str, text: str) -> Receipt:
-        """Record the policy put in force."""
-        self.trigger_event(
-            self.PolicyApplied, scan_ref=self.scan_ref, name=name, sha256=sha256, text=text
-        )
         return Receipt(self.scan_ref, self.version, duplicate=False)
 
     def register(self, registration: Registration) -> Receipt:

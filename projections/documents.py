@@ -137,5 +137,8 @@ class TimelineEntry(TypedDict):
     hash: str | None
     payload: NotRequired[str | None]
     payloadEncoding: NotRequired[Literal["base64"]]
+    payloadErased: NotRequired[bool]
+    erasedBy: NotRequired[str | None]
+    reason: NotRequired[str | None]
     decision: NotRequired[str]
     decisionReasons: NotRequired[list[str]]

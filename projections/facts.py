@@ -23,8 +23,10 @@ POLICY_APPLIED = "policy-applied"
 AML_MONITORING = "aml-monitoring"
 COMPANY = "company"
 """Facts of the ledger's other subjects (``domain.reports.SUBJECT_PREFIXES``)."""
+ERASED = "erased"
+"""The client's data keys were destroyed: its payloads can no longer be read."""
 NOT_RESULTS = frozenset(
-    {REGISTERED, DOCUMENT_EXPIRATION, OTHER, AML_MONITORING, COMPANY, POLICY_APPLIED}
+    {REGISTERED, DOCUMENT_EXPIRATION, OTHER, AML_MONITORING, COMPANY, POLICY_APPLIED, ERASED}
 )
 STATUS_CHECKED = "status-checked"
 DECISIVE_CHECKS = frozenset({"APPROVED", "DENIED", "SUSPECTED", "EXPIRED"})
@@ -73,6 +75,8 @@ class Fact(NamedTuple):
     expiry_time: int | None = None
     session_length: int | None = None
     cause: str | None = None
+    erased_by: str | None = None
+    reason: str | None = None
 
     @property
     def is_result(self) -> bool:
@@ -175,3 +179,8 @@ def _checked(event: Verification.StatusChecked, position: int) -> Fact:
 def _policy(event: Verification.PolicyApplied, position: int) -> Fact:
     at = _iso(event.timestamp)
     return fact_from(event, event.originator_version, position, POLICY_APPLIED, at)
+
+
+@fact_of.register
+def _erased(event: Verification.Erased, position: int) -> Fact:
+    return fact_from(event, event.originator_version, position, ERASED, _iso(event.timestamp))

@@ -25,6 +25,7 @@ from projections.documents import DocumentExpiration, StatusDocument
 from projections.facts import (
     CANCELLED,
     DOCUMENT_EXPIRATION,
+    ERASED,
     EXPIRED,
     REGISTERED,
     STATUS_CHECKED,
@@ -263,6 +264,8 @@ def timeline(facts: Sequence[Fact]) -> list[dict[str, Any]]:
             "hash": fact.hash,
         }
         entries[fact.sequence] = entry
+        if fact.kind == ERASED:
+            entry.update(erasedBy=fact.erased_by, reason=fact.reason)
         if not result:
             continue
         seen.append(fact)

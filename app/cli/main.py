@@ -24,6 +24,7 @@ from app.bootstrap import (
 )
 from app.cli import audit as cli_audit
 from app.cli import completeness as cli_completeness
+from app.cli import erasure as cli_erasure
 from app.cli import operations as cli_operations
 from app.cli import policy as cli_policy
 from app.cli import transparency as cli_transparency
@@ -213,6 +214,7 @@ for command in (
     *cli_transparency.COMMANDS,
     *cli_completeness.COMMANDS,
     *cli_policy.COMMANDS,
+    *cli_erasure.COMMANDS,
 ):
     main.add_command(command)
 main.add_command(verify_bundle)

@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
+from adapters.data_keys import open_events
 from adapters.export import FORMATS, Window, encoded
 from adapters.sql import MAX_POSITION
 from app.http.auth import require_read
@@ -36,16 +37,18 @@ async def _audited(services: Services, request: Request) -> Caller:
     return await require_read(services, request.scope, AUDITOR_ROLES)
 
 
-def chain_of(services: Services, scan_ref: str) -> tuple[dict[str, Any], dict[int, bytes]]:
-    """The chain check of one verification from the event store, and its payloads."""
+def chain_of(services: Services, scan_ref: str) -> tuple[dict[str, Any], dict[int, bytes | None]]:
+    """The chain check of one verification from the event store, and its payloads (None:
+    erased)."""
     checker = ChainChecker()
-    payloads: dict[int, bytes] = {}
+    payloads: dict[int, bytes | None] = {}
     head = None
     try:
         events = list(services.ledger.events.get(Verification.create_id(scan_ref)))
     except MapperDeserialisationError:
         # A stored event that no longer decodes is tampering too.
         return {"valid": False, "head": None}, payloads
+    open_events(services.ledger.keys, events)
     for event in events:
         assert isinstance(event, Verification.Event)
         checker.add(event, 0)
@@ -90,7 +93,10 @@ async def subject_timeline(
         raise HTTPException(503, "the ledger cannot be read right now") from None
     if request.query_params.get("payload") in ("1", "true"):
         for entry in entries:
-            entry.update(payload_fields(payloads.get(entry["sequence"])))
+            sequence = entry["sequence"]
+            entry.update(payload_fields(payloads.get(sequence)))
+            if sequence in payloads and payloads[sequence] is None:
+                entry["payloadErased"] = True
     found: dict[str, Any] = {"scanRef": subject, "entries": entries, "chain": chain}
     if is_verification(subject):  # the decisions of the policy in force, now and after each
         await _decide(services, request, subject, found)

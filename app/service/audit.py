@@ -9,6 +9,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from adapters.data_keys import open_events
 from app.service.ledger import Ledger
 from domain.audit import ChainChecker, ChainProblem
 from domain.chain import LedgerDigest
@@ -86,6 +87,7 @@ def verify_ledger(
         notifications = ledger.recorder.select_notifications(
             start=position, limit=BATCH, inclusive_of_start=False
         )
+        decoded = []
         for notification in notifications:
             try:
                 event = ledger.mapper.to_domain_event(notification)
@@ -97,7 +99,11 @@ def verify_ledger(
                     type(error).__name__,
                 )
                 continue
-            checker.add(event, notification.id)
+            decoded.append((event, notification.id))
+        # Each payload checked against its SHA-256 once opened; erased ones cannot be.
+        open_events(ledger.keys, [event for event, _ in decoded])
+        for event, position in decoded:
+            checker.add(event, position)
         count += len(notifications)
         if progress is not None and notifications:
             progress(count, max(head, notifications[-1].id))

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from adapters import evidence_bundle
+from adapters.data_keys import open_events
 from app.service.merkle_log import NoSignerError, NotInTreeError, TreeLog
 from domain.chain import canonical
 from domain.verification import Verification
@@ -49,6 +50,7 @@ def make_bundle(tree: TreeLog, scan_ref: str) -> Bundle:
     note, verifier, size = covering_checkpoint(tree, last_leaf)
     entries: list[dict[str, Any]] = []
     payloads: dict[int, bytes] = {}
+    erased = open_events(tree.ledger.keys, events)
     for event in events:
         sequence = event.originator_version
         proof = tree.inclusion(subject, sequence, size)
@@ -75,4 +77,6 @@ def make_bundle(tree: TreeLog, scan_ref: str) -> Bundle:
         "treeSize": size,
         "events": entries,
     }
+    if erased:  # hashes and proofs stand; these payloads' keys were destroyed
+        manifest["erasedPayloads"] = sorted(erased)
     return Bundle(evidence_bundle.write(manifest, note, verifier, payloads), size, note)

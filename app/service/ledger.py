@@ -9,6 +9,7 @@ winner's event (a duplicate) or a new version to append after.
 
 from __future__ import annotations
 
+import base64
 import random
 import time
 from collections.abc import Callable, Sequence
@@ -33,6 +34,16 @@ from eventsourcing.postgres import PostgresDatastore
 from eventsourcing.utils import Environment, EnvType
 
 from adapters.bulk_load import select_events_of
+from adapters.data_keys import (
+    DataKeys,
+    ErasedKeyError,
+    Sealing,
+    is_sealed,
+    open_events,
+    sealing_in_progress,
+)
+from adapters.payload_subjects import client_subject, ref_subject
+from adapters.sql import Sql
 from adapters.transcodings import BytesAsBase64
 from app.service.errors import StoreUnavailableError
 from app.service.group_commit import GroupCommit, Pending
@@ -40,6 +51,8 @@ from domain.reports import Delivery, Receipt, Registration, Report, StatusCheckR
 from domain.verification import Verification
 
 MAX_CONFLICT_RETRIES = 50
+MASTER_KEY = "DATA_KEYS_MASTER"
+"""The setting with ``LEDGER_ENCRYPTION_KEY``, which wraps the data keys."""
 # Deliveries, and payload bytes, committed together at most: pipelined inserts of a few
 # megabytes in one transaction have been seen to stall inside psycopg.
 MAX_BATCH = 64
@@ -75,6 +88,10 @@ class Ledger(Application[UUID]):
     def __init__(self, env: EnvType | None = None) -> None:
         super().__init__(env)
         self.group = GroupCommit(self._write_batch, MAX_BATCH, MAX_BATCH_BYTES)
+        master = self.env.get(MASTER_KEY)
+        datastore = getattr(self.recorder, "datastore", None)
+        assert datastore is not None, "the ledger is kept in an SQL database"
+        self.keys = DataKeys(Sql(datastore), base64.b64decode(master) if master else None)
 
     def record(self, delivery: Delivery, report: Report) -> Receipt:
         """Append one authentic delivery, once; a repeat gets the original's receipt."""
@@ -92,6 +109,14 @@ class Ledger(Application[UUID]):
         """Append what iDenfy's status API answered about a verification."""
         return self.group.submit(check.scan_ref, check.asked_at, lambda v: v.check_status(check))
 
+    def record_erasure(
+        self, scan_ref: str, at: datetime, client_id: str, reason: str, by: str, keys: list[str]
+    ) -> Receipt:
+        """Append that ``keys`` of ``client_id`` were destroyed, once per verification."""
+        return self.group.submit(
+            scan_ref, at, lambda v: v.record_erasure(client_id, reason, by, keys)
+        )
+
     def close(self) -> None:
         self.group.close()
         super().close()
@@ -104,6 +129,12 @@ class Ledger(Application[UUID]):
             return None
         except PersistenceError as error:
             raise StoreUnavailableError(str(error)) from error
+
+    def history(self, scan_ref: str) -> list[Verification.Event]:
+        """Every event of ``scan_ref``, payloads opened (None where erased)."""
+        events = list(self.events.get(Verification.create_id(scan_ref)))
+        open_events(self.keys, events)
+        return events
 
     def _get(self, scan_ref: str) -> Verification:
         verification: Verification = self.repository.get(Verification.create_id(scan_ref))
@@ -187,10 +218,48 @@ class Ledger(Application[UUID]):
         for verification in verifications:
             processing.events.extend(verification.collect_events())
             processing.aggregates[verification.id] = verification
-        recordings = self._record(processing)
+        sealing = self._seal(verifications, processing.events)
+        try:
+            with sealing_in_progress(sealing):
+                recordings = self._record(processing)
+        except ErasedKeyError:
+            self.keys.forget()
+            raise
+        self.keys.remember(sealing)
         self._take_snapshots(processing)
         self._notify(recordings)
         return recordings
+
+    def _seal(self, verifications: Sequence[Verification], events: Sequence[object]) -> Sealing:
+        """Seal every payload of ``events`` under its verification's data key: its
+        client's, or its own while it names none (``adapters.data_keys``)."""
+        subjects: dict[str, str | None] = {}
+        links: list[tuple[str, str]] = []
+        of_ref: dict[str, str] = {}
+        first: dict[str, int] = {}
+        for e in events:
+            ref, version = e.scan_ref, e.originator_version  # type: ignore[attr-defined]
+            first[ref] = min(first.get(ref, version), version)
+        for v in verifications:
+            if v.client_id is None:
+                of_ref[v.scan_ref] = ref_subject(v.scan_ref)
+                continue
+            of_ref[v.scan_ref] = client_subject(v.client_id)
+            since = v.client_since or 0
+            if since > 1 and since >= first.get(v.scan_ref, since + 1):
+                # Its earlier payloads are under its own key, which is now its client's.
+                links.append((ref_subject(v.scan_ref), v.client_id))
+        sealed = [e for e in events if isinstance(getattr(e, "payload", None), bytes)]
+        for event in sealed:
+            subject = of_ref[event.scan_ref]  # type: ignore[attr-defined]
+            subjects[subject] = None if subject.startswith("ref:") else subject[7:]
+        sealing = self.keys.sealing(subjects, links)
+        for event in sealed:
+            payload = event.payload  # type: ignore[attr-defined]
+            if not is_sealed(payload):
+                subject = of_ref[event.scan_ref]  # type: ignore[attr-defined]
+                event.__dict__["payload"] = sealing.seal(subject, payload)
+        return sealing
 
     def _check_connections(self) -> None:
         """Replace every broken idle connection of a PostgreSQL store's pool."""

@@ -12,6 +12,8 @@ from domain.reports import Kind
 
 def reprocess(services: Services, kept: QuarantinedDelivery) -> Answer:
     """Take ``kept`` in again; note the outcome on it unless it went straight back."""
+    if kept.payload is None:
+        return Answer(410, {"error": "this delivery's payload was erased"})
     incoming = Incoming(
         body=kept.payload,
         signature=kept.signature,

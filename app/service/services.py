@@ -3,6 +3,7 @@ builds it: complete when built, and never rewired afterwards."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -11,6 +12,7 @@ from typing import Protocol
 from adapters.access_log import AccessLog
 from adapters.commit_probe import CommitProbe
 from adapters.quarantine import Quarantine
+from adapters.retention import RetentionStore
 from adapters.session_store import SessionStore
 from adapters.signing import SignatureVerifier
 from adapters.sql import Sql
@@ -92,6 +94,11 @@ class Services:
     tree: TreeLog | None = None
     """The ledger's Merkle tree and its checkpoints (ADR 28)."""
     _started: list[ProjectionWorkers] = field(default_factory=list, repr=False)
+
+    @functools.cached_property
+    def retention(self) -> RetentionStore:
+        """Clients' relationship ends, legal holds and erasures (ADR 31)."""
+        return RetentionStore(self.ledger.keys.sql)
 
     def start_projections(self, batch_limit: int = BATCH_LIMIT) -> ProjectionWorkers:
         """Run projection workers in this process until ``close()`` (or their ``stop()``)."""

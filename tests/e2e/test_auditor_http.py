@@ -117,7 +117,7 @@ def test_a_timeline_has_a_valid_chain_whose_head_is_its_last_entrys_hash(
     assert [e["prevHash"] for e in entries[1:]] == [e["hash"] for e in entries[:-1]]
     assert entries[2]["payloadSha256"] == hashlib.sha256(final).hexdigest()
     assert body["chain"] == {"valid": True, "head": entries[-1]["hash"]}
-    stored = list(services.ledger.events.get(Verification.create_id(MANUAL)))
+    stored = list(services.ledger.history(MANUAL))
     assert isinstance(stored[-1], Verification.Event)
     assert body["chain"]["head"] == stored[-1].hash
 

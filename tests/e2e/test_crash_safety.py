@@ -133,7 +133,7 @@ def status_documents(url: str, head: int) -> list[dict[str, Any]]:
 def stored_events(services: Services, scan_refs: set[str]) -> dict[str, list[Verification.Event]]:
     histories: dict[str, list[Verification.Event]] = {}
     for scan_ref in scan_refs:
-        events = list(services.ledger.events.get(Verification.create_id(scan_ref)))
+        events = list(services.ledger.history(scan_ref))
         histories[scan_ref] = [e for e in events if isinstance(e, Verification.Event)]
     return histories
 

@@ -72,7 +72,7 @@ def one_line_failure(result: subprocess.CompletedProcess[str]) -> str:
 
 
 def stored_kinds(services: Services, scan_ref: str = SCAN_REF) -> list[tuple[str, str]]:
-    events = services.ledger.events.get(Verification.create_id(scan_ref))
+    events = services.ledger.history(scan_ref)
     return [(e.kind, e.signing_key) for e in events if isinstance(e, Verification.Reported)]
 
 

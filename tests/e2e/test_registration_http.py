@@ -38,7 +38,7 @@ def register(
 
 
 def history(services: Services, scan_ref: str = SCAN_REF) -> list[type[object]]:
-    return [type(event) for event in services.ledger.events.get(Verification.create_id(scan_ref))]
+    return [type(event) for event in services.ledger.history(scan_ref)]
 
 
 def position(services: Services) -> int:
@@ -90,7 +90,7 @@ def test_a_new_registration_is_created_as_the_first_event(
     answer = response.json()
     assert (answer["result"], answer["scanRef"], answer["sequence"]) == ("registered", SCAN_REF, 1)
     assert answer["position"] == position(services)
-    [event] = services.ledger.events.get(Verification.create_id(SCAN_REF))
+    [event] = services.ledger.history(SCAN_REF)
     assert isinstance(event, Verification.Registered)
     assert (event.client_id, event.external_ref) == (CLIENT_ID, "onb-1")
     assert (event.max_reattempts, event.max_image_recaptures) == (2, 3)

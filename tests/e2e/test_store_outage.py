@@ -206,7 +206,7 @@ def test_a_database_outage_refuses_deliveries_until_it_ends_and_loses_none(
         for scan_ref in {ref for ref, _ in traffic.bodies.values()}:
             events = [
                 event
-                for event in services.ledger.events.get(Verification.create_id(scan_ref))
+                for event in services.ledger.history(scan_ref)
                 if isinstance(event, Verification.Reported)
             ]
             assert [e.originator_version for e in events] == list(range(1, len(events) + 1))

@@ -79,7 +79,7 @@ def post(
 
 
 def stored_events(services: Services, scan_ref: str = SCAN_REF) -> list[Verification.Reported]:
-    events = list(services.ledger.events.get(Verification.create_id(scan_ref)))
+    events = list(services.ledger.history(scan_ref))
     assert all(isinstance(event, Verification.Reported) for event in events)
     return [event for event in events if isinstance(event, Verification.Reported)]
 
@@ -334,7 +334,7 @@ def test_an_unmodelled_event_type_naming_no_verification_is_recorded_on_its_type
     assert first.json()["subject"] == spelled.json()["subject"] == "other:VIDEO_CALL_FINISHED"
     assert spelled.json()["sequence"] == 2
     assert services.quarantine.count() == 0
-    event, _ = services.ledger.events.get(Verification.create_id("other:VIDEO_CALL_FINISHED"))
+    event, _ = services.ledger.history("other:VIDEO_CALL_FINISHED")
     assert isinstance(event, Verification.OtherReported)
     assert (event.payload, event.client_id) == (raw, "user-1")
     services.start_projections()

@@ -80,7 +80,7 @@ def open_sockets(pid: int) -> set[str]:
 def stored_payloads(postgres_url: str) -> list[bytes]:
     ledger = open_ledger(load(environment(postgres_url)), create_tables=False)
     try:
-        events = ledger.events.get(Verification.create_id(SCAN_REF))
+        events = ledger.history(SCAN_REF)
         return [e.payload for e in events if isinstance(e, Verification.Reported)]
     finally:
         ledger.close()

@@ -68,7 +68,7 @@ def post_over_http(client: TestClient, raw: bytes) -> Callable[[], dict[str, Any
 
 
 def stored(services: Services, scan_ref: str = SCAN_REF) -> list[Verification.Reported]:
-    events = list(services.ledger.events.get(Verification.create_id(scan_ref)))
+    events = list(services.ledger.history(scan_ref))
     assert all(isinstance(event, Verification.Reported) for event in events)
     return [event for event in events if isinstance(event, Verification.Reported)]
 

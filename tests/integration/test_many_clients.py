@@ -153,7 +153,7 @@ def everything_at_once(tasks: list[Callable[[], Told]]) -> list[Told]:
 def stored(services: Services, scan_refs: set[str]) -> dict[str, list[Verification.Event]]:
     histories: dict[str, list[Verification.Event]] = {}
     for scan_ref in scan_refs:
-        events = services.ledger.events.get(Verification.create_id(scan_ref))
+        events = services.ledger.history(scan_ref)
         histories[scan_ref] = [e for e in events if isinstance(e, Verification.Event)]
     return histories
 

@@ -92,7 +92,7 @@ def result(services: Services, scan_ref: str = SCAN_REF, n: int = 0) -> Write:
 
 
 def stored(ledger: Ledger, scan_ref: str = SCAN_REF) -> list[Verification.Reported]:
-    events = list(ledger.events.get(Verification.create_id(scan_ref)))
+    events = list(ledger.history(scan_ref))
     assert all(isinstance(event, Verification.Reported) for event in events)
     return [event for event in events if isinstance(event, Verification.Reported)]
 

@@ -18,6 +18,7 @@ from uuid import UUID
 import psycopg
 from psycopg import sql
 
+from adapters.data_keys import Sealing, key_id_of, open_sealed
 from adapters.idenfy import decode_report
 from adapters.persistence import PostgresLocation, SQLiteLocation, parse_database_url
 from adapters.signing import fingerprint
@@ -337,11 +338,17 @@ def corrupt_the_json(table: EventTable, ledger: Ledger) -> None:
 
 
 def change_the_payload(table: EventTable, ledger: Ledger) -> None:
+    """Someone with the database and its data keys opens a payload, changes it and seals
+    it again under the same key."""
     state = table.state(MANUAL, 3)
-    original = base64.b64decode(state["payload"]["_data_"])
+    sealed = base64.b64decode(state["payload"]["_data_"])
+    key = ledger.keys.keys_by_id([key_id_of(sealed)])[key_id_of(sealed)]
+    assert key is not None
+    original = open_sealed(key, sealed)
     changed = original.replace(b'"APPROVED"', b'"DENIED"')
     assert changed != original
-    state["payload"]["_data_"] = base64.b64encode(changed).decode()
+    resealed = Sealing(keys={"s": (key_id_of(sealed), key)}).seal("s", changed)
+    state["payload"]["_data_"] = base64.b64encode(resealed).decode()
     table.write(MANUAL, 3, state)
 
 

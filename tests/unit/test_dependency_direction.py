@@ -21,7 +21,16 @@ ROOMS_MAY_NOT_IMPORT = {
     "app/ui": ("click", "app.cli"),
     "app/cli": ("starlette", "jinja2", "app.ui"),
 }
-TOP_OF_APP = {"__init__", "bootstrap", "config", "devkeys", "logs", "processes", "server"}
+TOP_OF_APP = {
+    "__init__",
+    "bootstrap",
+    "config",
+    "devkeys",
+    "logs",
+    "processes",
+    "server",
+    "store_keys",
+}
 
 
 def sources(layer: str) -> list[Path]:

@@ -89,8 +89,9 @@ def recorded_events() -> list[Verification.Event]:
     verification.receive(delivery(Kind.DOCUMENT_EXPIRATION), NOTICE)
     verification.receive(delivery(Kind.OTHER), OtherNotice(SCAN_REF, "user-1"))
     verification.check_status(CHECK)
+    verification.record_erasure("user-1", "retention ended", "admin", ["k1"])
     events = [e for e in verification.collect_events() if isinstance(e, Verification.Event)]
-    assert len(events) == len(RESULT_CLASSES) + 4
+    assert len(events) == len(RESULT_CLASSES) + 5
     return events
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from eventsourcing.cipher import AESCipher
 from eventsourcing.utils import resolve_topic
 
 from adapters.durability import DurablePostgresFactory, DurableSQLiteFactory
@@ -177,13 +176,13 @@ def test_postgres_settings_name_the_durable_postgres_factory_and_the_server() ->
     [SQLiteLocation(Path("x.sqlite3")), PostgresLocation("h", 5432, "u", "", "db")],
     ids=["sqlite", "postgres"],
 )
-def test_a_cipher_key_turns_on_the_libraries_aes_cipher(
+def test_a_cipher_key_wraps_the_data_keys_and_leaves_event_states_to_them(
     location: SQLiteLocation | PostgresLocation,
 ) -> None:
     settings = eventsourcing_settings(location, CIPHER_KEY)
 
-    assert resolve_topic(settings["CIPHER_TOPIC"]) is AESCipher
-    assert settings["CIPHER_KEY"] == CIPHER_KEY
+    assert settings["DATA_KEYS_MASTER"] == CIPHER_KEY
+    assert "CIPHER_TOPIC" not in settings
 
 
 @pytest.mark.parametrize("cipher_key", [None, ""], ids=["none", "empty"])
