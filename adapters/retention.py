@@ -113,13 +113,16 @@ class RetentionStore:
 
     def lift_hold(self, client_id: str, hold_id: str, by: str, at: datetime) -> bool:
         """Lift a hold in force; False when the client has no such hold."""
+        where = " WHERE id = ? AND client_id = ? AND lifted_at IS NULL"
+        params = (hold_id, stored_name(client_id))
         with self.sql.transaction(commit=True) as c:
+            if c.execute(f"SELECT id FROM {self.holds_table}" + where, params).fetchone() is None:
+                return False
             c.execute(
-                f"UPDATE {self.holds_table} SET lifted_at = ?, lifted_by = ?"
-                " WHERE id = ? AND client_id = ? AND lifted_at IS NULL",
-                (at.isoformat(), by, hold_id, stored_name(client_id)),
+                f"UPDATE {self.holds_table} SET lifted_at = ?, lifted_by = ?" + where,
+                (at.isoformat(), by, *params),
             )
-            return bool(c.cursor.rowcount)
+            return True
 
     def known_clients(self) -> list[str]:
         """Every client with live data keys (as the keys table names them)."""
@@ -135,8 +138,8 @@ class RetentionStore:
         its client was known)."""
         with self.sql.reading() as c:
             rows = c.execute(
-                f"SELECT subject FROM {self.keys} WHERE client_id = ? AND subject LIKE 'ref:%'",
-                (stored_name(client_id),),
+                f"SELECT subject FROM {self.keys} WHERE client_id = ? AND subject LIKE ?",
+                (stored_name(client_id), "ref:%"),
             ).fetchall()
         return [_from_stored(str(row["subject"])[4:]) for row in rows]
 

@@ -20,15 +20,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx2
-import psycopg
 import pytest
 
-from adapters.persistence import PostgresLocation, parse_database_url
 from adapters.signing import sign
 from app.cli.scenarios import plan
 from tests.support.idenfy import encode, result_body
 from tests.support.process import LEDGER, Launcher, RunningService, clean_environment
 from tests.support.settings import API_TOKENS, SIGNING_KEYS, environment
+from tests.support.stored_bytes import every_stored_byte, sqlite_files
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.process
@@ -163,12 +162,6 @@ def test_the_service_logs_hold_no_personal_data_keys_or_tokens(
     assert secrets.found_in(service.stdout_path.read_bytes()) == []
 
 
-def sqlite_files(database_url: str) -> list[Path]:
-    ledger = Path(database_url.removeprefix("sqlite:///"))
-    views = ledger.with_name(f"{ledger.stem}-views{ledger.suffix}")
-    return [ledger, Path(f"{ledger}-wal"), views, Path(f"{views}-wal")]
-
-
 def run_a_day_with(
     launcher: Launcher, database_url: str, logs: Path, **extra: str
 ) -> tuple[RunningService, Secrets]:
@@ -208,29 +201,6 @@ def test_without_an_encryption_key_the_sqlite_files_still_hold_no_personal_data(
     everything = b"".join(contents.values())
     assert any(ref.encode() in everything for ref in secrets.scan_refs), "nothing readable at all"
     service.stop()
-
-
-def every_stored_byte(database_url: str) -> dict[str, bytes]:
-    """Every value of every table in the ledger's schema, as bytes, by table."""
-    location = parse_database_url(database_url)
-    assert isinstance(location, PostgresLocation)
-    tables: dict[str, bytes] = {}
-    with psycopg.connect(location.conninfo()) as conn:
-        names = [
-            row[0]
-            for row in conn.execute(
-                "SELECT table_name FROM information_schema.tables WHERE table_schema = %s",
-                (location.schema,),
-            )
-        ]
-        for name in names:
-            rows = conn.execute(f'SELECT * FROM "{location.schema}"."{name}"').fetchall()
-            tables[name] = b"\x00".join(
-                value if isinstance(value, bytes) else str(value).encode()
-                for row in rows
-                for value in row
-            )
-    return tables
 
 
 @pytest.mark.postgres
