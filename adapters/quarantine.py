@@ -150,6 +150,7 @@ class SqlQuarantine:
             return str(row["id"])
 
     def _put(self, delivery: QuarantinedDelivery) -> str:
+        assert delivery.payload is not None, "a delivery to keep has its payload"
         subject, client = subject_of(delivery.payload, delivery.identity)
         sealing = self.keys.sealing({subject: client})  # before the write: it may read
         payload = sealing.seal(subject, delivery.payload)

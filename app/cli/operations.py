@@ -125,7 +125,7 @@ def quarantine_list(limit: int, as_json: bool) -> None:
             "authentic": entry.authentic,
             "pathKind": entry.path_kind,
             "eventType": entry.event_type,
-            "bytes": len(entry.payload),
+            "bytes": None if entry.payload is None else len(entry.payload),  # None: erased
             "payloadSha256": entry.payload_sha256,
             "cause": entry.cause,
             "reprocessedAt": entry.reprocessed_at,

@@ -202,7 +202,9 @@ def _count_sealed(services: Services, scan_refs: list[str], keys: set[str]) -> i
     for scan_ref in scan_refs:
         for event in services.ledger.events.get(Verification.create_id(scan_ref)):
             payload = getattr(event, "payload", None)
-            count += bool(is_sealed(payload) and key_id_of(payload) in keys)
+            count += (
+                isinstance(payload, bytes) and is_sealed(payload) and key_id_of(payload) in keys
+            )
     return count
 
 

@@ -132,7 +132,10 @@ class Ledger(Application[UUID]):
 
     def history(self, scan_ref: str) -> list[Verification.Event]:
         """Every event of ``scan_ref``, payloads opened (None where erased)."""
-        events = list(self.events.get(Verification.create_id(scan_ref)))
+        events = [
+            e for e in self.events.get(Verification.create_id(scan_ref))
+            if isinstance(e, Verification.Event)
+        ]  # fmt: skip
         open_events(self.keys, events)
         return events
 

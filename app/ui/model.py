@@ -96,7 +96,7 @@ def outcome(entry: Mapping[str, Any], preliminary_finish_times: set[int | float 
 
 
 def timeline_items(
-    entries: Sequence[Mapping[str, Any]], payloads: Mapping[int, bytes]
+    entries: Sequence[Mapping[str, Any]], payloads: Mapping[int, bytes | None]
 ) -> list[dict[str, Any]]:
     """The timeline entries, each with its ``finishTime``, outcome and redelivery flag."""
     items = [

@@ -32,7 +32,9 @@ async def home(state: UiState, request: Request) -> Response:
     return RedirectResponse(HOME, 303)
 
 
-async def chain_check(services: Services, scan_ref: str) -> tuple[dict[str, Any], dict[int, bytes]]:
+async def chain_check(
+    services: Services, scan_ref: str
+) -> tuple[dict[str, Any], dict[int, bytes | None]]:
     """The chain check and payloads of a verification or another subject."""
     try:
         return await run_in_threadpool(chain_of, services, scan_ref)

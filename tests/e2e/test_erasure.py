@@ -41,7 +41,7 @@ def post(client: TestClient, kind: str, body: dict[str, Any]) -> int:
 
 
 def record_both_clients(client: TestClient, services: Services) -> None:
-    person = {"data": CANARY, "client_id": ERASED_CLIENT}
+    person: dict[str, Any] = {"data": CANARY, "client_id": ERASED_CLIENT}
     assert post(client, "auto-finished", result_body(FIRST, final=False, **person)) == 200
     assert post(client, "manual-finished", result_body(FIRST, **person)) == 200
     assert post(client, "manual-finished", result_body(FIRST, **person)) == 200  # redelivery
