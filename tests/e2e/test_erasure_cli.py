@@ -106,6 +106,10 @@ def test_an_operator_is_refused_then_erases_with_a_report(tmp_path: Path) -> Non
     assert found["stores"]["events"]["payloadsUnreadable"] == 2
     assert set(found["stores"]) == {"events", "dataKeys", "quarantine", "views", "accessLog"}
     assert ledger(env, "verify").returncode == 0
+    exported = [json.loads(line) for line in ledger(env, "export").stdout.splitlines()]
+    erased_rows = [row for row in exported if row["kind"] == "erased"]
+    assert sorted(row["scanRef"] for row in erased_rows) == ["cli-erase-0000", "cli-erase-0001"]
+    assert {row["clientId"] for row in erased_rows} == {CLIENT}
 
 
 def test_an_erasure_killed_part_way_leaves_the_client_erased_or_not_and_finishes_later(

@@ -57,3 +57,24 @@ def test_a_bundle_with_any_byte_changed_is_invalid(sqlite_url: str) -> None:
             accepted.append(offset)
 
     assert accepted == []
+
+
+def test_a_bundle_of_an_erased_client_keeps_its_proofs_and_no_payload(database_url: str) -> None:
+    with signing_services(database_url) as services:
+        record(services.ledger)
+        [client_id] = {e.client_id for e in services.ledger.history(MANUAL)} - {None}  # type: ignore[attr-defined]
+        destroyed = services.retention.destroy_client_keys(
+            client_id, services.clock(), "dpo", "asked by the client"
+        )
+        made = make_bundle(tree_of(services), MANUAL)
+
+    problems, summary = verify(made.data, Verifier.parse(LOG_VERIFIER))
+
+    assert destroyed
+    assert problems == []
+    assert summary["events"] == 4
+    with zipfile.ZipFile(BytesIO(made.data)) as archive:
+        names = archive.namelist()
+        manifest = json.loads(archive.read("events.json"))
+    assert [name for name in names if name.startswith("payloads/")] == []
+    assert manifest["erasedPayloads"] == [2, 3, 4]
