@@ -244,15 +244,19 @@ class DataKeys:
         return "SQLite: deleted key bytes overwritten, write-ahead log checkpointed and emptied"
 
 
+def stored_rows(sealing: Sealing) -> list[tuple[str, str, str | None, bytes, str]]:
+    """The new keys' rows as the keys table holds them."""
+    return [
+        (k, s, None if c is None else stored_name(c), w, t) for k, s, c, w, t in sealing.new_rows
+    ]
+
+
 def write_sealing(cursor: Any, table: str, sealing: Sealing, postgres: bool = False) -> None:
     """Store ``sealing``'s new keys and links with ``cursor``, inside the transaction that
     stores what it sealed; refuse it (``ErasedKeyError``) if one of its keys was erased."""
     mark = "%s" if postgres else "?"
     if sealing.new_rows:
-        rows = [
-            (k, s, None if c is None else stored_name(c), w, t)
-            for k, s, c, w, t in sealing.new_rows
-        ]
+        rows = stored_rows(sealing)
         cursor.executemany(
             f"INSERT INTO {table} (key_id, subject, client_id, wrapped, created_at)"
             f" VALUES ({mark}, {mark}, {mark}, {mark}, {mark}) ON CONFLICT DO NOTHING",

@@ -15,10 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from eventsourcing.persistence import (
-    ProgrammingError,
-    StoredEvent,
-)
+from eventsourcing.persistence import IntegrityError, ProgrammingError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore, PostgresFactory
 from eventsourcing.sqlite import (
     SQLiteConnection,
@@ -29,6 +26,7 @@ from eventsourcing.sqlite import (
 from eventsourcing.utils import Environment
 from psycopg.sql import SQL, Identifier
 
+from adapters import sealed_insert
 from adapters.data_keys import TABLE as KEYS_TABLE
 from adapters.data_keys import current_sealing, write_sealing
 from adapters.persistence import (
@@ -121,14 +119,18 @@ class FailFastPostgresApplicationRecorder(PostgresApplicationRecorder):
             "(%b::uuid[], %b::bigint[], %b::text[], %b::bytea[]) AS notification_id"
         ).format(schema=schema, function=function)
         self.has_insert_function = True
-        self.keys_table = (
-            f'"{datastore.schema}"."{KEYS_TABLE}"' if datastore.schema else (f'"{KEYS_TABLE}"')
+        self.keys_table = f'"{datastore.schema}"."{KEYS_TABLE}"'
+        names = (datastore.schema, self.events_table_name)
+        self.create_sealed_statement = sealed_insert.create_statement(
+            *names, KEYS_TABLE, self.channel_name, datastore.lock_timeout
         )
+        self.sealed_statement = sealed_insert.call_statement(*names)
 
     def _create_table(self, curs: Any) -> None:
         super()._create_table(curs)
         self._compress_states_with_lz4(curs)
         curs.execute(self.create_insert_function_statement)
+        curs.execute(self.create_sealed_statement)
 
     def _compress_states_with_lz4(self, curs: Any) -> None:
         """Compress new events' states with lz4 rather than PostgreSQL's default pglz.
@@ -174,11 +176,12 @@ class FailFastPostgresApplicationRecorder(PostgresApplicationRecorder):
                     assert conn.autocommit, "the statement must be its own transaction"
                     if sealing is None:
                         curs.execute(self.insert_function_statement, arrays, prepare=True)
-                        return [row["notification_id"] for row in curs.fetchall()]
-                    with conn.transaction():
-                        write_sealing(curs, self.keys_table, sealing, postgres=True)
-                        curs.execute(self.insert_function_statement, arrays, prepare=True)
-                        return [row["notification_id"] for row in curs.fetchall()]
+                    else:
+                        sealed = sealed_insert.arguments(stored_events, sealing)
+                        curs.execute(self.sealed_statement, sealed, prepare=True)
+                    return [row["notification_id"] for row in curs.fetchall()]
+            except IntegrityError as error:
+                raise sealed_insert.refused(error) from error
             except ProgrammingError as error:
                 if not isinstance(error.__cause__, psycopg.errors.UndefinedFunction):
                     raise
@@ -188,9 +191,7 @@ class FailFastPostgresApplicationRecorder(PostgresApplicationRecorder):
         )
 
     def _insert_events(self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Any:
-        # The library's insert (a store without this one's function) calls this first,
-        # in its transaction.
-        sealing = current_sealing()
+        sealing = current_sealing()  # in the library's insert (no function of our own)
         if sealing is not None:
             write_sealing(curs, self.keys_table, sealing, postgres=True)
         return super()._insert_events(curs, stored_events, **kwargs)

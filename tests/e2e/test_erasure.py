@@ -171,3 +171,17 @@ def test_erasing_again_completes_nothing_twice(recorded: TestClient, services: S
     assert again.already_erased
     assert (again.keys_destroyed, again.events_appended) == ([], 0)
     assert [type(e).__name__ for e in services.ledger.history(FIRST)].count("Erased") == 1
+
+
+def test_a_delivery_after_its_clients_keys_were_erased_elsewhere_is_sealed_under_a_new_key(
+    client: TestClient, services: Services
+) -> None:
+    person: dict[str, Any] = {"data": CANARY, "client_id": ERASED_CLIENT}
+    assert post(client, "auto-finished", result_body(FIRST, **person)) == 200  # key remembered
+    services.retention.destroy_client_keys(ERASED_CLIENT, services.clock(), "dpo", "elsewhere")
+
+    assert post(client, "auto-finished", result_body(SECOND, **person)) == 200
+
+    first, second = (services.ledger.history(ref)[0] for ref in (FIRST, SECOND))
+    assert getattr(first, "payload", b"") is None
+    assert CANARY["docNumber"].encode() in getattr(second, "payload", b"")
