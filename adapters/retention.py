@@ -169,6 +169,15 @@ class RetentionStore:
             )
         return destroyed
 
+    def newest_key_at(self, client_id: str) -> str | None:
+        """When the client's newest data key was made (None: it has none)."""
+        with self.sql.reading() as c:
+            row = c.execute(
+                f"SELECT MAX(created_at) AS at FROM {self.keys} WHERE client_id = ?",
+                (stored_name(client_id),),
+            ).fetchone()
+        return None if row is None or row["at"] is None else str(row["at"])
+
     def erased_key_ids(self, client_id: str) -> list[str]:
         with self.sql.reading() as c:
             rows = c.execute(
@@ -198,3 +207,22 @@ def drop_quarantined_payloads(sql: Sql, key_ids: set[str]) -> int:
                 sql.statement(f"UPDATE {table} SET payload = NULL WHERE id = ?"), gone
             )
     return len(gone)
+
+
+def drop_old_quarantine(sql: Sql, before: datetime) -> int:
+    """Delete the quarantined copies received before ``before``, destroying the keys of
+    those that had a key of their own (naming no client nor verification); how many."""
+    table = sql.table(QUARANTINE)
+    when = before.isoformat()
+    with sql.transaction(commit=True) as c:
+        rows = c.execute(
+            f"SELECT id, identity FROM {table} WHERE received_at < ?", (when,)
+        ).fetchall()
+        for row in rows:
+            c.execute(
+                f"UPDATE {sql.table(KEYS)} SET wrapped = NULL, erased_at = ?, erasure = ?"
+                " WHERE subject = ? AND wrapped IS NOT NULL",
+                (when, "quarantine retention", f"quarantine:{row['identity']}"),
+            )
+        c.execute(f"DELETE FROM {table} WHERE received_at < ?", (when,))
+    return len(rows)

@@ -6,12 +6,15 @@ from __future__ import annotations
 import getpass
 import json
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import click
 
 from adapters.key_rotation import rotate_master_key
 from adapters.key_wrap import WrongMasterKeyError
+from adapters.payload_migration import migrated
+from adapters.retention import drop_old_quarantine
 from app.cli.common import fail, settings_from
 from app.cli.operations import operating
 from app.config import ENCRYPTION_KEY, ConfigError, parse_encryption_key
@@ -31,9 +34,9 @@ def _operator(by: str | None) -> str:
     return by or f"cli:{getpass.getuser()}"
 
 
-def _write_report(path: Path | None, reports: list[dict[str, object]]) -> None:
+def _write_report(path: Path | None, report: object) -> None:
     if path is not None:
-        path.write_text(json.dumps(reports[0] if len(reports) == 1 else reports, indent=2))
+        path.write_text(json.dumps(report, indent=2))
 
 
 def _said(done: Erasure) -> str:
@@ -71,7 +74,7 @@ def erase_command(
             fail(f"nothing is recorded about client {client_id!r}", 1)
         except ErasureRefusedError as error:
             fail(f"refused: {error}", 1)
-    _write_report(report_path, [done.report()])
+    _write_report(report_path, done.report())
     click.echo(_said(done))
 
 
@@ -81,7 +84,8 @@ def erase_command(
 @click.option("--report", "report_path", type=click.Path(path_type=Path), default=None,
               help="Write the erasure reports (JSON) here.")  # fmt: skip
 def retention_command(dry_run: bool, by: str | None, report_path: Path | None) -> None:
-    """Erase every client past its retention and not on hold."""
+    """Erase every client past its retention and not on hold; drop quarantined copies
+    older than the retention period."""
     with operating(settings_from()) as services:
         due = due_for_erasure(services)
         if dry_run:
@@ -90,8 +94,11 @@ def retention_command(dry_run: bool, by: str | None, report_path: Path | None) -
             click.echo(f"{len(due)} clients are due for erasure", err=True)
             return
         reports = _erase_all(services, [r.client_id for r in due], _operator(by))
+        cutoff = services.clock() - timedelta(days=services.settings.retention_days)
+        dropped = drop_old_quarantine(services.ledger.keys.sql, cutoff)
     _write_report(report_path, reports)
     click.echo(f"erased {len(reports)} clients past retention")
+    click.echo(f"dropped {dropped} quarantined copies received before {cutoff.isoformat()}")
 
 
 def _erase_all(services: Services, clients: list[str], by: str) -> list[dict[str, object]]:
@@ -124,6 +131,8 @@ def rotate_key_command() -> None:
     except ConfigError as error:
         fail(str(error).replace(ENCRYPTION_KEY, NEW_KEY), 2)
     with operating(settings) as services:
+        if not migrated(services.ledger.keys.sql):
+            fail("this store's payloads are not under data keys yet: start ledger serve once", 1)
         try:
             count = rotate_master_key(services.ledger.keys.sql, settings.encryption_key, new_key)
         except WrongMasterKeyError as error:

@@ -4,8 +4,8 @@ A client's relationship ends at its last event, or earlier when ended by hand; i
 is kept ``LEDGER_RETENTION_DAYS`` after that (``retainUntil``). Erasure is refused before
 then (unless overridden) and always under a legal hold. It destroys the client's data
 keys and records the erasure in one transaction, then appends an ``Erased`` event to each
-of the client's verifications; a run cut short after the first step is completed by the
-next ``ledger erase`` or ``ledger retention`` (the events are appended once each).
+of the client's verifications; a run cut short after the first step is completed by
+running ``ledger erase`` for the client again (the events are appended once each).
 """
 
 from __future__ import annotations
@@ -73,9 +73,11 @@ def retention_of(services: Services, client_id: str) -> Retention:
     record = store.record(client_id)
     documents = verifications_of(services, client_id)
     refs = sorted({str(d["scanRef"]) for d in documents} | set(store.refs_of(client_id)))
-    if not refs and record.ended_at is None and record.erased_at is None:
-        raise UnknownClientError(client_id)
     last = max((str(d["lastEventAt"]) for d in documents if d.get("lastEventAt")), default=None)
+    if last is None:  # known only from quarantined copies, if at all
+        last = store.newest_key_at(client_id)
+    if not refs and last is None and record.ended_at is None and record.erased_at is None:
+        raise UnknownClientError(client_id)
     ended = record.ended_at or last
     until = None
     if ended is not None:

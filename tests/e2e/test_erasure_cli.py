@@ -224,3 +224,38 @@ def unseal_as_before(services: Services, key: str | None) -> None:
         )
         c.execute(f"DELETE FROM {sql.table(KEYS)}")
         c.execute(f"DELETE FROM {sql.table(KEY_CHECK)} WHERE id = ?", (LAYOUT_ROW,))
+
+
+def test_retention_erases_who_is_due_keeps_who_is_held_and_drops_old_quarantine(
+    tmp_path: Path,
+) -> None:
+    env = environment(f"sqlite:///{tmp_path / 'ledger.sqlite3'}", LEDGER_RETENTION_DAYS="0")
+    [erased_ref] = record(env, 1)
+    services = bootstrap(load(env))
+    with TestClient(create_app(services)) as client:
+        deliver(client, "auto-finished", result_body("held-1", client_id="held", data=PERSON))
+        unusable = b'{"scanRef": "", "clientId": "stray-client"}'
+        assert client.post("/webhooks/idenfy", content=unusable).status_code == 401
+    services.retention.place_hold("held", "litigation", "admin", services.clock())
+    head = services.ledger.recorder.max_notification_id() or 0
+    services.start_projections()
+    for view in services.views.all():
+        view.wait("Ledger", head, timeout=60)
+    services.close()
+    report = tmp_path / "retention.json"
+
+    preview = ledger(env, "retention", "--dry-run")
+    done = ledger(env, "retention", "--report", str(report))
+
+    assert preview.returncode == 0
+    due = [line.split("\t")[0] for line in preview.stdout.splitlines()]
+    assert sorted(due) == [CLIENT, "stray-client"]  # one known only from its quarantined copy
+    assert done.returncode == 0, done.stderr
+    assert "dropped 1 quarantined copies" in done.stdout
+    assert sorted(item["clientId"] for item in json.loads(report.read_text())) == sorted(due)
+    services = bootstrap(load(env), create_tables=False)
+    try:
+        assert readable(services, [erased_ref, "held-1"]) == [False, True]
+        assert services.quarantine.count() == 0
+    finally:
+        services.close()
