@@ -119,7 +119,8 @@ class RetentionStore:
                 " WHERE id = ? AND client_id = ? AND lifted_at IS NULL",
                 (at.isoformat(), by, hold_id, stored_name(client_id)),
             )
-            return bool(c.cursor.rowcount)
+            inner = getattr(c.cursor, "sqlite_cursor", c.cursor)  # the library wraps SQLite's
+            return bool(inner.rowcount)
 
     def known_clients(self) -> list[str]:
         """Every client with live data keys (as the keys table names them)."""
@@ -135,8 +136,8 @@ class RetentionStore:
         its client was known)."""
         with self.sql.reading() as c:
             rows = c.execute(
-                f"SELECT subject FROM {self.keys} WHERE client_id = ? AND subject LIKE 'ref:%'",
-                (stored_name(client_id),),
+                f"SELECT subject FROM {self.keys} WHERE client_id = ? AND subject LIKE ?",
+                (stored_name(client_id), "ref:%"),  # a parameter: psycopg reads % in the text
             ).fetchall()
         return [_from_stored(str(row["subject"])[4:]) for row in rows]
 
