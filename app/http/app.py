@@ -18,7 +18,17 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from adapters.status_reader import StatusReader, status_reader
-from app.http import auditor, backend, metrics, openapi, reads, subjects, transparency, webhooks
+from app.http import (
+    auditor,
+    backend,
+    clients,
+    metrics,
+    openapi,
+    reads,
+    subjects,
+    transparency,
+    webhooks,
+)
 from app.http.errors import RETRY_AFTER_SECONDS, error_response
 from app.http.request_log import RequestLog
 from app.service.errors import AccessDeniedError
@@ -124,6 +134,10 @@ def route_table(services: Services, reader: StatusReader) -> RouteTable:
         get("/audit/access", auditor.audit_access),
         *(get(path, handler) for path, handler in transparency.ROUTES),
         get("/clients/{client_id}", reads.client_totals),
+        *(
+            Route(path, partial(handler, services), methods=[method])
+            for path, method, handler in clients.ROUTES
+        ),
         get("/aml/monitorings", subjects.monitorings),
         get("/aml/monitorings/{monitoringId}", subjects.monitoring),
         get("/aml/monitorings/{monitoringId}/timeline", subjects.monitoring_timeline),

@@ -61,12 +61,13 @@ async def require(services: Services, request: Request, roles: frozenset[str]) -
 
 
 async def require_read(
-    services: Services, scope: Scope, roles: frozenset[str] = BACKEND_ROLES
+    services: Services, scope: Scope, roles: frozenset[str] = BACKEND_ROLES, *, change: bool = False
 ) -> Caller:
-    """The caller of a read, once an auditor's or admin's read is in the access log."""
+    """The caller of a read (or a ``change``), once an auditor's or admin's call is in the
+    access log."""
     caller = await authenticate(services, scope, roles)
     what = f"{scope['method']} {scope['path']}"
     if scope.get("query_string"):
         what += f"?{scope['query_string'].decode('latin-1')}"
-    await note_read(services, caller, what)
+    await note_read(services, caller, what, change=change)
     return caller

@@ -128,6 +128,40 @@ class Access(msgspec.Struct):
     entries: list[dict[str, Any]] | UnsetType = UNSET
 
 
+REASON_LIMIT = 500
+"""The longest reason a legal hold may give, in characters."""
+
+
+class HoldRequest(msgspec.Struct, forbid_unknown_fields=True):
+    """The body of ``POST /clients/{clientId}/holds``: why the client's data is held."""
+
+    reason: Annotated[str, Meta(min_length=1, max_length=REASON_LIMIT)]
+
+
+class Hold(msgspec.Struct, rename="camel"):
+    """A legal hold in force: erasing the client's data is refused while it lasts."""
+
+    id: str
+    reason: str
+    placed_at: str
+    placed_by: str
+
+
+class Retention(msgspec.Struct, rename="camel"):
+    """A client's retention clock, its legal holds in force and its erasure (ADR 31):
+    the relationship ends at the client's last event unless ended earlier by hand, and
+    its data is kept until ``retainUntil``."""
+
+    client_id: str
+    relationship_ended_at: str | None
+    retain_until: str | None
+    holds: list[Hold]
+    erased_at: str | None
+    erased_by: str | None
+    erasure_reason: str | None
+    verifications: int
+
+
 DOCUMENTS: tuple[Any, ...] = (
     Error,
     WebhookAnswer,
@@ -144,4 +178,7 @@ DOCUMENTS: tuple[Any, ...] = (
     Timeline,
     Digest,
     Access,
+    HoldRequest,
+    Hold,
+    Retention,
 )

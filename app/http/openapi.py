@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from adapters.idenfy import PATH_KINDS
-from app.http import transparency
+from app.http import clients, transparency
 from app.http.documents import DOCUMENTS
 from app.http.openapi_parts import (
     ERROR,
@@ -244,6 +244,7 @@ def document() -> dict[str, Any]:
         "/webhooks/idenfy/{kind}": _webhook(True),
         **_verifications(),
         **_reads(),
+        **clients.openapi_paths(),
         **_audit_events(),
         **subject_paths(),
         **_operational(),

@@ -44,9 +44,9 @@ async def note_failure(
         log.warning("the access log cannot be written: a failed authentication is not recorded")
 
 
-async def note_read(services: Services, caller: Caller, what: str) -> None:
-    """Record a read by an auditor or admin token; without that note, nothing is read
-    (503). Reads with a backend token are not recorded."""
+async def note_read(services: Services, caller: Caller, what: str, *, change: bool = False) -> None:
+    """Record a read (or a ``change``) by an auditor or admin token; without that note,
+    nothing is read or changed (503). Reads with a backend token are not recorded."""
     if caller.role not in AUDITOR_ROLES:
         return
     try:
@@ -54,4 +54,5 @@ async def note_read(services: Services, caller: Caller, what: str) -> None:
             services.access_log.record, services.clock(), caller.key_id, caller.role, what
         )
     except Exception:
-        raise HTTPException(503, "the access log cannot be written; nothing was read") from None
+        nothing = "nothing was changed" if change else "nothing was read"
+        raise HTTPException(503, f"the access log cannot be written; {nothing}") from None

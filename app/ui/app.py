@@ -23,7 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app.http.errors import RETRY_AFTER_SECONDS
 from app.service.services import Services
 from app.ui import auth as ui_auth
-from app.ui import completeness_pages, subject_pages
+from app.ui import client_pages, completeness_pages, subject_pages
 from app.ui import pages as ui_pages
 from app.ui.auth import SignInRequiredError, current_caller, sign_in_redirect
 from app.ui.render import PREFIX, UiState, render
@@ -114,6 +114,7 @@ def create_ui(services: Services) -> Starlette:
             partial(ui_pages.payload, state),
             methods=["GET"],
         ),
+        Route("/clients/{client_id:path}", partial(client_pages.client, state), methods=["GET"]),
         Route("/overdue", partial(completeness_pages.overdue, state), methods=["GET"]),
         Route("/completeness", partial(completeness_pages.completeness, state), methods=["GET"]),
         Route(

@@ -26,8 +26,10 @@ OUTCOME_LABELS = {
     "manual": "final: manual review",
     "final": "final: automated",
     "closed": "closed",
+    "erased": "personal data erased: the client's data keys destroyed",
 }
 CLOSING_KINDS = frozenset({"cancelled", "expired"})
+ERASED = "erased"
 
 
 def is_scan_ref(text: str) -> bool:
@@ -76,7 +78,7 @@ def outcome(entry: Mapping[str, Any], preliminary_finish_times: set[int | float 
     kind = entry["kind"]
     if kind == "registered":
         return "registered"
-    if kind in ("other", "aml-monitoring", "company"):
+    if kind in ("other", "aml-monitoring", "company", ERASED):
         return str(kind)
     if entry["status"] is None:
         return "notice"
@@ -95,10 +97,17 @@ def outcome(entry: Mapping[str, Any], preliminary_finish_times: set[int | float 
     return "final"
 
 
+def erasure_of(entries: Sequence[Mapping[str, Any]], sequence: int) -> Mapping[str, Any] | None:
+    """The ``erased`` entry that made the payload at ``sequence`` unreadable: the first
+    erasure recorded after it (None while the timeline shows none)."""
+    return next((e for e in entries if e["kind"] == ERASED and e["sequence"] > sequence), None)
+
+
 def timeline_items(
     entries: Sequence[Mapping[str, Any]], payloads: Mapping[int, bytes | None]
 ) -> list[dict[str, Any]]:
-    """The timeline entries, each with its ``finishTime``, outcome and redelivery flag."""
+    """The timeline entries, each with its ``finishTime``, outcome and redelivery flag, and
+    whether its payload can be shown or was erased (``None`` among ``payloads``)."""
     items = [
         dict(entry)
         | {
@@ -118,7 +127,10 @@ def timeline_items(
         if item["finishTime"] is not None:
             seen.add(key)
         item["inForce"] = item["status"] is not None and item["supersededBy"] is None
-        item["hasPayload"] = item["sequence"] in payloads
+        item["hasPayload"] = payloads.get(item["sequence"]) is not None
+        item["payloadErased"] = item["sequence"] in payloads and not item["hasPayload"]
+        erasure = erasure_of(entries, item["sequence"]) if item["payloadErased"] else None
+        item["erasedIn"] = None if erasure is None else erasure["sequence"]
     return items
 
 

@@ -5,6 +5,7 @@ Each page is an auditor read like the API's, recorded in the access log first.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
@@ -18,9 +19,16 @@ from adapters.sql import MAX_POSITION
 from app.http import transparency
 from app.http.auditor import chain_of
 from app.http.reads import integer_param, read_view
+from app.service.access import Caller
 from app.service.services import Services
 from app.ui.auth import HOME, audited
-from app.ui.model import is_scan_ref, payload_digest_matches, payload_text, timeline_items
+from app.ui.model import (
+    erasure_of,
+    is_scan_ref,
+    payload_digest_matches,
+    payload_text,
+    timeline_items,
+)
 from app.ui.render import PREFIX, UiState, render
 from projections.current_status import StatusFilter
 
@@ -35,7 +43,7 @@ async def home(state: UiState, request: Request) -> Response:
 async def chain_check(
     services: Services, scan_ref: str
 ) -> tuple[dict[str, Any], dict[int, bytes | None]]:
-    """The chain check and payloads of a verification or another subject."""
+    """The chain check and payloads (None: erased) of a verification or another subject."""
     try:
         return await run_in_threadpool(chain_of, services, scan_ref)
     except PersistenceError:
@@ -105,15 +113,36 @@ async def payload(state: UiState, request: Request) -> Response:
     entries = await read_view(request, view, view.timeline, scan_ref) or []
     entry = next((e for e in entries if e["sequence"] == sequence), None)
     _, payloads = await chain_check(services, scan_ref)
-    raw = payloads.get(sequence)
-    if entry is None or raw is None:
+    if entry is None or sequence not in payloads:
         raise HTTPException(404, f"Verification {scan_ref} has no payload at sequence {sequence}.")
-    text, encoding = payload_text(raw)
     context = {
         "back": f"{PREFIX}/verifications/{quote(scan_ref, safe='')}",
         "backLabel": "Verification",
         "scanRef": scan_ref,
         "entry": entry,
+    }
+    return payload_page(state, request, caller, context, payloads[sequence], entries)
+
+
+def payload_page(
+    state: UiState,
+    request: Request,
+    caller: Caller,
+    context: dict[str, Any],
+    raw: bytes | None,
+    entries: Sequence[Mapping[str, Any]],
+) -> Response:
+    """The payload of ``context["entry"]`` as received; or, when it was erased (``raw``
+    None), when, by whom and why, from the erasure among ``entries`` (410 Gone)."""
+    entry = context["entry"]
+    if raw is None:
+        erasure = erasure_of(entries, entry["sequence"])
+        context = context | {"erasure": erasure}
+        return render(
+            state, request, "payload_erased.html", context, caller=caller, status_code=410
+        )
+    text, encoding = payload_text(raw)
+    context = context | {
         "text": text,
         "encoding": encoding,
         "size": len(raw),

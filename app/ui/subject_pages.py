@@ -16,8 +16,8 @@ from starlette.responses import Response
 from app.http.reads import read_view
 from app.service.services import Services
 from app.ui.auth import audited
-from app.ui.model import payload_digest_matches, payload_text, timeline_items
-from app.ui.pages import chain_check
+from app.ui.model import timeline_items
+from app.ui.pages import chain_check, payload_page
 from app.ui.render import PREFIX, UiState, render
 from domain.reports import AML_SUBJECT, COMPANY_SUBJECT
 
@@ -108,21 +108,15 @@ async def subject_payload(state: UiState, request: Request) -> Response:
     sequence: int = request.path_params["sequence"]
     entry = next((e for e in record["items"] if e["sequence"] == sequence), None)
     _, payloads = await chain_check(services, record["scanRef"])
-    raw = payloads.get(sequence)
-    if entry is None or raw is None:
+    if entry is None or sequence not in payloads:
         raise HTTPException(404, f"{record['name']} has no payload at sequence {sequence}.")
-    text, encoding = payload_text(raw)
     context = {
         "scanRef": record["scanRef"],
         "entry": entry,
-        "text": text,
-        "encoding": encoding,
-        "size": len(raw),
-        "digestMatches": payload_digest_matches(raw, entry),
         "back": record["payloadBase"].removesuffix("/payloads"),
         "backLabel": record["title"],
     }
-    return render(state, request, "payload.html", context, caller=caller)
+    return payload_page(state, request, caller, context, payloads[sequence], record["items"])
 
 
 def _row(prefix: str, document: dict[str, Any]) -> dict[str, Any]:

@@ -51,6 +51,7 @@ CHECKS = [
 ]
 AUDITOR_ROUTES = {
     "/verifications/{scanRef}/timeline",
+    "/clients/{clientId}/retention",
     "/audit/digest",
     "/audit/access",
     "/audit/events",
@@ -60,6 +61,7 @@ GET_ROUTES = [
     "/verifications/{scanRef}",
     "/verifications/{scanRef}/timeline",
     "/clients/{clientId}",
+    "/clients/{clientId}/retention",
     "/audit/digest",
     "/audit/access",
     "/audit/events",
