@@ -183,7 +183,8 @@ def _verification(scan_ref: str, facts: list[Fact]) -> Evaluation:
         "maxImageRecaptures": _recaptures(registration),
         "events": len(facts),
         "firstEventAt": min((f.received_at for f in facts), default=None),
-        "lastEventAt": max((f.received_at for f in facts), default=None),
+        # An erasure is the ledger's own act, not news of the verification.
+        "lastEventAt": max((f.received_at for f in facts if f.kind != ERASED), default=None),
         "lastPosition": max((f.position for f in facts), default=0),
         "documentExpiration": _expiration(facts),
         **completeness(facts, any(effective_final(r) for r in results)),

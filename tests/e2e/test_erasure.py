@@ -135,6 +135,7 @@ def test_after_erasure_the_client_reads_nowhere_and_every_proof_still_holds(
     recorded: TestClient, services: Services
 ) -> None:
     before = hashes(services)
+    ended = retention_of(services, ERASED_CLIENT).relationship_ended_at
     keys = client_keys(services, ERASED_CLIENT)
     assert keys
 
@@ -159,6 +160,7 @@ def test_after_erasure_the_client_reads_nowhere_and_every_proof_still_holds(
     assert verify_ledger(services.ledger, services.clock()).intact
     retention = retention_of(services, ERASED_CLIENT).document()
     assert retention["erasedAt"] == done.erased_at
+    assert retention["relationshipEndedAt"] == ended  # the erasure is no news of the client
     for name, raw in stored_bytes(services.settings.database_url).items():
         assert canary_words(raw, CANARY) == [], name
         assert [key for key in keys if key in raw] == [], name
