@@ -147,19 +147,19 @@ class RetentionStore:
         """Destroy every data key of the client and record its erasure, in one
         transaction; the ids of the keys destroyed (none when already erased)."""
         name, when = stored_name(client_id), at.isoformat()
-        lock = " FOR UPDATE" if self.sql.postgres else ""
-        with self.sql.transaction(commit=True) as c:
-            rows = c.execute(
-                f"SELECT key_id FROM {self.keys} WHERE client_id = ? AND wrapped IS NOT NULL"
-                + lock,
-                (name,),
-            ).fetchall()
-            destroyed = sorted(str(row["key_id"]) for row in rows)
+        marker = f"{when} {uuid.uuid4().hex}"  # this run's, to find what it destroyed
+        with self.sql.transaction(commit=True) as c:  # writes first (see the recorder)
             c.execute(
                 f"UPDATE {self.keys} SET wrapped = NULL, erased_at = ?, erasure = ?"
                 " WHERE client_id = ? AND wrapped IS NOT NULL",
-                (when, reason, name),
+                (marker, reason, name),
             )
+            rows = c.execute(
+                f"SELECT key_id FROM {self.keys} WHERE client_id = ? AND erased_at = ?",
+                (name, marker),
+            ).fetchall()
+            destroyed = sorted(str(row["key_id"]) for row in rows)
+            c.execute(f"UPDATE {self.keys} SET erased_at = ? WHERE erased_at = ?", (when, marker))
             c.execute(
                 f"INSERT INTO {self.clients} (client_id, erased_at, erased_by, reason)"
                 " VALUES (?, ?, ?, ?) ON CONFLICT (client_id) DO UPDATE SET"

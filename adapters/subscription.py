@@ -56,10 +56,13 @@ class AnnouncingSQLiteApplicationRecorder(SQLiteApplicationRecorder):
     (``adapters.data_keys``)."""
 
     def _insert_events(self, c: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Any:
+        # The events first: a write that began by reading would be refused at once
+        # (SQLITE_BUSY) when another connection committed after that read.
+        inserted = super()._insert_events(c, stored_events, **kwargs)
         sealing = current_sealing()
         if sealing is not None:
             write_sealing(c, f'"{KEYS_TABLE}"', sealing)
-        return super()._insert_events(c, stored_events, **kwargs)
+        return inserted
 
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Any:
         try:
