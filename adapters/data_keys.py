@@ -125,25 +125,17 @@ class DataKeys:
         self, subjects: dict[str, str | None], links: Sequence[tuple[str, str]] = ()
     ) -> Sealing:
         """A sealing with a live key for each of ``subjects`` (subject: its client id):
-        remembered, found in the store (one query for all), or made."""
+        the one this process remembers, else a new one. A subject may so have several
+        keys (a process makes one when it first writes for it, nothing is looked up);
+        erasing its client destroys them all."""
         sealing = Sealing(links=list(links))
-        missing = []
-        for subject in subjects:
-            known = self._live.get(subject)
-            if known is None:
-                missing.append(subject)
-            else:
-                sealing.keys[subject] = known
-        if missing:
-            found = self._find_live(missing)
-            for subject in missing:
-                key = found.get(subject)
-                if key is None:
-                    key_id, raw = uuid.uuid4().hex, os.urandom(32)
-                    key = (key_id, raw)
-                    wrapped = self.wrapper.wrap(key_id, raw)
-                    sealing.new_rows.append((key_id, subject, subjects[subject], wrapped, _now()))
-                sealing.keys[subject] = key
+        for subject, client in subjects.items():
+            key = self._live.get(subject)
+            if key is None:
+                key = (uuid.uuid4().hex, os.urandom(32))
+                wrapped = self.wrapper.wrap(*key)
+                sealing.new_rows.append((key[0], subject, client, wrapped, _now()))
+            sealing.keys[subject] = key
         return sealing
 
     def remember(self, sealing: Sealing) -> None:
@@ -157,25 +149,6 @@ class DataKeys:
         """Drop every remembered key (one was found erased)."""
         with self._lock:
             self._live.clear()
-
-    def _find_live(self, subjects: list[str]) -> dict[str, tuple[str, bytes]]:
-        found: dict[str, tuple[str, bytes]] = {}
-        with self.sql.reading() as c:
-            for start in range(0, len(subjects), 500):
-                chunk = subjects[start : start + 500]
-                marks = ", ".join("?" * len(chunk))
-                rows = c.execute(
-                    f"SELECT key_id, subject, wrapped FROM {self.table}"
-                    f" WHERE subject IN ({marks}) AND wrapped IS NOT NULL ORDER BY created_at",
-                    tuple(chunk),
-                ).fetchall()
-                for row in rows:
-                    key_id = str(row["key_id"])
-                    found[str(row["subject"])] = (
-                        key_id,
-                        self.wrapper.unwrap(key_id, bytes(row["wrapped"])),
-                    )
-        return found
 
     def keys_by_id(self, key_ids: Iterable[str]) -> dict[str, bytes | None]:
         """The keys named, read from the store now (None: erased or never stored)."""

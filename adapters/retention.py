@@ -143,12 +143,18 @@ class RetentionStore:
             ).fetchall()
         return [_from_stored(str(row["subject"])[4:]) for row in rows]
 
-    def destroy_client_keys(self, client_id: str, at: datetime, by: str, reason: str) -> list[str]:
+    def destroy_client_keys(
+        self, client_id: str, at: datetime, by: str, reason: str, events_table: str = ""
+    ) -> list[str]:
         """Destroy every data key of the client and record its erasure, in one
-        transaction; the ids of the keys destroyed (none when already erased)."""
+        transaction; the ids of the keys destroyed (none when already erased). On
+        PostgreSQL it holds ``events_table``'s lock, as writes of events do, so that none
+        seals a payload under a key being destroyed."""
         name, when = stored_name(client_id), at.isoformat()
         marker = f"{when} {uuid.uuid4().hex}"  # this run's, to find what it destroyed
         with self.sql.transaction(commit=True) as c:  # writes first (see the recorder)
+            if self.sql.postgres and events_table:
+                c.execute(f"LOCK TABLE {self.sql.table(events_table)} IN EXCLUSIVE MODE")
             c.execute(
                 f"UPDATE {self.keys} SET wrapped = NULL, erased_at = ?, erasure = ?"
                 " WHERE client_id = ? AND wrapped IS NOT NULL",

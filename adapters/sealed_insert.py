@@ -1,11 +1,10 @@
 """The PostgreSQL insert of events with the data keys they were sealed under, as one
 statement of one round trip (``adapters.durability`` explains the plain one).
 
-The store's function ``{events}_insert_sealed`` stores the write's new data keys and
-links, takes a share lock on every key the write used (an erasure, which updates them,
-waits for the write to commit, and a write waits for an erasure), refuses the write if
-one of them was erased, then does what the plain insert does: the table lock, the
-notification and the events' rows.
+The store's function ``{events}_insert_sealed`` takes the events table's lock first (as
+the plain insert does, and as an erasure does: so a write and an erasure never overlap),
+stores the write's new data keys and links, refuses the write if a key it used was
+erased, then sends the notification and inserts the events' rows.
 """
 
 from __future__ import annotations
@@ -33,18 +32,17 @@ def create_statement(
         " RETURNS SETOF bigint LANGUAGE plpgsql AS $body$"
         " BEGIN"
         " SET LOCAL lock_timeout = '{lock_timeout}s';"
+        " LOCK TABLE {schema}.{table} IN EXCLUSIVE MODE;"
         " INSERT INTO {schema}.{keys} (key_id, subject, client_id, wrapped, created_at)"
         " SELECT * FROM unnest(new_keys, new_subjects, new_clients, new_wrapped, new_created)"
         " ON CONFLICT DO NOTHING;"
         " UPDATE {schema}.{keys} AS k SET client_id = l.client"
         " FROM unnest(link_subjects, link_clients) AS l(s, client)"
         " WHERE k.subject = l.s AND k.client_id IS NULL;"
-        " PERFORM 1 FROM {schema}.{keys} WHERE key_id = ANY(used) FOR SHARE;"
         " IF EXISTS (SELECT 1 FROM {schema}.{keys} WHERE key_id = ANY(used)"
         " AND wrapped IS NULL) THEN"
         " RAISE EXCEPTION '{erased}' USING ERRCODE = 'unique_violation';"
         " END IF;"
-        " LOCK TABLE {schema}.{table} IN EXCLUSIVE MODE;"
         " NOTIFY {channel};"
         " RETURN QUERY INSERT INTO {schema}.{table}"
         " (originator_id, originator_version, topic, state)"

@@ -178,7 +178,8 @@ def erase(
         why = refusal(retention, now, override_retention)
         if why is not None:
             raise ErasureRefusedError(why)
-        destroyed = store.destroy_client_keys(client_id, now, by, reason)
+        events = getattr(services.ledger.recorder, "events_table_name", "")
+        destroyed = store.destroy_client_keys(client_id, now, by, reason, events)
         at, who, why_text = now.isoformat(), by, reason
     else:
         destroyed = []
