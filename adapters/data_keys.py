@@ -4,9 +4,10 @@ A subject is a client (``client:{clientId}``) or, when a verification names no c
 the verification itself (``ref:{scanRef}``). Its key is 32 random bytes, kept in the
 ledger's own database (``ledger_data_keys``), wrapped with AES-GCM under
 ``LEDGER_ENCRYPTION_KEY`` when one is set. A sealed payload is ``SEALED``, the key's id
-(16 bytes), a 12-byte nonce and the AES-GCM ciphertext, the key id bound in as
-associated data. Erasing a client destroys its keys' bytes (the row stays, with when and
-why): its payloads can never be read again, while every hash (which covers the
+(16 bytes), a 12-byte nonce and the AES-GCM ciphertext of the payload compressed with
+zlib (ciphertext does not compress: the store's own compression no longer can), the key
+id bound in as associated data. Erasing a client destroys its keys' bytes (the row stays,
+with when and why): its payloads can never be read again, while every hash (which covers the
 payload's SHA-256, never its bytes) still verifies.
 
 A write that seals payloads stores the keys it made in the same transaction as its
@@ -22,6 +23,7 @@ import os
 import sqlite3
 import threading
 import uuid
+import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -69,7 +71,8 @@ class Sealing:
         key_id, key = self.keys[subject]
         raw_id = bytes.fromhex(key_id)
         nonce = os.urandom(_NONCE)
-        return SEALED + raw_id + nonce + AESGCM(key).encrypt(nonce, plaintext, raw_id)
+        packed = zlib.compress(plaintext, 1)
+        return SEALED + raw_id + nonce + AESGCM(key).encrypt(nonce, packed, raw_id)
 
     @property
     def used(self) -> list[str]:
@@ -96,7 +99,7 @@ def current_sealing() -> Sealing | None:
 def open_sealed(key: bytes, sealed: bytes) -> bytes:
     raw_id = sealed[len(SEALED) : len(SEALED) + _ID]
     nonce = sealed[len(SEALED) + _ID : _HEAD]
-    return AESGCM(key).decrypt(nonce, sealed[_HEAD:], raw_id)
+    return zlib.decompress(AESGCM(key).decrypt(nonce, sealed[_HEAD:], raw_id))
 
 
 def _now() -> str:
