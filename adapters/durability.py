@@ -97,13 +97,7 @@ class FailFastPostgresApplicationRecorder(PostgresApplicationRecorder):
             " RETURNS SETOF bigint LANGUAGE plpgsql AS $body$"
             " BEGIN"
             " SET LOCAL lock_timeout = '{lock_timeout}s';"
-            " LOCK TABLE {schema}.{table} IN EXCLUSIVE MODE;"
-            " NOTIFY {channel};"
-            " RETURN QUERY INSERT INTO {schema}.{table}"
-            " (originator_id, originator_version, topic, state)"
-            " SELECT * FROM unnest(ids, versions, topics, states)"
-            " RETURNING notification_id;"
-            " END $body$"
+            " LOCK TABLE {schema}.{table} IN EXCLUSIVE MODE;" + sealed_insert.NOTIFY_AND_INSERT
         ).format(
             schema=schema,
             function=function,

@@ -19,6 +19,15 @@ from adapters.data_keys import ErasedKeyError, Sealing, stored_rows
 from adapters.payload_subjects import stored_name
 
 ERASED = "a data key this write used was erased meanwhile"
+NOTIFY_AND_INSERT = (
+    " NOTIFY {channel};"
+    " RETURN QUERY INSERT INTO {schema}.{table}"
+    " (originator_id, originator_version, topic, state)"
+    " SELECT * FROM unnest(ids, versions, topics, states)"
+    " RETURNING notification_id;"
+    " END $body$"
+)
+"""How both store functions end: the notification, and the events' rows."""
 
 
 def create_statement(
@@ -49,13 +58,7 @@ def create_statement(
         " AND wrapped IS NULL) THEN"
         " RAISE EXCEPTION '{erased}' USING ERRCODE = 'unique_violation';"
         " END IF;"
-        " END LOOP;"
-        " NOTIFY {channel};"
-        " RETURN QUERY INSERT INTO {schema}.{table}"
-        " (originator_id, originator_version, topic, state)"
-        " SELECT * FROM unnest(ids, versions, topics, states)"
-        " RETURNING notification_id;"
-        " END $body$"
+        " END LOOP;" + NOTIFY_AND_INSERT
     ).format(
         schema=Identifier(schema),
         function=Identifier(f"{table}_insert_sealed"),

@@ -27,7 +27,7 @@ from app.http.documents import REASON_LIMIT, HoldRequest
 from app.http.openapi_parts import ERROR, ERRORS, MIN_POSITION, json_body, ref
 from app.http.reads import read_view
 from app.service.access import AUDITOR_ROLES, Caller
-from app.service.erasure import UnknownClientError, retention_of
+from app.service.erasure import Retention, UnknownClientError, retention_of
 from app.service.services import Services
 
 ADMIN_ROLES = frozenset({"admin"})
@@ -47,15 +47,23 @@ def _unknown(client_id: str) -> HTTPException:
     return HTTPException(404, f"nothing is recorded about client {client_id!r}")
 
 
-async def _retention(services: Services, request: Request) -> dict[str, Any]:
-    """The retention document of the client the path names (``minPosition`` waits for
-    the views first), or 404 when nothing is recorded about it."""
-    client_id: str = request.path_params["clientId"]
+async def read_retention(services: Services, request: Request, client_id: str) -> Retention | None:
+    """The client's retention (``minPosition`` waits for the views first), or None when
+    nothing is recorded about it (the auditor UI's client page reads it too)."""
     view = services.views.status
     try:  # nothing recorded contains NUL: read_view finds None for such a name
-        found = await read_view(request, view, partial(retention_of, services), client_id)
+        found: Retention | None = await read_view(
+            request, view, partial(retention_of, services), client_id
+        )
     except UnknownClientError:
-        found = None
+        return None
+    return found
+
+
+async def _retention(services: Services, request: Request) -> dict[str, Any]:
+    """The retention document of the client the path names, or 404."""
+    client_id: str = request.path_params["clientId"]
+    found = await read_retention(services, request, client_id)
     if found is None:
         raise _unknown(client_id)
     document: dict[str, Any] = found.document()

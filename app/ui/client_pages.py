@@ -4,14 +4,11 @@ gives them. Like every page, an auditor read recorded in the access log first.""
 
 from __future__ import annotations
 
-from functools import partial
-
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from app.http.reads import read_view
-from app.service.erasure import UnknownClientError, retention_of
+from app.http.clients import read_retention
 from app.ui.auth import audited
 from app.ui.render import UiState, render
 
@@ -22,11 +19,7 @@ LISTED = 200
 async def client(state: UiState, request: Request) -> Response:
     services, caller = await audited(state, request)
     client_id: str = request.path_params["client_id"]
-    view = services.views.status
-    try:  # nothing recorded contains NUL: read_view finds None for such a name
-        found = await read_view(request, view, partial(retention_of, services), client_id)
-    except UnknownClientError:
-        found = None
+    found = await read_retention(services, request, client_id)
     if found is None:
         raise HTTPException(404, f"Nothing is recorded about client {client_id}.")
     context = {
