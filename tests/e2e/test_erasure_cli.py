@@ -7,7 +7,6 @@ import base64
 import contextlib
 import json
 import os
-import random
 import signal
 import sqlite3
 import subprocess
@@ -47,13 +46,13 @@ def ledger(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     )  # fmt: skip
 
 
-def record(env: dict[str, str], count: int) -> list[str]:
+def record(env: dict[str, str], count: int, client_id: str = CLIENT) -> list[str]:
     """``count`` verifications of the client, then the service closed."""
     services = bootstrap(load(env))
-    refs = [f"cli-erase-{n:04d}" for n in range(count)]
+    refs = [f"cli-erase-{client_id}-{n:04d}" for n in range(count)]
     with TestClient(create_app(services)) as client:
         for ref in refs:
-            deliver(client, "auto-finished", result_body(ref, client_id=CLIENT, data=PERSON))
+            deliver(client, "auto-finished", result_body(ref, client_id=client_id, data=PERSON))
     services.start_projections()
     head = services.ledger.recorder.max_notification_id() or 0
     for view in services.views.all():
@@ -82,7 +81,7 @@ def erased_events(services: Services, refs: list[str]) -> list[int]:
 
 def test_an_operator_is_refused_then_erases_with_a_report(tmp_path: Path) -> None:
     env = environment(f"sqlite:///{tmp_path / 'ledger.sqlite3'}")
-    record(env, 2)
+    refs = record(env, 2)
     report = tmp_path / "erasure.json"
 
     refused = ledger(env, "erase", "--client", CLIENT, "--reason", "asked")
@@ -108,33 +107,45 @@ def test_an_operator_is_refused_then_erases_with_a_report(tmp_path: Path) -> Non
     assert ledger(env, "verify").returncode == 0
     exported = [json.loads(line) for line in ledger(env, "export").stdout.splitlines()]
     erased_rows = [row for row in exported if row["kind"] == "erased"]
-    assert sorted(row["scanRef"] for row in erased_rows) == ["cli-erase-0000", "cli-erase-0001"]
+    assert sorted(row["scanRef"] for row in erased_rows) == sorted(refs)
     assert {row["clientId"] for row in erased_rows} == {CLIENT}
 
 
+def erase_command(client_id: str) -> list[str]:
+    return [str(LEDGER), "erase", "--client", client_id, "--reason", "r", "--override-retention"]
+
+
 def test_an_erasure_killed_part_way_leaves_the_client_erased_or_not_and_finishes_later(
-    tmp_path: Path,
+    database_url: str,
 ) -> None:
-    env = environment(f"sqlite:///{tmp_path / 'ledger.sqlite3'}")
-    refs = record(env, 60)
-    rng = random.Random(7)
-    for _ in range(3):
+    """Killed at fractions of how long a whole erasure of a client like it took."""
+    env = environment(database_url)
+    record(env, 150, "calibration")
+    refs = record(env, 150)
+    started = time.monotonic()
+    assert ledger(env, *erase_command("calibration")[1:]).returncode == 0
+    whole = time.monotonic() - started
+    interrupted = 0
+    for fraction in (0.5, 0.7, 0.85, 0.95):
         process = subprocess.Popen(
-            [str(LEDGER), "erase", "--client", CLIENT, "--reason", "r", "--override-retention"],
-            env=clean_environment(env), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            erase_command(CLIENT), env=clean_environment(env),
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
-        time.sleep(rng.uniform(0.3, 1.5))
+        time.sleep(whole * fraction)
         os.kill(process.pid, signal.SIGKILL)
         process.wait()
         services = bootstrap(load(env), create_tables=False)
         try:
             state = set(readable(services, refs))
             erased_at = services.retention.record(CLIENT).erased_at
+            events = erased_events(services, refs)
         finally:
             services.close()
         assert len(state) == 1, "some payloads erased and others not"
         assert (erased_at is None) == state.pop()
-    finished = ledger(env, "erase", "--client", CLIENT, "--reason", "r", "--override-retention")
+        interrupted += erased_at is None or events != [1] * len(refs)
+    assert interrupted, "no kill came before the erasure ended"
+    finished = ledger(env, *erase_command(CLIENT)[1:])
     assert finished.returncode == 0, finished.stderr
     services = bootstrap(load(env), create_tables=False)
     try:
