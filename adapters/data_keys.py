@@ -27,7 +27,7 @@ import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeGuard
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -49,7 +49,7 @@ class ErasedKeyError(IntegrityError):
     """A write sealed a payload under a key erased since; it is written again."""
 
 
-def is_sealed(payload: object) -> bool:
+def is_sealed(payload: object) -> TypeGuard[bytes]:
     return isinstance(payload, bytes) and payload.startswith(SEALED)
 
 
@@ -175,10 +175,10 @@ class DataKeys:
     def open_all(self, payloads: Sequence[bytes | None]) -> list[bytes | None]:
         """Each payload readable: sealed ones opened with their keys (one query for all),
         None where its key was erased; payloads never sealed come back as they are."""
-        keys = self.keys_by_id(key_id_of(p) for p in payloads if p is not None and is_sealed(p))
+        keys = self.keys_by_id(key_id_of(p) for p in payloads if is_sealed(p))
         opened: list[bytes | None] = []
         for payload in payloads:
-            if payload is None or not is_sealed(payload):
+            if not is_sealed(payload):
                 opened.append(payload)
                 continue
             key = keys.get(key_id_of(payload))
@@ -227,6 +227,11 @@ def stored_rows(sealing: Sealing) -> list[tuple[str, str, str | None, bytes, str
     ]
 
 
+def stored_links(sealing: Sealing) -> list[tuple[str, str]]:
+    """The links (subject, client) as the keys table holds their clients."""
+    return [(subject, stored_name(client)) for subject, client in sealing.links]
+
+
 def write_sealing(cursor: Any, table: str, sealing: Sealing, postgres: bool = False) -> None:
     """Store ``sealing``'s new keys and links with ``cursor``, inside the transaction that
     stores what it sealed; refuse it (``ErasedKeyError``) if one of its keys was erased."""
@@ -241,7 +246,7 @@ def write_sealing(cursor: Any, table: str, sealing: Sealing, postgres: bool = Fa
     if sealing.links:
         cursor.executemany(
             f"UPDATE {table} SET client_id = {mark} WHERE subject = {mark} AND client_id IS NULL",
-            [(stored_name(client), subject) for subject, client in sealing.links],
+            [(client, subject) for subject, client in stored_links(sealing)],
         )
     used = sealing.used
     if used:

@@ -36,6 +36,7 @@ from adapters.persistence import (
     StoreLocation,
 )
 from adapters.private_files import private_database
+from adapters.sql import quoted
 from adapters.subscription import AnnouncingSQLiteApplicationRecorder
 from adapters.wakeups import COMMITTED
 
@@ -113,7 +114,7 @@ class FailFastPostgresApplicationRecorder(PostgresApplicationRecorder):
             "(%b::uuid[], %b::bigint[], %b::text[], %b::bytea[]) AS notification_id"
         ).format(schema=schema, function=function)
         self.has_insert_function = True
-        self.keys_table = f'"{datastore.schema}"."{KEYS_TABLE}"'
+        self.keys_table = quoted(KEYS_TABLE, datastore.schema)
         names = (datastore.schema, self.events_table_name)
         self.create_sealed_statement = sealed_insert.create_statement(
             *names, KEYS_TABLE, self.channel_name, datastore.lock_timeout

@@ -16,7 +16,9 @@ from collections.abc import Callable
 from typing import Protocol
 
 import msgspec
+from eventsourcing.cipher import AESCipher
 from eventsourcing.persistence import IntegrityError
+from eventsourcing.utils import Environment
 
 from adapters.sql import Sql
 
@@ -36,9 +38,6 @@ def master_cipher(key: str | None) -> Cipher | None:
     and events stored before data keys, were written with."""
     if not key:
         return None
-    from eventsourcing.cipher import AESCipher
-    from eventsourcing.utils import Environment
-
     return AESCipher(Environment("key", {"CIPHER_KEY": key}))
 
 

@@ -11,12 +11,22 @@ def stored_name(value: str) -> str:
     return value.replace("%", "%25").replace("\x00", "%00")
 
 
+def name_from_stored(value: str) -> str:
+    """The client id or scanRef ``stored_name`` gave ``value`` for."""
+    return value.replace("%00", "\x00").replace("%25", "%")
+
+
 def client_subject(client_id: str) -> str:
     return f"client:{stored_name(client_id)}"
 
 
 def ref_subject(scan_ref: str) -> str:
     return f"ref:{stored_name(scan_ref)}"
+
+
+def quarantine_subject(identity: str) -> str:
+    """The subject of a quarantined copy that names neither a client nor a verification."""
+    return f"quarantine:{identity}"
 
 
 class _Names(msgspec.Struct):
@@ -38,4 +48,4 @@ def subject_of(body: bytes, identity: str) -> tuple[str, str | None]:
         return client_subject(names.clientId), names.clientId
     if isinstance(names.scanRef, str) and names.scanRef:
         return ref_subject(names.scanRef), None
-    return f"quarantine:{identity}", None
+    return quarantine_subject(identity), None

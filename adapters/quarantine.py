@@ -152,7 +152,7 @@ class SqlQuarantine:
     def _put(self, delivery: QuarantinedDelivery) -> str:
         assert delivery.payload is not None, "a delivery to keep has its payload"
         subject, client = subject_of(delivery.payload, delivery.identity)
-        sealing = self.keys.sealing({subject: client})  # before the write: it may read
+        sealing = self.keys.sealing({subject: client})
         payload = sealing.seal(subject, delivery.payload)
         with self.sql.transaction(commit=True) as c:
             known = c.execute(

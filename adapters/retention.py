@@ -18,7 +18,7 @@ from eventsourcing.persistence import IntegrityError
 
 from adapters.data_keys import TABLE as KEYS
 from adapters.data_keys import is_sealed, key_id_of
-from adapters.payload_subjects import stored_name
+from adapters.payload_subjects import name_from_stored, quarantine_subject, stored_name
 from adapters.quarantine import TABLE as QUARANTINE
 from adapters.sql import Sql
 
@@ -131,7 +131,16 @@ class RetentionStore:
                 f"SELECT DISTINCT client_id FROM {self.keys}"
                 " WHERE client_id IS NOT NULL AND wrapped IS NOT NULL ORDER BY client_id"
             ).fetchall()
-        return [_from_stored(str(row["client_id"])) for row in rows]
+        return [name_from_stored(str(row["client_id"])) for row in rows]
+
+    def has_live_keys(self, client_id: str) -> bool:
+        with self.sql.reading() as c:
+            row = c.execute(
+                f"SELECT 1 AS live FROM {self.keys} WHERE client_id = ? AND wrapped IS NOT NULL"
+                " LIMIT 1",
+                (stored_name(client_id),),
+            ).fetchone()
+        return row is not None
 
     def refs_of(self, client_id: str) -> list[str]:
         """The verifications whose own keys belong to the client (payloads sealed before
@@ -141,7 +150,7 @@ class RetentionStore:
                 f"SELECT subject FROM {self.keys} WHERE client_id = ? AND subject LIKE ?",
                 (stored_name(client_id), "ref:%"),
             ).fetchall()
-        return [_from_stored(str(row["subject"])[4:]) for row in rows]
+        return [name_from_stored(str(row["subject"])[4:]) for row in rows]
 
     def destroy_client_keys(
         self, client_id: str, at: datetime, by: str, reason: str, events_table: str = ""
@@ -193,10 +202,6 @@ class RetentionStore:
         return sorted(str(row["key_id"]) for row in rows)
 
 
-def _from_stored(value: str) -> str:
-    return value.replace("%00", "\x00").replace("%25", "%")
-
-
 def drop_quarantined_payloads(sql: Sql, key_ids: set[str]) -> int:
     """Empty the quarantined payloads sealed under ``key_ids`` (destroyed keys); how many."""
     table = sql.table(QUARANTINE)
@@ -205,7 +210,7 @@ def drop_quarantined_payloads(sql: Sql, key_ids: set[str]) -> int:
     gone = [
         (row["id"],)
         for row in rows
-        if is_sealed(bytes(row["payload"])) and key_id_of(bytes(row["payload"])) in key_ids
+        if is_sealed(payload := bytes(row["payload"])) and key_id_of(payload) in key_ids
     ]
     if gone:
         with sql.transaction(commit=True) as c:
@@ -228,7 +233,7 @@ def drop_old_quarantine(sql: Sql, before: datetime) -> int:
             c.execute(
                 f"UPDATE {sql.table(KEYS)} SET wrapped = NULL, erased_at = ?, erasure = ?"
                 " WHERE subject = ? AND wrapped IS NOT NULL",
-                (when, "quarantine retention", f"quarantine:{row['identity']}"),
+                (when, "quarantine retention", quarantine_subject(str(row["identity"]))),
             )
         c.execute(f"DELETE FROM {table} WHERE received_at < ?", (when,))
     return len(rows)

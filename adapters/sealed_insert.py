@@ -15,8 +15,7 @@ from typing import Any
 from eventsourcing.persistence import StoredEvent
 from psycopg.sql import SQL, Composed, Identifier
 
-from adapters.data_keys import ErasedKeyError, Sealing, stored_rows
-from adapters.payload_subjects import stored_name
+from adapters.data_keys import ErasedKeyError, Sealing, stored_links, stored_rows
 
 ERASED = "a data key this write used was erased meanwhile"
 NOTIFY_AND_INSERT = (
@@ -88,13 +87,8 @@ def arguments(stored_events: Sequence[StoredEvent], sealing: Sealing) -> tuple[l
         [e.state for e in stored_events],
         *([row[n] for row in rows] for n in range(5)),
         sealing.used,
-        [subject for subject, _ in sealing.links],
-        [client for _, client in stored_links(sealing)],
+        *([link[n] for link in stored_links(sealing)] for n in range(2)),
     )
-
-
-def stored_links(sealing: Sealing) -> list[tuple[str, str]]:
-    return [(subject, stored_name(client)) for subject, client in sealing.links]
 
 
 def refused(error: Exception) -> Exception:

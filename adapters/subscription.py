@@ -34,6 +34,7 @@ from psycopg.sql import SQL, Identifier
 
 from adapters.data_keys import TABLE as KEYS_TABLE
 from adapters.data_keys import current_sealing, write_sealing
+from adapters.sql import quoted
 from adapters.wakeups import COMMITTED
 
 log = logging.getLogger("ledger.projections")
@@ -61,7 +62,7 @@ class AnnouncingSQLiteApplicationRecorder(SQLiteApplicationRecorder):
         inserted = super()._insert_events(c, stored_events, **kwargs)
         sealing = current_sealing()
         if sealing is not None:
-            write_sealing(c, f'"{KEYS_TABLE}"', sealing)
+            write_sealing(c, quoted(KEYS_TABLE), sealing)
         return inserted
 
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Any:

@@ -12,7 +12,7 @@ from starlette.responses import JSONResponse, Response
 
 from adapters.idenfy import NO_NUL, SCAN_REF_PATTERN
 from app.http.auth import require
-from app.http.body import read_limited
+from app.http.body import read_json
 from app.service.access import BACKEND_ROLES
 from app.service.errors import StoreUnavailableError
 from app.service.services import Services
@@ -43,13 +43,7 @@ _decoder = msgspec.json.Decoder(RegistrationRequest)
 
 async def register(services: Services, request: Request) -> Response:
     await require(services, request, BACKEND_ROLES)
-    body = await read_limited(request, REGISTRATION_BODY_LIMIT)
-    try:
-        given = _decoder.decode(body)
-    except (msgspec.DecodeError, UnicodeDecodeError) as error:
-        raise HTTPException(422, f"invalid registration: {error}") from None
-    except RecursionError:
-        raise HTTPException(422, "invalid registration: JSON nested too deeply") from None
+    given = await read_json(request, REGISTRATION_BODY_LIMIT, _decoder, "registration")
     registration = Registration(
         scan_ref=given.scanRef,
         client_id=given.clientId,

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
+import msgspec
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.types import Receive, Scope
@@ -43,3 +46,18 @@ async def receive_limited(receive: Receive, declared: str, limit: int) -> bytes:
         chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)
+
+
+T = TypeVar("T")
+
+
+async def read_json(request: Request, limit: int, decoder: msgspec.json.Decoder[T], what: str) -> T:
+    """The request's JSON body decoded, or 422 saying why (``invalid {what}: ...``); 413
+    for a body over ``limit`` bytes."""
+    body = await read_limited(request, limit)
+    try:
+        return decoder.decode(body)
+    except (msgspec.DecodeError, UnicodeDecodeError) as error:
+        raise HTTPException(422, f"invalid {what}: {error}") from None
+    except RecursionError:
+        raise HTTPException(422, f"invalid {what}: JSON nested too deeply") from None

@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from app.http.auth import require_read
-from app.http.body import read_limited
+from app.http.body import read_json
 from app.http.documents import REASON_LIMIT, HoldRequest
 from app.http.openapi_parts import ERROR, ERRORS, MIN_POSITION, json_body, ref
 from app.http.reads import read_view
@@ -80,13 +80,7 @@ async def _change(function: Callable[..., Any], *args: Any) -> Any:
 
 async def _reason(request: Request) -> str:
     """The hold's reason from the body, or 422 (413 for a body over the limit)."""
-    body = await read_limited(request, HOLD_BODY_LIMIT)
-    try:
-        given = _decoder.decode(body)
-    except (msgspec.DecodeError, UnicodeDecodeError) as error:
-        raise HTTPException(422, f"invalid hold: {error}") from None
-    except RecursionError:
-        raise HTTPException(422, "invalid hold: JSON nested too deeply") from None
+    given = await read_json(request, HOLD_BODY_LIMIT, _decoder, "hold")
     reason = given.reason.strip()
     if not reason:
         raise HTTPException(422, "invalid hold: the reason must say why the data is held")

@@ -173,7 +173,7 @@ def erase(
     now = services.clock()
     retention = retention_of(services, client_id)
     store = services.retention
-    erased_before = retention.erased_at is not None and not _live_keys(services, client_id)
+    erased_before = retention.erased_at is not None and not store.has_live_keys(client_id)
     if not erased_before:
         why = refusal(retention, now, override_retention)
         if why is not None:
@@ -196,18 +196,12 @@ def erase(
     return done
 
 
-def _live_keys(services: Services, client_id: str) -> bool:
-    return client_id in services.retention.known_clients()
-
-
 def _count_sealed(services: Services, scan_refs: list[str], keys: set[str]) -> int:
     count = 0
     for scan_ref in scan_refs:
         for event in services.ledger.events.get(Verification.create_id(scan_ref)):
             payload = getattr(event, "payload", None)
-            count += (
-                isinstance(payload, bytes) and is_sealed(payload) and key_id_of(payload) in keys
-            )
+            count += is_sealed(payload) and key_id_of(payload) in keys
     return count
 
 

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from adapters import evidence_bundle
-from adapters.data_keys import open_events
 from app.service.merkle_log import NoSignerError, NotInTreeError, TreeLog
 from domain.chain import canonical
 from domain.verification import Verification
@@ -37,7 +36,7 @@ def covering_checkpoint(tree: TreeLog, last_leaf: int) -> tuple[str, str, int]:
 def make_bundle(tree: TreeLog, scan_ref: str) -> Bundle:
     """The bundle of every event of ``scan_ref`` (NotInTreeError when it has none)."""
     aggregate_id = Verification.create_id(scan_ref)
-    events = [e for e in tree.ledger.events.get(aggregate_id) if isinstance(e, Verification.Event)]
+    events = tree.ledger.history(scan_ref)
     if not events:
         raise NotInTreeError(f"no verification {scan_ref!r}")
     subject = str(aggregate_id)
@@ -50,7 +49,7 @@ def make_bundle(tree: TreeLog, scan_ref: str) -> Bundle:
     note, verifier, size = covering_checkpoint(tree, last_leaf)
     entries: list[dict[str, Any]] = []
     payloads: dict[int, bytes] = {}
-    erased = open_events(tree.ledger.keys, events)
+    erased = {e.originator_version for e in events if getattr(e, "payload", b"") is None}
     for event in events:
         sequence = event.originator_version
         proof = tree.inclusion(subject, sequence, size)

@@ -38,7 +38,6 @@ from adapters.data_keys import (
     DataKeys,
     ErasedKeyError,
     Sealing,
-    is_sealed,
     open_events,
     sealing_in_progress,
 )
@@ -132,12 +131,10 @@ class Ledger(Application[UUID]):
 
     def history(self, scan_ref: str) -> list[Verification.Event]:
         """Every event of ``scan_ref``, payloads opened (None where erased)."""
-        events = [
-            e for e in self.events.get(Verification.create_id(scan_ref))
-            if isinstance(e, Verification.Event)
-        ]  # fmt: skip
+        events = list(self.events.get(Verification.create_id(scan_ref)))
+        assert all(isinstance(e, Verification.Event) for e in events)
         open_events(self.keys, events)
-        return events
+        return events  # type: ignore[return-value]
 
     def _get(self, scan_ref: str) -> Verification:
         verification: Verification = self.repository.get(Verification.create_id(scan_ref))
@@ -236,32 +233,28 @@ class Ledger(Application[UUID]):
     def _seal(self, verifications: Sequence[Verification], events: Sequence[object]) -> Sealing:
         """Seal every payload of ``events`` under its verification's data key: its
         client's, or its own while it names none (``adapters.data_keys``)."""
-        subjects: dict[str, str | None] = {}
         links: list[tuple[str, str]] = []
-        of_ref: dict[str, str] = {}
+        of_ref: dict[str, tuple[str, str | None]] = {}  # scanRef: its subject and client
         first: dict[str, int] = {}
         for e in events:
             ref, version = e.scan_ref, e.originator_version  # type: ignore[attr-defined]
             first[ref] = min(first.get(ref, version), version)
         for v in verifications:
             if v.client_id is None:
-                of_ref[v.scan_ref] = ref_subject(v.scan_ref)
+                of_ref[v.scan_ref] = (ref_subject(v.scan_ref), None)
                 continue
-            of_ref[v.scan_ref] = client_subject(v.client_id)
+            of_ref[v.scan_ref] = (client_subject(v.client_id), v.client_id)
             since = v.client_since or 0
             if since > 1 and since >= first.get(v.scan_ref, since + 1):
                 # Its earlier payloads are under its own key, which is now its client's.
                 links.append((ref_subject(v.scan_ref), v.client_id))
+        # Events made by this write: their payloads are as received, none sealed yet.
         sealed = [e for e in events if isinstance(getattr(e, "payload", None), bytes)]
-        for event in sealed:
-            subject = of_ref[event.scan_ref]  # type: ignore[attr-defined]
-            subjects[subject] = None if subject.startswith("ref:") else subject[7:]
+        subjects = dict(of_ref[e.scan_ref] for e in sealed)  # type: ignore[attr-defined]
         sealing = self.keys.sealing(subjects, links)
         for event in sealed:
-            payload = event.payload  # type: ignore[attr-defined]
-            if not is_sealed(payload):
-                subject = of_ref[event.scan_ref]  # type: ignore[attr-defined]
-                event.__dict__["payload"] = sealing.seal(subject, payload)
+            subject, _ = of_ref[event.scan_ref]  # type: ignore[attr-defined]
+            event.__dict__["payload"] = sealing.seal(subject, event.payload)  # type: ignore[attr-defined]
         return sealing
 
     def _check_connections(self) -> None:

@@ -187,3 +187,17 @@ def test_a_delivery_after_its_clients_keys_were_erased_elsewhere_is_sealed_under
     first, second = (services.ledger.history(ref)[0] for ref in (FIRST, SECOND))
     assert getattr(first, "payload", b"") is None
     assert CANARY["docNumber"].encode() in getattr(second, "payload", b"")
+
+
+def test_a_client_id_with_a_percent_sign_is_erased_like_any_other(
+    client: TestClient, services: Services
+) -> None:
+    person: dict[str, Any] = {"data": CANARY, "client_id": "50%-off-client"}
+    assert post(client, "auto-finished", result_body(FIRST, **person)) == 200
+
+    destroyed = services.retention.destroy_client_keys(
+        "50%-off-client", services.clock(), "dpo", "asked by the client"
+    )
+
+    assert destroyed
+    assert getattr(services.ledger.history(FIRST)[0], "payload", b"") is None
