@@ -35,6 +35,7 @@ from adapters.persistence import (
     SQLiteLocation,
     StoreLocation,
 )
+from adapters.pg_datastore import PreparedKeepingDatastore, keep_prepared
 from adapters.private_files import private_database
 from adapters.sql import quoted
 from adapters.subscription import AnnouncingSQLiteApplicationRecorder
@@ -212,6 +213,7 @@ class DurablePostgresFactory(PostgresFactory):
 
     def __init__(self, env: Environment | dict[str, str] | None):
         super().__init__(env)
+        keep_prepared(self.datastore)
         kwargs = self.datastore.pool.kwargs
         assert isinstance(kwargs, dict)
         kwargs["options"] = POSTGRES_SESSION_OPTIONS
@@ -275,7 +277,7 @@ def views_datastore(location: StoreLocation) -> SQLiteDatastore | PostgresDatast
         )
         default_pool.close()
         return datastore
-    postgres = PostgresDatastore(
+    postgres = PreparedKeepingDatastore(
         dbname=location.dbname,
         host=location.host,
         port=location.port,

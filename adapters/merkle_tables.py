@@ -30,6 +30,14 @@ LEAVES = "ledger_tree_leaves"
 NODES = "ledger_tree_nodes"
 CHECKPOINTS = "ledger_tree_checkpoints"
 LEVEL_SHIFT = 48
+LEAF_COLUMNS = (
+    ("leaf_index", "BIGINT"),
+    ("position", "BIGINT"),
+    ("subject", "TEXT"),
+    ("sequence", "BIGINT"),
+    ("leaf_hash", "BLOB"),
+)
+NODE_COLUMNS = (("node", "BIGINT"), ("hash", "BLOB"))
 
 
 def node_key(level: int, index: int) -> int:
@@ -177,16 +185,17 @@ class MerkleTables:
                 size = 0 if row is None else int(row["leaf_index"]) + 1
                 if size != start:
                     raise TreeMovedError(f"the tree has {size} leaves, not {start}")
-                c.executemany(
-                    f"INSERT INTO {self.leaves} (leaf_index, position, subject, sequence,"
-                    " leaf_hash) VALUES (?, ?, ?, ?, ?)",
+                c.insert(
+                    self.leaves,
+                    LEAF_COLUMNS,
                     [
                         (start + i, leaf.position, leaf.subject, leaf.sequence, hashed)
                         for i, (leaf, hashed) in enumerate(leaves)
                     ],
                 )
-                c.executemany(
-                    f"INSERT INTO {self.nodes} (node, hash) VALUES (?, ?)",
+                c.insert(
+                    self.nodes,
+                    NODE_COLUMNS,
                     [(node_key(level, index), value) for level, index, value in nodes],
                 )
         except IntegrityError as error:

@@ -6,8 +6,8 @@ them into psycopg's ``%s`` and qualifies table names with the configured schema.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, suppress
 from typing import Any
 
 from eventsourcing.postgres import PostgresDatastore
@@ -20,6 +20,14 @@ MAX_POSITION = 2**62
 integers, so anything past this is refused before it reaches one."""
 # From this many rows, an upsert on PostgreSQL copies them in (see ``Cursor.upsert``).
 COPY_FROM_ROWS = 100
+# The array types of the columns' SQL types, for ``Cursor.insert`` on PostgreSQL.
+PG_TYPES = {
+    "TEXT": "text",
+    "INTEGER": "integer",
+    "BIGINT": "bigint",
+    "BLOB": "bytea",
+    "BYTEA": "bytea",
+}
 
 
 def quoted(name: str, schema: str = "") -> str:
@@ -70,13 +78,50 @@ class Sql:
         with self.datastore.transaction(commit=commit) as cursor:
             yield Cursor(self, cursor)
 
+    @contextmanager
+    def pipelined_transaction(self) -> Iterator[Cursor]:
+        """A transaction that commits; on PostgreSQL its statements go out together
+        (psycopg's pipeline mode), ``BEGIN`` and ``COMMIT`` with them, and the
+        connection waits only when a result is read: a batch of the live workers
+        makes two round trips, not one a statement (see ``Cursor.sent``).
+
+        ``BEGIN`` and ``COMMIT`` are sent as statements: psycopg's own transaction
+        block waits for the server at its start and at its end in a pipeline.
+        """
+        if not isinstance(self.datastore, PostgresDatastore):
+            with self.transaction(commit=True) as cursor:
+                yield cursor
+            return
+        with self.datastore.get_connection() as connection:
+            inner = connection.cursor()
+            try:
+                with connection.pipeline():
+                    inner.execute("BEGIN")
+                    yield Cursor(self, inner, pipelined=True)
+                    inner.execute("COMMIT")
+            except BaseException:
+                with suppress(Exception):
+                    connection.rollback()
+                raise
+
 
 class Cursor:
     """A cursor taking ``?`` statements, returning rows indexable by column name."""
 
-    def __init__(self, sql: Sql, cursor: Any):
+    def __init__(self, sql: Sql, cursor: Any, *, pipelined: bool = False):
         self.sql = sql
         self.cursor = cursor
+        self.pipelined = pipelined
+
+    def sent(self, text: str, params: Sequence[Any] = ()) -> Callable[[], list[Any]]:
+        """Run ``text`` on a cursor of its own and give what fetches its rows: in a
+        pipeline several such statements go out before the first result is awaited
+        (on SQLite the rows are fetched at once)."""
+        if not self.sql.postgres:
+            rows = self.execute(text, params).fetchall()
+            return lambda: rows
+        other = Cursor(self.sql, self.cursor.connection.cursor())
+        return other.execute(text, params).fetchall
 
     def column_names(self) -> list[str]:
         """The names of the last statement's result columns."""
@@ -96,22 +141,52 @@ class Cursor:
         if rows:
             self.cursor.executemany(self.sql.statement(text), [tuple(r) for r in rows])
 
-    def upsert(
-        self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], key: str
+    def insert(
+        self,
+        table: str,
+        columns: Sequence[tuple[str, str]],
+        rows: Sequence[Sequence[Any]],
+        conflict: str = "",
     ) -> None:
-        """Insert ``rows`` into ``table`` (named as ``Sql.table`` spells it), replacing
-        the rows whose ``key`` they repeat.
+        """Insert ``rows`` into ``table``; ``columns`` are (name, SQL type) pairs in the
+        rows' order, ``conflict`` an ``ON CONFLICT`` clause or nothing.
 
-        On PostgreSQL many rows go through ``COPY`` into a temporary table of this
-        session, then one ``INSERT ... SELECT``: thousands of single-row statements
-        cost several times as much there.
+        On PostgreSQL the rows go as one array a column, in binary, to one
+        ``INSERT ... SELECT FROM unnest(...)``: one statement for the batch, where a
+        statement a row costs the server and psycopg several times as much.
         """
-        names = ", ".join(columns)
-        updates = ", ".join(f"{n} = excluded.{n}" for n in columns if n != key)
-        conflict = f"ON CONFLICT ({key}) DO UPDATE SET {updates}"
-        if not (self.sql.postgres and len(rows) >= COPY_FROM_ROWS):
+        if not rows:
+            return
+        names = ", ".join(name for name, _ in columns)
+        if not self.sql.postgres:
             marks = ", ".join("?" * len(columns))
             self.executemany(f"INSERT INTO {table} ({names}) VALUES ({marks}) {conflict}", rows)
+            return
+        arrays = ", ".join(f"%b::{PG_TYPES[kind]}[]" for _, kind in columns)
+        self.cursor.execute(
+            f"INSERT INTO {table} ({names}) SELECT * FROM unnest({arrays}) {conflict}",
+            [list(column) for column in zip(*rows, strict=True)],
+        )
+
+    def upsert(
+        self,
+        table: str,
+        columns: Sequence[tuple[str, str]],
+        rows: Sequence[Sequence[Any]],
+        key: str,
+    ) -> None:
+        """Insert ``rows`` into ``table`` (named as ``Sql.table`` spells it), replacing
+        the rows whose ``key`` they repeat; ``columns`` as ``insert`` takes them.
+
+        On PostgreSQL many rows go through ``COPY`` into a temporary table of this
+        session, then one ``INSERT ... SELECT``; fewer go as arrays (``insert``).
+        """
+        names = ", ".join(name for name, _ in columns)
+        updates = ", ".join(f"{n} = excluded.{n}" for n, _ in columns if n != key)
+        conflict = f"ON CONFLICT ({key}) DO UPDATE SET {updates}"
+        # COPY cannot run in a pipeline.
+        if not (self.sql.postgres and len(rows) >= COPY_FROM_ROWS) or self.pipelined:
+            self.insert(table, columns, rows, conflict)
             return
         staging = '"' + table.rsplit(".", 1)[-1].strip('"') + '_staging"'
         self.cursor.execute(

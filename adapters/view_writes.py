@@ -34,25 +34,22 @@ def write_together(c: Cursor, writes: Sequence[Write], tracking: Tracking) -> No
     """
     views = [view for view, _, _, _ in writes]
     marks = ", ".join("?" * len(views))
-    active = {
-        row["name"]: int(row["active"])
-        for row in c.execute(
-            f"SELECT name, active FROM {c.sql.table(META)} WHERE name IN ({marks})",
-            [view.projection for view in views],
-        ).fetchall()
-    }
+    keys = [view.key() for view in views]
+    # Both looks are sent before either is read (one round trip in a pipeline).
+    generations = c.sent(
+        f"SELECT name, active FROM {c.sql.table(META)} WHERE name IN ({marks})",
+        [view.projection for view in views],
+    )
+    tracked_rows = c.sent(
+        f"SELECT view, notification_id FROM {c.sql.table(TRACKING)}"
+        f" WHERE view IN ({marks}) AND application_name = ?",
+        [*keys, tracking.application_name],
+    )
+    active = {row["name"]: int(row["active"]) for row in generations()}
     for view in views:
         if view.mode == "live" and active.get(view.projection) != view.bound:
             raise GenerationChangedError(view.projection)
-    keys = [view.key() for view in views]
-    done = {
-        row["view"]: int(row["notification_id"])
-        for row in c.execute(
-            f"SELECT view, notification_id FROM {c.sql.table(TRACKING)}"
-            f" WHERE view IN ({marks}) AND application_name = ?",
-            [*keys, tracking.application_name],
-        ).fetchall()
-    }
+    done = {row["view"]: int(row["notification_id"]) for row in tracked_rows()}
     tracked: list[tuple[str, str, int]] = []
     for (view, states, blobs, rows), key in zip(writes, keys, strict=True):
         if key in done and tracking.notification_id <= done[key]:

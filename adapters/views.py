@@ -231,16 +231,25 @@ class SqlVerificationView(VerificationView):
 
     def facts(self, scan_refs: Collection[str]) -> dict[str, list[Fact]]:
         refs = list(scan_refs)
-        found: dict[str, list[Fact]] = {}
-        with self.sql.transaction(commit=False) as c:
-            for start in range(0, len(refs), IN_CHUNK):
-                chunk = refs[start : start + IN_CHUNK]
-                marks = ", ".join("?" * len(chunk))
-                for row in c.execute(
-                    f"SELECT scan_ref, facts FROM {self.rows_table()} WHERE scan_ref IN ({marks})",
+        table = self.rows_table()
+        chunks: list[tuple[str, Sequence[Any]]]
+        if self.sql.postgres:
+            # One statement whatever the number (prepared once), in one round trip.
+            chunks = [(f"SELECT scan_ref, facts FROM {table} WHERE scan_ref = ANY(?)", [refs])]
+        else:
+            chunks = [
+                (
+                    f"SELECT scan_ref, facts FROM {table} WHERE scan_ref IN"
+                    f" ({', '.join('?' * len(chunk))})",
                     chunk,
-                ).fetchall():
-                    found[row["scan_ref"]] = decode_facts(bytes(row["facts"]))
+                )
+                for chunk in (refs[i : i + IN_CHUNK] for i in range(0, len(refs), IN_CHUNK))
+            ]
+        found: dict[str, list[Fact]] = {}
+        with self.sql.reading(by_position=True) as c:
+            for statement, params in chunks:
+                for scan_ref, facts in c.execute(statement, params, binary=True).fetchall():
+                    found[scan_ref] = decode_facts(bytes(facts))
         return found
 
     def save(
@@ -268,7 +277,7 @@ class SqlVerificationView(VerificationView):
         blobs: Sequence[bytes],
         rows: Sequence[Sequence[Any]] = (),
     ) -> None:
-        columns = ["scan_ref", *(name for name, _ in self.columns), "facts"]
+        columns = [("scan_ref", "TEXT"), *self.columns, ("facts", "BLOB")]
         written = {row[0]: row for row in rows}
         for state, blob in zip(states, blobs, strict=True):
             written.update((row[0], row) for row in self.rows(state, blob))

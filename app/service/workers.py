@@ -99,7 +99,7 @@ class Projector:
             blobs = [encode_facts(state.facts) for state in states]
             writes.extend((view, states, blobs, ()) for view in views)
         tracking = Tracking(Ledger.name, last)
-        with self.sql.transaction(commit=True) as c:
+        with self.sql.pipelined_transaction() as c:
             if self.sql.postgres:
                 # Views are rebuilt from the ledger at will: a crash may lose the newest
                 # batches (they are projected again), never make them inconsistent.

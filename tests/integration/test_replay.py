@@ -405,17 +405,20 @@ def test_an_upsert_replaces_the_rows_whose_key_it_repeats(
     monkeypatch.setattr(adapters.sql, "COPY_FROM_ROWS", copy_from)
     sql = services.views.sql
     table = sql.table("upsert_check")
+    columns = [("k", "TEXT"), ("n", "BIGINT"), ("b", "BLOB")]
     with sql.transaction(commit=True) as c:
         c.execute(f"CREATE TABLE {table} (k TEXT PRIMARY KEY, n {sql.bigint}, b {sql.blob})")
-        c.upsert(table, ["k", "n", "b"], [("a", 1, b"\x00one"), ("b", 2, b"two")], "k")
+        c.upsert(table, columns, [("a", 1, b"\x00one"), ("b", 2, b"two")], "k")
     with sql.transaction(commit=True) as c:
-        c.upsert(table, ["k", "n", "b"], [("b", 20, b"\xfftwenty"), ("c", 3, b"")], "k")
+        c.upsert(table, columns, [("b", 20, b"\xfftwenty"), ("c", 3, b"")], "k")
+        c.upsert(table, columns, [("d", None, None)], "k")
     with sql.transaction(commit=False) as c:
         rows = c.execute(f"SELECT k, n, b FROM {table} ORDER BY k").fetchall()
-    assert [(r["k"], int(r["n"]), bytes(r["b"])) for r in rows] == [
+    assert [(r["k"], r["n"], None if r["b"] is None else bytes(r["b"])) for r in rows] == [
         ("a", 1, b"\x00one"),
         ("b", 20, b"\xfftwenty"),
         ("c", 3, b""),
+        ("d", None, None),
     ]
 
 
