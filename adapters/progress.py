@@ -5,11 +5,15 @@ batch that holds its position. The workers may run in another process (the defau
 ``ledger serve`` runs them in one of their own, ADR 12), so a waiting read must look
 at the view's tracking record. Rather than every waiting read asking the database,
 one thread per view looks every ``POLL_SECONDS`` while any read waits (and at once
-when workers in this process announce a commit), and wakes them all.
+when workers in this process announce a commit), and wakes them all. A read that
+starts to wait calls ``want`` first, at most every ``WANT_SECONDS``, which asks the
+workers to hurry (``adapters.subscription.ask_for_progress``): workers that heard
+of waiting reads lately do not let news gather.
 """
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -17,13 +21,19 @@ from collections.abc import Callable
 from adapters.wakeups import PROJECTED
 
 POLL_SECONDS = 0.002
+# How often a read that starts to wait asks the workers to hurry, at most.
+WANT_SECONDS = 0.25
 
 
 class ProgressWatch:
     """How far one view has got, looked up by one thread while reads wait on it."""
 
-    def __init__(self, look: Callable[[], int | None], name: str):
+    def __init__(
+        self, look: Callable[[], int | None], name: str, want: Callable[[], None] = lambda: None
+    ):
         self._look = look
+        self._want = want
+        self._wanted = -math.inf
         self._name = name
         self._changed = threading.Condition()
         self._waiting = 0
@@ -32,7 +42,14 @@ class ProgressWatch:
 
     def wait(self, position: int, timeout: float) -> bool:
         """Whether the view reached ``position`` within ``timeout`` seconds."""
-        deadline = time.monotonic() + timeout
+        now = time.monotonic()
+        deadline = now + timeout
+        with self._changed:
+            ask = now - self._wanted >= WANT_SECONDS
+            if ask:
+                self._wanted = now
+        if ask:
+            self._want()
         with self._changed:
             self._waiting += 1
             try:

@@ -18,6 +18,8 @@ Datastore = SQLiteDatastore | PostgresDatastore
 MAX_POSITION = 2**62
 """The largest ledger position a query may name: both stores keep positions as 64-bit
 integers, so anything past this is refused before it reaches one."""
+# Values in one SQLite ``IN (...)`` at most (see ``Sql.among``).
+IN_CHUNK = 500
 # From this many rows, an upsert on PostgreSQL copies them in (see ``Cursor.upsert``).
 COPY_FROM_ROWS = 100
 # The array types of the columns' SQL types, for ``Cursor.insert`` on PostgreSQL.
@@ -52,6 +54,17 @@ class Sql:
 
     def statement(self, text: str) -> str:
         return text.replace("?", "%s") if self.postgres else text
+
+    def among(self, column: str, values: list[Any]) -> list[tuple[str, list[Any]]]:
+        """Conditions that ``column`` is one of ``values``, each with its parameters: on
+        PostgreSQL one (``= ANY``, the same statement whatever the number, so prepared
+        once); on SQLite one per ``IN_CHUNK`` values."""
+        if self.postgres:
+            return [(f"{column} = ANY(?)", [values])]
+        return [
+            (f"{column} IN ({', '.join('?' * len(chunk))})", chunk)
+            for chunk in (values[i : i + IN_CHUNK] for i in range(0, len(values), IN_CHUNK))
+        ]
 
     def null_safe_differs(self, left: str, right: str) -> str:
         return f"{left} IS DISTINCT FROM {right}" if self.postgres else f"{left} IS NOT {right}"

@@ -13,6 +13,15 @@ once afterwards:
   (``COMMITTED``);
 - the worker's own clock: it looks again after a short wait in any case, which finds
   what a program outside the service committed, or news lost on the way.
+
+While deliveries keep coming and no read waits for the views, a worker on PostgreSQL
+lets news gather for up to ``POSTGRES_LINGER_SECONDS`` before its next batch
+(``linger_seconds``): a batch costs about as much again in round trips and commits
+whatever its size, so fewer, larger batches leave the cores to the ingest. A read that
+waits for a position (``minPosition``) says so (``ask_for_progress``: a ``NOTIFY`` on
+the ledger's ``wanted_channel``, and ``WANTED`` in this process), which sets the
+worker's second flag, ``hurry``: it ends the wait, and for ``READERS_SECONDS`` after it
+the worker lets nothing gather, since somebody is waiting for each batch.
 """
 
 from __future__ import annotations
@@ -28,14 +37,14 @@ from functools import partial
 from typing import Any
 
 from eventsourcing.persistence import StoredEvent
-from eventsourcing.postgres import PostgresApplicationRecorder
+from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from eventsourcing.sqlite import SQLiteApplicationRecorder
 from psycopg.sql import SQL, Identifier
 
 from adapters.data_keys import TABLE as KEYS_TABLE
 from adapters.data_keys import current_sealing, write_sealing
-from adapters.sql import quoted
-from adapters.wakeups import COMMITTED
+from adapters.sql import Sql, quoted
+from adapters.wakeups import COMMITTED, WANTED, Flag
 
 log = logging.getLogger("ledger.projections")
 
@@ -43,6 +52,10 @@ log = logging.getLogger("ledger.projections")
 SQLITE_POLL_SECONDS = 0.05
 POSTGRES_POLL_SECONDS = 0.5
 LISTEN_RETRY_SECONDS = 1.0
+# How long a worker lets news gather while deliveries keep coming, unless hurried;
+# and for how long after a read asked it to hurry it lets nothing gather.
+POSTGRES_LINGER_SECONDS = 0.1
+READERS_SECONDS = 1.0
 
 
 def news_address(database: str) -> bytes:
@@ -103,14 +116,40 @@ def poll_seconds(recorder: Any) -> float:
     return SQLITE_POLL_SECONDS
 
 
+def linger_seconds(recorder: Any) -> float:
+    """How long a worker over ``recorder`` lets news gather while it keeps coming (on
+    SQLite a batch is cheap, and the ingest leaves a core to the workers: none)."""
+    if isinstance(recorder, PostgresApplicationRecorder):
+        return POSTGRES_LINGER_SECONDS
+    return 0.0
+
+
+def wanted_channel(schema: str) -> str:
+    """The channel on which reads of the ledger in ``schema`` ask the workers to hurry."""
+    return f"ledger_wanted_{schema}"[:63]
+
+
+def ask_for_progress(sql: Sql) -> None:
+    """Tell the workers that a read waits for them: in this process, and on PostgreSQL
+    the workers of every process (best effort: unheard, they still come within
+    ``POSTGRES_LINGER_SECONDS``)."""
+    WANTED.announce()
+    if isinstance(sql.datastore, PostgresDatastore):
+        channel = wanted_channel(sql.datastore.schema)
+        with contextlib.suppress(Exception), sql.reading() as c:
+            c.execute("SELECT pg_notify(?, '')", (channel,))
+
+
 class LedgerNews:
     """Sets ``wakeup`` when the ledger behind ``recorder`` may have new events, until
     ``stop()``."""
 
-    def __init__(self, recorder: Any, wakeup: threading.Event):
+    def __init__(self, recorder: Any, wakeup: threading.Event, hurry: Flag | None = None):
         self.wakeup = wakeup
+        self.hurry = hurry or Flag()
         self.stopping = threading.Event()
         COMMITTED.listen(wakeup)
+        WANTED.listen(self.hurry)
         self.listener: threading.Thread | None = None
         if isinstance(recorder, PostgresApplicationRecorder):
             target: Any = partial(self._listen, recorder)
@@ -146,16 +185,24 @@ class LedgerNews:
                 self.wakeup.set()
 
     def _listen(self, recorder: PostgresApplicationRecorder) -> None:
-        """LISTEN on the events table's channel; every notification sets the flag."""
-        statement = SQL("LISTEN {0}").format(Identifier(recorder.channel_name))
+        """LISTEN on the events table's channel, where every notification sets the
+        flag, and on the channel of waiting reads, where one also sets ``hurry``."""
+        wanted = wanted_channel(recorder.datastore.schema)
+        statements = [
+            SQL("LISTEN {0}").format(Identifier(channel))
+            for channel in (recorder.channel_name, wanted)
+        ]
         while not self.stopping.is_set():
             try:
                 with recorder.datastore.get_connection() as connection:
-                    connection.execute(statement)
+                    for statement in statements:
+                        connection.execute(statement)
                     # Events committed before the LISTEN sent their news to nobody.
                     self.wakeup.set()
                     while not self.stopping.is_set():
-                        for _ in connection.notifies(timeout=0.25, stop_after=1):
+                        for notice in connection.notifies(timeout=0.25, stop_after=1):
+                            if notice.channel == wanted:
+                                self.hurry.set()
                             self.wakeup.set()
                     with contextlib.suppress(Exception):
                         connection.execute("UNLISTEN *")
@@ -165,6 +212,7 @@ class LedgerNews:
 
     def stop(self) -> None:
         COMMITTED.ignore(self.wakeup)
+        WANTED.ignore(self.hurry)
         self.stopping.set()
         if self.listener is not None:
             self.listener.join(2.0)

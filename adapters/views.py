@@ -37,11 +37,11 @@ from adapters.generations import (
 )
 from adapters.progress import ProgressWatch
 from adapters.sql import Cursor, Sql
+from adapters.subscription import ask_for_progress
 from adapters.view_writes import write_together
 from projections.facts import Fact
 from projections.verification_view import VerificationState, VerificationView
 
-IN_CHUNK = 500
 # Readers may use the previous generation this long after a replay's switch; a replay
 # waits longer than this before it drops the old tables.
 GENERATION_LOOKUP_SECONDS = 0.5
@@ -205,7 +205,9 @@ class SqlVerificationView(VerificationView):
             watch = self._watches.setdefault(
                 application_name,
                 ProgressWatch(
-                    partial(self.max_tracking_id, application_name), f"watch-{self.projection}"
+                    partial(self.max_tracking_id, application_name),
+                    f"watch-{self.projection}",
+                    partial(ask_for_progress, self.sql),
                 ),
             )
         if not watch.wait(notification_id, timeout):
@@ -230,24 +232,10 @@ class SqlVerificationView(VerificationView):
     # VerificationView.
 
     def facts(self, scan_refs: Collection[str]) -> dict[str, list[Fact]]:
-        refs = list(scan_refs)
-        table = self.rows_table()
-        chunks: list[tuple[str, Sequence[Any]]]
-        if self.sql.postgres:
-            # One statement whatever the number (prepared once), in one round trip.
-            chunks = [(f"SELECT scan_ref, facts FROM {table} WHERE scan_ref = ANY(?)", [refs])]
-        else:
-            chunks = [
-                (
-                    f"SELECT scan_ref, facts FROM {table} WHERE scan_ref IN"
-                    f" ({', '.join('?' * len(chunk))})",
-                    chunk,
-                )
-                for chunk in (refs[i : i + IN_CHUNK] for i in range(0, len(refs), IN_CHUNK))
-            ]
         found: dict[str, list[Fact]] = {}
         with self.sql.reading(by_position=True) as c:
-            for statement, params in chunks:
+            for condition, params in self.sql.among("scan_ref", list(scan_refs)):
+                statement = f"SELECT scan_ref, facts FROM {self.rows_table()} WHERE {condition}"
                 for scan_ref, facts in c.execute(statement, params, binary=True).fetchall():
                     found[scan_ref] = decode_facts(bytes(facts))
         return found

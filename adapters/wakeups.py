@@ -4,13 +4,15 @@ The ledger and the projection workers may share a process (``ledger serve`` runs
 while each is built on its own: the server's ledger by the ASGI app's factory, the
 workers by the command. Two process-wide signals connect them without a query per
 event: ``COMMITTED`` is announced after every commit of the ledger's events in this
-process (it wakes the projection workers), and ``PROJECTED`` after every commit of the
-projections' views in this process (it wakes reads waiting for ``minPosition``).
+process (it wakes the projection workers), ``PROJECTED`` after every commit of the
+projections' views in this process (it wakes reads waiting for ``minPosition``), and
+``WANTED`` when such a read starts to wait (it hurries the workers).
 A thread in another process never hears them; those waiters poll as well.
 """
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 
@@ -57,7 +59,21 @@ class Signal:
             return self._count
 
 
+class Flag(threading.Event):
+    """An event that remembers when it was last set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.last_set = -math.inf
+
+    def set(self) -> None:
+        self.last_set = time.monotonic()
+        super().set()
+
+
 COMMITTED = Signal()
 """The ledger committed events in this process."""
 PROJECTED = Signal()
 """The projection workers of this process committed a batch of their views."""
+WANTED = Signal()
+"""A read in this process waits for a view to reach a position it has not reached."""

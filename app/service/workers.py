@@ -29,7 +29,7 @@ from adapters.fast_facts import read_facts
 from adapters.generations import GenerationChangedError
 from adapters.leadership import Leadership
 from adapters.sql import Sql
-from adapters.subscription import LedgerNews, poll_seconds
+from adapters.subscription import READERS_SECONDS, LedgerNews, linger_seconds, poll_seconds
 from adapters.view_tables import (
     SqlAuditTimelineView,
     SqlCurrentStatusView,
@@ -37,7 +37,7 @@ from adapters.view_tables import (
 )
 from adapters.view_writes import Write, write_together
 from adapters.views import SqlVerificationView
-from adapters.wakeups import PROJECTED
+from adapters.wakeups import PROJECTED, Flag
 from app.service.ledger import Ledger
 from projections.audit_timeline import AuditTimelineProjection
 from projections.current_status import CurrentStatusProjection
@@ -148,6 +148,7 @@ class ProjectionWorkers:
         self.leading: set[str] = set()
         self.stopping = threading.Event()
         self.wakeup = threading.Event()
+        self.hurry = Flag()
         self.thread = threading.Thread(target=self._supervise, name="projections")
 
     def start(self) -> ProjectionWorkers:
@@ -157,6 +158,7 @@ class ProjectionWorkers:
     def stop(self) -> None:
         self.stopping.set()
         self.wakeup.set()
+        self.hurry.set()
         if self.thread.is_alive():
             self.thread.join()
 
@@ -175,8 +177,8 @@ class ProjectionWorkers:
     def _run(self) -> None:
         """Project while this process leads anything, on one ledger connection."""
         ledger = Ledger(env=self.ledger_settings)
-        news = LedgerNews(ledger.recorder, self.wakeup)
-        poll = poll_seconds(ledger.recorder)
+        news = LedgerNews(ledger.recorder, self.wakeup, self.hurry)
+        poll, linger = poll_seconds(ledger.recorder), linger_seconds(ledger.recorder)
         try:
             projector: Projector | None = None
             checked = 0.0
@@ -194,6 +196,7 @@ class ProjectionWorkers:
                     projector = Projector(ledger, self.views, self.leading)
                 # Cleared before reading: news of a commit during the batch is kept.
                 self.wakeup.clear()
+                self.hurry.clear()
                 try:
                     read = projector.step(self.batch_limit)
                 except Exception as error:
@@ -202,10 +205,20 @@ class ProjectionWorkers:
                     projector = None
                     continue
                 if read < self.batch_limit:
-                    self.wakeup.wait(poll)
+                    self._await_news(poll, linger)
         finally:
             news.stop()
             ledger.close()
+
+    def _await_news(self, poll: float, linger: float) -> None:
+        """Sleep until there is news; when it came during the batch (deliveries keep
+        coming) and no read waited for the views lately, let more gather for up to
+        ``linger`` seconds, or until a read asks (``adapters.subscription``)."""
+        streaming = self.wakeup.is_set()
+        self.wakeup.wait(poll)
+        readers = time.monotonic() - self.hurry.last_set < READERS_SECONDS
+        if streaming and linger and not readers:
+            self.hurry.wait(linger)
 
     def _check_leads(self) -> bool:
         """Keep the leads still held, try for the others; whether the set changed."""
