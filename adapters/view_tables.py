@@ -123,7 +123,7 @@ class SqlCurrentStatusView(SqlVerificationView, CurrentStatusView):
     @reading
     def status(self, scan_ref: str) -> dict[str, Any] | None:
         table = self.rows_table(self.generation())
-        with self.sql.transaction(commit=False) as c:
+        with self.sql.reading() as c:
             found = c.execute(DOCUMENT.format(table=table), document_params(scan_ref)).fetchone()
         return None if found is None else self.serving.document(found["document"], found["link"])
 
@@ -182,7 +182,7 @@ class SqlReattemptsView(SqlVerificationView, ReattemptsView):
     @reading
     def attempts(self, scan_ref: str) -> dict[str, Any] | None:
         table = self.rows_table(self.generation())
-        with self.sql.transaction(commit=False) as c:
+        with self.sql.reading() as c:
             row = c.execute(
                 f"SELECT attempts, allowed, used, remaining FROM {table} WHERE scan_ref = ?",
                 (scan_ref,),
@@ -252,7 +252,7 @@ class SqlAuditTimelineView(SqlVerificationView, AuditTimelineView):
     def heads(self, after: int, limit: int) -> list[tuple[int, str, int, str]]:
         """(first position, scanRef, head sequence, head hash) of chains, in ledger order."""
         table = self.rows_table(self.generation())
-        with self.sql.transaction(commit=False) as c:
+        with self.sql.reading() as c:
             rows = c.execute(
                 f"SELECT first_position, scan_ref, head_sequence, head_hash FROM {table}"
                 " WHERE first_position > ? ORDER BY first_position LIMIT ?",
@@ -267,7 +267,7 @@ class SqlAuditTimelineView(SqlVerificationView, AuditTimelineView):
     def recent(self, limit: int) -> list[dict[str, Any]]:
         """The verifications that heard from iDenfy or the backend most recently."""
         table = self.rows_table(self.generation())
-        with self.sql.transaction(commit=False) as c:
+        with self.sql.reading() as c:
             rows = c.execute(
                 f"SELECT scan_ref, entries, facts FROM {table}"
                 " ORDER BY last_received_at DESC LIMIT ?",
@@ -278,7 +278,7 @@ class SqlAuditTimelineView(SqlVerificationView, AuditTimelineView):
     @reading
     def timeline(self, scan_ref: str) -> list[dict[str, Any]] | None:
         table = self.rows_table(self.generation())
-        with self.sql.transaction(commit=False) as c:
+        with self.sql.reading() as c:
             found = c.execute(
                 f"SELECT entries, facts FROM {table} WHERE scan_ref = ?", (scan_ref,)
             ).fetchone()

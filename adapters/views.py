@@ -179,7 +179,7 @@ class SqlVerificationView(VerificationView):
     @reading
     def max_tracking_id(self, application_name: str) -> int | None:
         key = self.key(self.generation())
-        with self.sql.transaction(commit=False) as c:
+        with self.sql.reading() as c:  # one statement: one round trip on PostgreSQL
             return self._tracked(c, key, application_name)
 
     def wait(
