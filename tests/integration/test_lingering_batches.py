@@ -74,6 +74,7 @@ def test_the_workers_linger_only_on_postgresql(services: Services) -> None:
 def test_a_waiting_read_asks_for_progress_once_in_a_while(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.setattr(adapters.progress, "WANT_SECONDS", A_MINUTE)
     asked: list[int] = []
     reached = [0]
     watch = ProgressWatch(lambda: reached[0], "watch-test", lambda: asked.append(1))
