@@ -32,11 +32,13 @@ from typing import Any
 
 import msgspec
 
+from adapters.payload_migration import mark_migrated
 from adapters.persistence import eventsourcing_settings, parse_database_url
 from app.bootstrap import ledger_settings, open_views
 from app.config import Settings
 from app.service.ledger import Ledger
 from app.service.replay import replay
+from app.store_keys import checked
 from domain.reports import Delivery, Kind, Outcome, Registration
 from domain.verification import Verification
 
@@ -78,6 +80,10 @@ def history(number: int, start: datetime) -> Verification:
 
 def fill(ledger: Ledger, events: int, per_save: int = 500) -> int:
     """Save ``events // 4`` histories of 4 events, ``per_save`` verifications at a time."""
+    # Set up as ``ledger serve`` sets up a new store (marked as holding sealed payloads),
+    # so that a server started on the filled ledger has nothing to migrate.
+    checked(ledger)
+    mark_migrated(ledger.keys.sql)
     start = datetime(2026, 1, 1, tzinfo=UTC)
     verifications = events // 4
     for first in range(0, verifications, per_save):
