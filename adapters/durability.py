@@ -277,13 +277,8 @@ def views_datastore(location: StoreLocation) -> SQLiteDatastore | PostgresDatast
         )
         default_pool.close()
         return datastore
-    postgres = PreparedKeepingDatastore(
-        dbname=location.dbname,
-        host=location.host,
-        port=location.port,
-        user=location.user,
-        password=location.password,
-        schema=location.schema,
+    postgres = PreparedKeepingDatastore.at(
+        location,
         connect_timeout=POSTGRES_CONNECT_TIMEOUT_SECONDS,
         # Reads need no ping per checkout: a broken connection fails one read, then goes.
         pre_ping=False,

@@ -21,9 +21,25 @@ from eventsourcing.postgres import PostgresDatastore
 from psycopg import Cursor
 from psycopg.rows import DictRow
 
+from adapters.persistence import PostgresLocation
+
 
 class PreparedKeepingDatastore(PostgresDatastore):
     """``PostgresDatastore`` whose read transactions commit, read only."""
+
+    @classmethod
+    def at(cls, location: PostgresLocation, **pool: Any) -> PreparedKeepingDatastore:
+        """A datastore for the database (and schema) of ``location``; ``pool`` are the
+        library's other settings (pool size, timeouts)."""
+        return cls(
+            dbname=location.dbname,
+            host=location.host,
+            port=location.port,
+            user=location.user,
+            password=location.password,
+            schema=location.schema,
+            **pool,
+        )
 
     @contextlib.contextmanager
     def transaction(self, *, commit: bool = False) -> Iterator[Cursor[DictRow]]:

@@ -27,16 +27,7 @@ def prepared_on(datastore: PreparedKeepingDatastore) -> int:
 def test_a_read_keeps_the_statements_the_connection_prepared(postgres_url: str) -> None:
     location = parse_database_url(postgres_url)
     assert isinstance(location, PostgresLocation)
-    datastore = PreparedKeepingDatastore(
-        dbname=location.dbname,
-        host=location.host,
-        port=location.port,
-        user=location.user,
-        password=location.password,
-        schema=location.schema,
-        pool_size=1,
-        max_overflow=0,
-    )
+    datastore = PreparedKeepingDatastore.at(location, pool_size=1, max_overflow=0)
     try:
         # psycopg prepares a statement the fifth time it runs on a connection; with the
         # library's reads (they roll back) it forgot them all at the end of each read.
