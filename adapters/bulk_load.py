@@ -15,8 +15,6 @@ from eventsourcing.persistence import Notification, StoredEvent
 
 from adapters.sql import Sql
 
-CHUNK = 500
-
 EventRow = tuple[int, int, str, bytes, Any]
 """(position, sequence, topic, state, originator id as stored) of one stored event."""
 
@@ -26,14 +24,13 @@ def select_events_of(recorder: Any, ids: Sequence[UUID]) -> list[StoredEvent]:
     sql = Sql(recorder.datastore)
     table = sql.table(recorder.events_table_name)
     found: list[StoredEvent] = []
+    stored_ids = list(ids) if sql.postgres else [i.hex for i in ids]
     with sql.reading() as c:
-        for start in range(0, len(ids), CHUNK):
-            chunk = ids[start : start + CHUNK]
+        for condition, params in sql.among("originator_id", stored_ids):
             rows = c.execute(
                 "SELECT originator_id, originator_version, topic, state"
-                f" FROM {table} WHERE originator_id IN ({', '.join('?' * len(chunk))})"
-                " ORDER BY originator_id, originator_version",
-                list(chunk) if sql.postgres else [i.hex for i in chunk],
+                f" FROM {table} WHERE {condition} ORDER BY originator_id, originator_version",
+                params,
                 binary=True,
             ).fetchall()
             found.extend(

@@ -38,14 +38,11 @@ def registered_between(sql: Sql, table: str, since: str, until: str) -> list[str
 def documents(sql: Sql, table: str, serving: Serving, scan_refs: list[str]) -> list[dict[str, Any]]:
     """The served status documents of ``scan_refs`` (those the view has)."""
     out: list[dict[str, Any]] = []
-    for start in range(0, len(scan_refs), 500):
-        chunk = scan_refs[start : start + 500]
-        marks = ", ".join("?" * len(chunk))
+    for condition, params in sql.among("d.scan_ref", scan_refs):
         with sql.transaction(commit=False) as c:
             rows = c.execute(
-                SERVED.format(table=table)
-                + f" WHERE d.scan_ref IN ({marks}) AND d.{VERIFICATION_ROWS}",
-                chunk,
+                SERVED.format(table=table) + f" WHERE {condition} AND d.{VERIFICATION_ROWS}",
+                params,
             ).fetchall()
         out.extend(serving.document(row["document"], row["link"]) for row in rows)
     return out

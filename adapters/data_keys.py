@@ -160,12 +160,9 @@ class DataKeys:
         if not wanted:
             return keys
         with self.sql.reading() as c:
-            for start in range(0, len(wanted), 500):
-                chunk = wanted[start : start + 500]
-                marks = ", ".join("?" * len(chunk))
+            for condition, params in self.sql.among("key_id", wanted):
                 for row in c.execute(
-                    f"SELECT key_id, wrapped FROM {self.table} WHERE key_id IN ({marks})",
-                    tuple(chunk),
+                    f"SELECT key_id, wrapped FROM {self.table} WHERE {condition}", params
                 ).fetchall():
                     if row["wrapped"] is not None:
                         key_id = str(row["key_id"])

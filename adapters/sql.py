@@ -58,8 +58,8 @@ class Sql:
     def among(self, column: str, values: list[Any]) -> list[tuple[str, list[Any]]]:
         """Conditions that ``column`` is one of ``values``, each with its parameters: on
         PostgreSQL one (``= ANY``, the same statement whatever the number, so prepared
-        once); on SQLite one per ``IN_CHUNK`` values."""
-        if self.postgres:
+        once); on SQLite one per ``IN_CHUNK`` values; none for no values."""
+        if self.postgres and values:
             return [(f"{column} = ANY(?)", [values])]
         return [
             (f"{column} IN ({', '.join('?' * len(chunk))})", chunk)

@@ -92,3 +92,24 @@ def test_a_pipelined_transaction_commits_all_or_nothing(services: Services) -> N
         c.upsert(table, COLUMNS, [("e", 5)], "k")
     with sql.transaction(commit=False) as c:
         assert c.execute(f"SELECT n FROM {table} WHERE k = ?", ("e",)).fetchone()["n"] == 5
+
+
+def test_among_finds_the_rows_of_any_number_of_keys(services: Services) -> None:
+    sql = services.views.sql
+    table = sql.table("among_check")
+    with sql.transaction(commit=True) as c:
+        c.execute(f"CREATE TABLE {table} (k TEXT PRIMARY KEY, n {sql.bigint})")
+        c.insert(table, COLUMNS, [(f"k{i}", i) for i in range(1_200)])
+    wanted = [f"k{i}" for i in range(0, 1_200, 2)] + ["absent"]
+
+    def found(keys: list[str]) -> list[str]:
+        with sql.reading() as c:
+            return sorted(
+                row["k"]
+                for condition, params in sql.among("k", keys)
+                for row in c.execute(f"SELECT k FROM {table} WHERE {condition}", params).fetchall()
+            )
+
+    assert found(wanted) == sorted(wanted[:-1])  # more than one SQLite chunk
+    assert found([]) == []
+    assert len(sql.among("k", [])) == 0

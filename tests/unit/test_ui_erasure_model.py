@@ -2,31 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from app.ui.model import OUTCOME_LABELS, erasure_of, timeline_items
+from tests.support.timelines import payload, timeline_entry
 
 
 def entry(sequence: int, kind: str, **changes: Any) -> dict[str, Any]:
-    result = kind not in ("registered", "erased")
-    return {
-        "sequence": sequence,
-        "kind": kind,
-        "receivedAt": f"2026-03-01T09:00:0{sequence}Z",
-        "final": True if result else None,
-        "status": "APPROVED" if result else None,
-        "preliminary": False,
-        "lateArrival": False,
-        "supersededBy": None,
-        "payloadSha256": "ab" * 32 if result else None,
-        "prevHash": None,
-        "hash": f"h{sequence}",
-    } | changes
-
-
-def payload() -> bytes:
-    return json.dumps({"scanRef": "s-1", "finishTime": 100}).encode()
+    """An entry whose result carries a payload's digest (whose payload may be erased)."""
+    return timeline_entry(sequence, kind, payload_sha256="ab" * 32, **changes)
 
 
 def erased(sequence: int, by: str = "dpo") -> dict[str, Any]:

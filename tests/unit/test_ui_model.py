@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from typing import Any
 
 from app.ui.model import (
     is_scan_ref,
@@ -15,27 +14,8 @@ from app.ui.model import (
     payload_text,
     timeline_items,
 )
-
-
-def entry(sequence: int, kind: str, **changes: Any) -> dict[str, Any]:
-    result = kind not in ("registered", "document-expiration")
-    return {
-        "sequence": sequence,
-        "kind": kind,
-        "receivedAt": f"2025-03-01T09:00:0{sequence}Z",
-        "final": True if result else None,
-        "status": "APPROVED" if result else None,
-        "preliminary": False,
-        "lateArrival": False,
-        "supersededBy": None,
-        "payloadSha256": None,
-        "prevHash": None,
-        "hash": f"h{sequence}",
-    } | changes
-
-
-def payload(finish_time: int | None = 100, **fields: Any) -> bytes:
-    return json.dumps({"scanRef": "s-1", "finishTime": finish_time} | fields).encode()
+from tests.support.timelines import payload
+from tests.support.timelines import timeline_entry as entry
 
 
 def test_a_preliminary_result_and_the_manual_one_after_it_are_told_apart() -> None:
@@ -79,7 +59,10 @@ def test_a_final_legacy_result_with_a_preliminary_twin_is_the_manual_one() -> No
 
 
 def test_cancels_and_notices_are_neither_automated_nor_manual() -> None:
-    entries = [entry(1, "cancelled", status="CANCELED"), entry(2, "document-expiration")]
+    entries = [
+        entry(1, "cancelled", status="CANCELED"),
+        entry(2, "document-expiration"),
+    ]
 
     items = timeline_items(entries, {})
 
