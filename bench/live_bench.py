@@ -12,7 +12,10 @@ file, a new PostgreSQL database), measured from the outside over HTTP:
    ``ledger serve`` and against ``ledger serve`` with ``LEDGER_TREE_FOLLOWER=off``, rotated,
    ``--runs`` times; medians. The figure is the requests/s with projections on, its
    ceiling the requests/s without them; the Merkle tree's cost is the requests/s with its
-   follower over those without it (projections on in both).
+   follower over those without it (projections on in both). A fourth kind of run,
+   ``--no-projections`` beside a busy loop at Linux's lowest priority (``SCHED_IDLE``,
+   which yields to any other process at once), shows what any other work on the
+   machine costs the ingest, however politely it runs.
 2. projections during a sustained ingest: unthrottled wrk for ``--seconds`` against
    ``ledger serve`` while ``GET /readyz`` is polled (every 100 ms, every 20 ms near the
    end and after it). From the ledger's head (``position``) and the slowest projection's
@@ -35,16 +38,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import http.client
 import itertools
 import json
 import math
 import os
 import subprocess
+import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -462,6 +467,28 @@ class Store:
         )
 
 
+BUSY_LOOP = """
+import os
+os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+while True:
+    pass
+"""
+
+
+@contextlib.contextmanager
+def busy_loop(wanted: bool) -> Iterator[None]:
+    """One core kept busy at the lowest priority while the block runs, when ``wanted``."""
+    if not wanted:
+        yield
+        return
+    process = subprocess.Popen([sys.executable, "-c", BUSY_LOOP])
+    try:
+        yield
+    finally:
+        process.kill()
+        process.wait()
+
+
 def serve(projections: bool, port: int) -> list[str]:
     flags = [] if projections else ["--no-projections"]
     return ledger_command("serve", *flags, "--port", str(port))
@@ -472,18 +499,21 @@ def run_store(stores: Store, args: argparse.Namespace, scripts: dict[str, Path])
     rss: list[tuple[float, float]] = []
 
     # 1. Ingest with the projections (and the Merkle tree's follower) on, with the
-    # projections but no tree follower, and with neither; rotated so none always goes first.
-    modes = ("off", "on", "untreed")
+    # projections but no tree follower, with neither, and with neither beside a busy loop
+    # of the lowest priority; rotated so none always goes first.
+    modes = ("off", "on", "untreed", "beside")
     runs: dict[str, list[dict[str, float]]] = {mode: [] for mode in modes}
     timing = argparse.Namespace(seconds=args.ingest_seconds, connections=args.connections)
     for run in range(args.runs):
-        for mode in modes[run % 3 :] + modes[: run % 3]:
+        shift = run % len(modes)
+        for mode in modes[shift:] + modes[:shift]:
             port = free_port()
-            command = serve(mode != "off", port)
+            command = serve(mode in ("on", "untreed"), port)
             env = stores.environment()
             if mode == "untreed":
                 env["LEDGER_TREE_FOLLOWER"] = "off"
-            runs[mode].append(measure(command, env, port, timing, scripts["short"]))
+            with busy_loop(mode == "beside"):
+                runs[mode].append(measure(command, env, port, timing, scripts["short"]))
     rss += [(r["rss"], r["rss_all"]) for r in runs["on"]]
     ingest: dict[str, Any] = {mode: medians(figures) for mode, figures in runs.items()}
     ingest["ratio"] = ingest["on"]["rps"] / ingest["off"]["rps"]
@@ -491,11 +521,13 @@ def run_store(stores: Store, args: argparse.Namespace, scripts: dict[str, Path])
         on["rps"] / off["rps"] for on, off in zip(runs["on"], runs["off"], strict=True)
     ]
     ingest["tree_ratio"] = ingest["on"]["rps"] / ingest["untreed"]["rps"]
+    ingest["beside_ratio"] = ingest["beside"]["rps"] / ingest["off"]["rps"]
     print(
         f"{store}: ingest {ingest['on']['rps']:,.0f}/s with projections,"
         f" {ingest['off']['rps']:,.0f}/s without ({ingest['ratio']:.2f});"
         f" {ingest['untreed']['rps']:,.0f}/s with projections but no tree follower"
-        f" (tree ratio {ingest['tree_ratio']:.2f})",
+        f" (tree ratio {ingest['tree_ratio']:.2f}); {ingest['beside']['rps']:,.0f}/s without"
+        f" projections beside a lowest-priority busy loop ({ingest['beside_ratio']:.2f})",
         flush=True,
     )
 

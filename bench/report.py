@@ -179,6 +179,7 @@ def live_rows(data: dict[str, Any]) -> list[Row]:
                 ratio, ratio >= LIVE_INGEST_RATIO),
             Row("live ingest requests/s, each run", store, _each(on["each"]), "-",
                 _each(off["each"])),
+            *_beside_row(store, r["ingest"]),
             _latencies("live ingest p50 / p99, projections on", store, on, off),
             *sustained_rows(store, r["sustained"], data.get("settings", {})),
             *read_your_writes_rows(store, r["read_your_writes"]),
@@ -186,6 +187,19 @@ def live_rows(data: dict[str, Any]) -> list[Row]:
                          f"{off['rss']:.0f} MB (no projections)"),
         ]  # fmt: skip
     return rows
+
+
+def _beside_row(store: str, ingest: dict[str, Any]) -> list[Row]:
+    """What any other work costs the ingest: no projections, a busy loop of the lowest
+    priority beside it (absent from runs before it was measured)."""
+    beside, off = ingest.get("beside"), ingest["off"]
+    if beside is None:
+        return []
+    return [
+        Row("  no projections, beside a SCHED_IDLE busy loop", store,
+            f"{beside['rps']:,.0f}/s{errors(beside)}", "-",
+            f"{off['rps']:,.0f}/s (no projections)", beside["rps"] / off["rps"]),
+    ]  # fmt: skip
 
 
 def sustained_rows(store: str, s: dict[str, Any], settings: dict[str, Any]) -> list[Row]:
