@@ -47,7 +47,7 @@ STOP_SECONDS = 5.0
 # Batches read ahead from the reader process (each a few megabytes).
 AHEAD = 3
 # The share of new verifications the reader folds itself, balancing the two processes.
-READER_SHARE = 0.4
+READER_SHARE = 0.5
 # Verifications a process remembers having seen (to know new ones, which have no stored
 # facts); beyond that many it stops remembering: the reader only reads, the replay asks.
 MAX_REMEMBERED = 2_000_000

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
+from operator import attrgetter
 
+import msgspec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from adapters.fast_facts import Typed, _iso
+from adapters.fast_facts import StoredState, Typed, _iso
+from projections.facts import _READERS, CARRIED, _learn
 from projections.facts import _iso as iso_of_event
 
 ZONES = st.sampled_from(
@@ -31,3 +34,14 @@ def test_utc_times_with_and_without_microseconds() -> None:
     assert (
         _iso(Typed("datetime_iso", "2026-01-01T12:00:00.5+02:00")) == "2026-01-01T10:00:00.500000Z"
     )
+
+
+def test_a_stored_state_has_every_field_a_fact_carries() -> None:
+    """Else ``fact_from`` reads a stored state field by field with defaults, which cost a
+    replay's reader a fifth of its time."""
+    state = msgspec.json.decode(
+        b'{"scan_ref": "s", "timestamp": {"_type_": "datetime_iso", "_data_": "x"}}',
+        type=StoredState,
+    )
+    assert all(hasattr(state, name) for name in CARRIED)
+    assert isinstance(_READERS.get(StoredState) or _learn(state), attrgetter)
