@@ -115,18 +115,30 @@ def effective_final(fact: Fact) -> bool:
     return sorts_last(fact) or fact.final is not False
 
 
-def in_force(results: Sequence[Fact]) -> Fact | None:
+def order_keys(results: Sequence[Fact]) -> dict[int, OrderKey]:
+    """Each result's ``order_key``, by sequence: worked out once per evaluation."""
+    return {f.sequence: order_key(f, results) for f in results}
+
+
+def in_force(results: Sequence[Fact], keys: dict[int, OrderKey] | None = None) -> Fact | None:
     """The last result in the order of rule 1."""
-    return max(results, key=lambda f: order_key(f, results), default=None)
+    keys = order_keys(results) if keys is None else keys
+    return max(results, key=lambda f: keys[f.sequence], default=None)
 
 
-def attempts(results: Sequence[Fact]) -> int:
+def automated_attempts(results: Sequence[Fact], keys: dict[int, OrderKey]) -> list[Fact]:
+    """The automated results rule 6 counts (for these kinds the key's review is
+    ``review``'s: they never sort last)."""
+    return [
+        r for r in results
+        if r.kind in ("auto-finished", "identification") and keys[r.sequence][1] == AUTOMATED
+    ]  # fmt: skip
+
+
+def attempts(results: Sequence[Fact], keys: dict[int, OrderKey] | None = None) -> int:
     """Rule 6: automated results with a ``finishTime`` not seen before count once each."""
-    finish_times = {
-        r.finish_time for r in results if r.kind in ("auto-finished", "identification")
-        and review(r, results) == AUTOMATED
-    }  # fmt: skip
-    return len(finish_times)
+    keys = order_keys(results) if keys is None else keys
+    return len({r.finish_time for r in automated_attempts(results, keys)})
 
 
 def is_suspected(status: str | None, fact: Fact | None) -> bool:
@@ -147,7 +159,8 @@ def evaluate(scan_ref: str, facts: Sequence[Fact]) -> Evaluation:
 
 def _verification(scan_ref: str, facts: list[Fact]) -> Evaluation:
     results = [f for f in facts if f.is_result]
-    current = in_force(results)
+    keys = order_keys(results)
+    current = in_force(results, keys)
     registration = next((f for f in facts if f.kind == REGISTERED), None)
     identified = registration or next((f for f in facts if f.client_id), None)
     allowed = (
@@ -155,7 +168,8 @@ def _verification(scan_ref: str, facts: list[Fact]) -> Evaluation:
         if registration is not None and registration.max_reattempts is not None
         else DEFAULT_MAX_REATTEMPTS
     )
-    count = attempts(results)
+    automated = automated_attempts(results, keys)
+    count = len({r.finish_time for r in automated})
     used = max(0, count - 1)
     status = effective_status(current) if current is not None else "PENDING"
     review_kind = review(current, results) if current is not None else None
@@ -188,30 +202,26 @@ def _verification(scan_ref: str, facts: list[Fact]) -> Evaluation:
         "lastPosition": max((f.position for f in facts), default=0),
         "documentExpiration": _expiration(facts),
         **completeness(facts, any(effective_final(r) for r in results)),
-        "sequences": _sequences(facts, results, current, registration),
+        "sequences": _sequences(facts, automated, current, registration),
         "rulesVersion": RULES_VERSION,
         # A status read puts the AML monitoring that names the verification here
         # (``adapters.status_query.Serving``).
         "amlMonitoring": None,
     }
     return Evaluation(
-        document=cast(dict[str, Any], document), timeline=timeline(facts), in_force=current
+        document=cast(dict[str, Any], document), timeline=timeline(facts, keys), in_force=current
     )
 
 
 def _sequences(
-    facts: Sequence[Fact], results: Sequence[Fact], current: Fact | None, registered: Fact | None
+    facts: Sequence[Fact], automated: Sequence[Fact], current: Fact | None, registered: Fact | None
 ) -> dict[str, Any]:
     """The events the document's fields rest on, by sequence (a decision's basis)."""
-    automated = [
-        r.sequence for r in results
-        if r.kind in ("auto-finished", "identification") and review(r, results) == AUTOMATED
-    ]  # fmt: skip
     checks = [f.sequence for f in facts if f.kind == STATUS_CHECKED]
     return {
         "inForce": current.sequence if current else None,
         "registered": registered.sequence if registered else None,
-        "attempts": automated,
+        "attempts": [r.sequence for r in automated],
         "lastStatusCheck": checks[-1] if checks else None,
     }
 
@@ -235,7 +245,9 @@ def _external_ref(registration: Fact | None, facts: Sequence[Fact]) -> str | Non
     return next((f.external_ref for f in facts if f.external_ref), None)
 
 
-def timeline(facts: Sequence[Fact]) -> list[dict[str, Any]]:
+def timeline(
+    facts: Sequence[Fact], keys: dict[int, OrderKey] | None = None
+) -> list[dict[str, Any]]:
     """One entry per event in arrival order, with lateness and supersession (rule 1).
 
     Replaying the arrivals one by one, each result ranked by its place in the order
@@ -245,8 +257,8 @@ def timeline(facts: Sequence[Fact]) -> list[dict[str, Any]]:
     arrived.
     """
     entries: dict[int, dict[str, Any]] = {}
-    results = [f for f in facts if f.is_result]
-    keys = {f.sequence: order_key(f, results) for f in results}
+    if keys is None:
+        keys = order_keys([f for f in facts if f.is_result])
     seen: list[Fact] = []
     current: Fact | None = None
     for fact in facts:
