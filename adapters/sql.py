@@ -6,12 +6,14 @@ them into psycopg's ``%s`` and qualifies table names with the configured schema.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from typing import Any
 
+from eventsourcing.persistence import OperationalError
 from eventsourcing.postgres import PostgresDatastore
-from eventsourcing.sqlite import SQLiteDatastore
+from eventsourcing.sqlite import SQLiteCursor, SQLiteDatastore, SQLiteTransaction
 from psycopg.rows import dict_row, tuple_row
 
 Datastore = SQLiteDatastore | PostgresDatastore
@@ -88,6 +90,20 @@ class Sql:
 
     @contextmanager
     def transaction(self, *, commit: bool) -> Iterator[Cursor]:
+        """A transaction; one that commits on SQLite takes the file's write lock as it
+        begins (``BEGIN IMMEDIATE``), waiting for another writer as long as the store's
+        lock timeout allows. The library's ``BEGIN`` takes it at the first write, and a
+        transaction that read first is then refused at once (SQLITE_BUSY) if another
+        connection committed after its read: a quarantined delivery answered 503 while the
+        tree's follower appended to the same file."""
+        if commit and isinstance(self.datastore, SQLiteDatastore):
+            with (
+                self.datastore.get_connection(commit=True) as connection,
+                _Immediate(connection, commit=True) as immediate,
+                immediate,
+            ):
+                yield Cursor(self, immediate)
+            return
         with self.datastore.transaction(commit=commit) as cursor:
             yield Cursor(self, cursor)
 
@@ -116,6 +132,19 @@ class Sql:
                 with suppress(Exception):
                     connection.rollback()
                 raise
+
+
+class _Immediate(SQLiteTransaction):
+    """The library's SQLite transaction, begun with the write lock taken."""
+
+    def __enter__(self) -> SQLiteCursor:
+        cursor = self.connection.cursor()
+        try:
+            cursor.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as error:  # still locked when the timeout ran out
+            cursor.sqlite_cursor.close()
+            raise OperationalError(error) from error
+        return cursor
 
 
 class Cursor:

@@ -1,10 +1,15 @@
 """The statements of a live batch on PostgreSQL: prepared once and kept, sent together,
-all or nothing (``adapters.sql``, ``adapters.pg_datastore``)."""
+all or nothing (``adapters.sql``, ``adapters.pg_datastore``); SQLite's write lock taken
+when a writing transaction begins."""
 
 from __future__ import annotations
 
+import sqlite3
+from pathlib import Path
+
 import pytest
 from eventsourcing.persistence import IntegrityError
+from eventsourcing.sqlite import SQLiteDatastore
 
 from adapters.persistence import PostgresLocation, parse_database_url
 from adapters.pg_datastore import PreparedKeepingDatastore
@@ -113,3 +118,26 @@ def test_among_finds_the_rows_of_any_number_of_keys(services: Services) -> None:
     assert found(wanted) == sorted(wanted[:-1])  # more than one SQLite chunk
     assert found([]) == []
     assert len(sql.among("k", [])) == 0
+
+
+def test_a_write_transaction_on_sqlite_holds_the_write_lock_from_its_start(
+    tmp_path: Path,
+) -> None:
+    """A transaction that reads before it writes is not refused when another connection
+    commits in between: that connection waits instead (here it is told not to wait)."""
+    path = tmp_path / "locks.sqlite3"
+    sql = Sql(SQLiteDatastore(str(path)))
+    with sql.transaction(commit=True) as c:
+        c.execute("CREATE TABLE kept (n INTEGER)")
+    other = sqlite3.connect(path, timeout=0, isolation_level=None)
+    try:
+        with sql.transaction(commit=True) as c:
+            c.execute("SELECT COUNT(*) AS n FROM kept").fetchone()
+            with pytest.raises(sqlite3.OperationalError, match="locked"):
+                other.execute("INSERT INTO kept (n) VALUES (2)")
+            c.execute("INSERT INTO kept (n) VALUES (1)")
+        other.execute("INSERT INTO kept (n) VALUES (3)")
+        assert other.execute("SELECT n FROM kept ORDER BY n").fetchall() == [(1,), (3,)]
+    finally:
+        other.close()
+        sql.datastore.close()
