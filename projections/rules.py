@@ -120,9 +120,8 @@ def order_keys(results: Sequence[Fact]) -> dict[int, OrderKey]:
     return {f.sequence: order_key(f, results) for f in results}
 
 
-def in_force(results: Sequence[Fact], keys: dict[int, OrderKey] | None = None) -> Fact | None:
-    """The last result in the order of rule 1."""
-    keys = order_keys(results) if keys is None else keys
+def in_force(results: Sequence[Fact], keys: dict[int, OrderKey]) -> Fact | None:
+    """The last result in the order of rule 1 (``keys``: the results' ``order_keys``)."""
     return max(results, key=lambda f: keys[f.sequence], default=None)
 
 
@@ -135,10 +134,10 @@ def automated_attempts(results: Sequence[Fact], keys: dict[int, OrderKey]) -> li
     ]  # fmt: skip
 
 
-def attempts(results: Sequence[Fact], keys: dict[int, OrderKey] | None = None) -> int:
-    """Rule 6: automated results with a ``finishTime`` not seen before count once each."""
-    keys = order_keys(results) if keys is None else keys
-    return len({r.finish_time for r in automated_attempts(results, keys)})
+def attempts(automated: Sequence[Fact]) -> int:
+    """Rule 6: automated results (``automated_attempts``) with a ``finishTime`` not seen
+    before count once each."""
+    return len({r.finish_time for r in automated})
 
 
 def is_suspected(status: str | None, fact: Fact | None) -> bool:
@@ -169,7 +168,7 @@ def _verification(scan_ref: str, facts: list[Fact]) -> Evaluation:
         else DEFAULT_MAX_REATTEMPTS
     )
     automated = automated_attempts(results, keys)
-    count = len({r.finish_time for r in automated})
+    count = attempts(automated)
     used = max(0, count - 1)
     status = effective_status(current) if current is not None else "PENDING"
     review_kind = review(current, results) if current is not None else None
@@ -245,20 +244,16 @@ def _external_ref(registration: Fact | None, facts: Sequence[Fact]) -> str | Non
     return next((f.external_ref for f in facts if f.external_ref), None)
 
 
-def timeline(
-    facts: Sequence[Fact], keys: dict[int, OrderKey] | None = None
-) -> list[dict[str, Any]]:
+def timeline(facts: Sequence[Fact], keys: dict[int, OrderKey]) -> list[dict[str, Any]]:
     """One entry per event in arrival order, with lateness and supersession (rule 1).
 
     Replaying the arrivals one by one, each result ranked by its place in the order
     among all results: a result is late when something that arrived before it comes
     later in the order; the result in force before an arrival that takes force is
     superseded by it, and a late result is superseded by the result in force when it
-    arrived.
+    arrived. ``keys``: the results' ``order_keys``.
     """
     entries: dict[int, dict[str, Any]] = {}
-    if keys is None:
-        keys = order_keys([f for f in facts if f.is_result])
     seen: list[Fact] = []
     current: Fact | None = None
     for fact in facts:
