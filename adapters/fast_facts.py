@@ -16,6 +16,7 @@ import msgspec
 from eventsourcing.persistence import Mapper, Notification
 
 from adapters.bulk_load import EventRow, notification_of, select_rows_after
+from adapters.recent_rows import RecentRows
 from domain.event_classes import RESULT_EVENTS
 from domain.verification import Verification
 from projections.facts import DOCUMENT_EXPIRATION, REGISTERED, Fact, fact_from, fact_of
@@ -121,11 +122,14 @@ def stored_state_of(mapper: Mapper[Any], topic: str, state: bytes) -> StoredStat
 
 
 def read_facts(
-    recorder: Any, mapper: Mapper[Any], start: int, limit: int
+    recorder: Any, mapper: Mapper[Any], start: int, limit: int, keep: RecentRows | None = None
 ) -> tuple[list[tuple[str, Fact]], int, int]:
     """(scanRef, fact) of up to ``limit`` events after position ``start``, the last
-    position read, and how many events were read."""
+    position read, and how many events were read; the rows read are kept in ``keep``
+    for this process's other readers."""
     rows = select_rows_after(recorder, start, limit)
+    if keep is not None:
+        keep.keep(start, rows)
     return (
         [_scan_ref_and_fact(mapper, row) for row in rows],
         rows[-1][0] if rows else start,

@@ -23,6 +23,7 @@ import msgspec
 from eventsourcing.persistence import IntegrityError, Mapper
 
 from adapters.bulk_load import select_rows_after
+from adapters.recent_rows import RecentRows
 from adapters.sql import Sql
 from domain.merkle import Node
 
@@ -70,10 +71,16 @@ class _Hashed(msgspec.Struct):
 _hash_decoder = msgspec.json.Decoder(_Hashed)
 
 
-def leaves_after(recorder: Any, mapper: Mapper[Any], position: int, limit: int) -> list[Leaf]:
-    """Up to ``limit`` events after ``position``, in ledger order, as leaves."""
+def leaves_after(
+    recorder: Any, mapper: Mapper[Any], position: int, limit: int, recent: RecentRows | None = None
+) -> list[Leaf]:
+    """Up to ``limit`` events after ``position``, in ledger order, as leaves: from the
+    rows this process read lately (``recent``) when they hold the next ones."""
+    rows = recent.after(position, limit) if recent is not None else None
+    if rows is None:
+        rows = select_rows_after(recorder, position, limit)
     found = []
-    for at, sequence, _, state, originator in select_rows_after(recorder, position, limit):
+    for at, sequence, _, state, originator in rows:
         try:
             if mapper.cipher is not None:
                 state = mapper.cipher.decrypt(state)

@@ -24,6 +24,7 @@ from adapters.merkle_tables import MerkleTables
 from adapters.persistence import SQLiteLocation, eventsourcing_settings
 from adapters.private_files import private_database
 from adapters.quarantine import Quarantine, SqlQuarantine
+from adapters.recent_rows import RecentRows
 from adapters.retention import RetentionStore
 from adapters.session_store import SessionStore
 from adapters.signing import SignatureVerifier
@@ -133,15 +134,29 @@ def setting_up(settings: Settings, create_tables: bool = True) -> Iterator[None]
 
 
 def projection_workers(
-    settings: Settings, views: Sql, batch_limit: int = BATCH_LIMIT
+    settings: Settings,
+    views: Sql,
+    batch_limit: int = BATCH_LIMIT,
+    recent: RecentRows | None = None,
 ) -> ProjectionWorkers:
-    """The projection workers of the ledger ``settings`` name, writing to ``views``."""
+    """The projection workers of the ledger ``settings`` name, writing to ``views``
+    (and keeping the rows they read in ``recent``)."""
     return ProjectionWorkers(
         ledger_settings(settings),
         views,
         partial(leadership_for, settings.store),
         batch_limit=batch_limit,
+        recent=recent,
     )
+
+
+def followers(
+    settings: Settings, views: Sql, batch_limit: int = BATCH_LIMIT
+) -> tuple[ProjectionWorkers, TreeFollower]:
+    """The projection workers and the tree follower of one process (not started): the
+    tree takes the rows the workers read (``adapters.recent_rows``)."""
+    recent = RecentRows()
+    return projection_workers(settings, views, batch_limit, recent), tree_follower(settings, recent)
 
 
 def ledger_settings(settings: Settings, *, create_tables: bool = False) -> dict[str, str]:
@@ -259,20 +274,24 @@ def open_session_store(ledger: Ledger) -> SessionStore:
 
 
 def open_tree(
-    settings: Settings, ledger: Ledger, clock: Callable[[], datetime] = utc_now
+    settings: Settings,
+    ledger: Ledger,
+    clock: Callable[[], datetime] = utc_now,
+    recent: RecentRows | None = None,
 ) -> TreeLog:
-    """The ledger's Merkle tree, its tables created when missing (ADR 28)."""
+    """The ledger's Merkle tree, its tables created when missing (ADR 28); it reads new
+    events from ``recent`` when it holds them."""
     try:
         tables = MerkleTables(ledger_sql(ledger))
     except PersistenceError as error:
         raise StoreUnavailableError(f"cannot open the Merkle tree's tables: {error}") from error
-    return TreeLog(ledger, tables, settings.checkpoint_key, clock)
+    return TreeLog(ledger, tables, settings.checkpoint_key, clock, recent)
 
 
-def tree_follower(settings: Settings) -> TreeFollower:
+def tree_follower(settings: Settings, recent: RecentRows | None = None) -> TreeFollower:
     """The thread that keeps the tree up with the ledger and publishes checkpoints."""
     return TreeFollower(
-        lambda: open_tree(settings, open_ledger(settings, create_tables=False)),
+        lambda: open_tree(settings, open_ledger(settings, create_tables=False), recent=recent),
         settings.checkpoint_interval,
         settings.tree_follower,
     )

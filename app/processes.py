@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from adapters.durability import views_datastore
 from adapters.sql import Sql
 from app import logs
-from app.bootstrap import open_ledger, projection_workers, tree_follower
+from app.bootstrap import followers, open_ledger
 from app.config import environment, load
 from app.service import committer, projection_process
 
@@ -30,9 +30,10 @@ def main(argv: Sequence[str]) -> None:
         committer.serve(descriptor, lambda: open_ledger(settings, create_tables=False))
         return
     views = Sql(views_datastore(settings.store))
-    tree = tree_follower(settings).start()
+    workers, tree = followers(settings, views)
+    tree.start()
     try:
-        projection_process.run(descriptor, projection_workers(settings, views))
+        projection_process.run(descriptor, workers)
     finally:
         tree.stop()
         views.datastore.close()

@@ -16,12 +16,7 @@ import uvicorn
 from adapters.idenfy_api import IdenfyStatusApi
 from adapters.sql import Sql
 from app import logs
-from app.bootstrap import (
-    bootstrap,
-    projection_workers,
-    set_up_store,
-    tree_follower,
-)
+from app.bootstrap import bootstrap, followers, set_up_store
 from app.cli import audit as cli_audit
 from app.cli import completeness as cli_completeness
 from app.cli import erasure as cli_erasure
@@ -159,8 +154,9 @@ def project(batch_size: int) -> None:
     """Run the projection workers alone, for services started with --no-projections."""
     settings = settings_from(environment())
     logs.configure(text=settings.text_logs)
-    workers = projection_workers(settings, prepare_store(settings), batch_size).start()
-    tree = tree_follower(settings).start()
+    workers, tree = followers(settings, prepare_store(settings), batch_size)
+    workers.start()
+    tree.start()
     scheduled = scheduled_reconcile(settings)
     stopping = threading.Event()
     for number in (signal.SIGINT, signal.SIGTERM):

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from adapters.merkle_tables import Leaf, MerkleTables, TreeMovedError, leaves_after
+from adapters.recent_rows import RecentRows
 from adapters.signed_note import Checkpoint, Signer
 from app.service.ledger import Ledger
 from domain import merkle
@@ -59,11 +60,14 @@ class TreeLog:
         tables: MerkleTables,
         signer: Signer | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        recent: RecentRows | None = None,
     ):
         self.ledger = ledger
         self.tables = tables
         self.signer = signer
         self.clock = clock
+        self.recent = recent
+        """Rows the projection workers of this process read lately (``adapters.recent_rows``)."""
         self.lock = threading.Lock()
         self.frontier: merkle.Frontier | None = None
         self.position = 0
@@ -90,7 +94,7 @@ class TreeLog:
             size, self.position = self.tables.size()
             frontier = self._frontier(size)
         recorder, mapper = self.ledger.recorder, self.ledger.mapper
-        leaves = leaves_after(recorder, mapper, self.position, limit)
+        leaves = leaves_after(recorder, mapper, self.position, limit, self.recent)
         if not leaves:
             self.frontier = frontier
             return 0

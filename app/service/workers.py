@@ -28,6 +28,7 @@ from adapters.fact_codec import encode_facts
 from adapters.fast_facts import read_facts
 from adapters.generations import GenerationChangedError
 from adapters.leadership import Leadership
+from adapters.recent_rows import RecentRows
 from adapters.sql import Sql
 from adapters.subscription import READERS_SECONDS, LedgerNews, linger_seconds, poll_seconds
 from adapters.view_tables import (
@@ -78,9 +79,10 @@ PROJECTIONS: dict[str, ProjectionSpec] = {
 class Projector:
     """The live views of the projections this process leads, and where each has got."""
 
-    def __init__(self, ledger: Ledger, sql: Sql, names: set[str]):
+    def __init__(self, ledger: Ledger, sql: Sql, names: set[str], recent: RecentRows | None = None):
         self.ledger = ledger
         self.sql = sql
+        self.recent = recent
         self.views = {name: PROJECTIONS[name].view(sql, mode="live") for name in sorted(names)}
         self.positions = {
             name: view.max_tracking_id(Ledger.name) or 0 for name, view in self.views.items()
@@ -89,7 +91,8 @@ class Projector:
     def step(self, limit: int = BATCH_LIMIT) -> int:
         """Project the next batch of up to ``limit`` events; how many were read."""
         start = min(self.positions.values())
-        facts, last, count = read_facts(self.ledger.recorder, self.ledger.mapper, start, limit)
+        recorder, mapper = self.ledger.recorder, self.ledger.mapper
+        facts, last, count = read_facts(recorder, mapper, start, limit, self.recent)
         if not count:
             return 0
         writes: list[Write] = []
@@ -139,8 +142,10 @@ class ProjectionWorkers:
         leadership: Callable[[str], Leadership],
         names: tuple[str, ...] = tuple(PROJECTIONS),
         batch_limit: int = BATCH_LIMIT,
+        recent: RecentRows | None = None,
     ):
         self.ledger_settings = dict(ledger_settings)
+        self.recent = recent
         self.views = views
         self.names = names
         self.batch_limit = batch_limit
@@ -193,7 +198,7 @@ class ProjectionWorkers:
                     self.stopping.wait(LEAD_CHECK_SECONDS)
                     continue
                 if projector is None:
-                    projector = Projector(ledger, self.views, self.leading)
+                    projector = Projector(ledger, self.views, self.leading, self.recent)
                 # Cleared before reading: news of a commit during the batch is kept.
                 self.wakeup.clear()
                 self.hurry.clear()

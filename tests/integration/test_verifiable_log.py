@@ -9,7 +9,10 @@ from datetime import UTC, datetime
 
 import pytest
 
+from adapters.bulk_load import EventRow
+from adapters.fast_facts import read_facts
 from adapters.merkle_tables import MerkleTables
+from adapters.recent_rows import RecentRows
 from adapters.signed_note import Checkpoint
 from app.bootstrap import ledger_sql
 from app.service.audit import verify_ledger
@@ -55,6 +58,36 @@ def test_the_tree_holds_every_event_in_ledger_order_as_the_rfcs_tree_would(
     assert tree.size() == len(hashes) == 10
     for size in range(11):
         assert tree.root(size) == rfc9162.mth(hashes[:size])
+
+
+class CountingRows(RecentRows):
+    """Rows kept as the projection workers keep them, counting the reads they served."""
+
+    served = 0
+
+    def after(self, position: int, limit: int) -> list[EventRow] | None:
+        found = super().after(position, limit)
+        self.served += len(found or ())
+        return found
+
+
+def test_a_tree_fed_the_rows_the_projections_read_is_the_tree_read_from_the_store(
+    logged: Services,
+) -> None:
+    ledger = logged.ledger
+    recent = CountingRows()
+    for start in (0, 3):  # the projection workers' reads of the first 6 events, by 3
+        read_facts(ledger.recorder, ledger.mapper, start, 3, keep=recent)
+    fed = TreeLog(ledger, MerkleTables(ledger_sql(ledger)), recent=recent)
+
+    assert fed.catch_up_all() == 6
+    assert recent.served == 6
+    assert fed.catch_up_all() == 4  # what no projection read yet: from the store
+    assert recent.served == 6
+
+    hashes = event_hashes(logged)
+    for size in range(11):
+        assert fed.root(size) == rfc9162.mth(hashes[:size])
 
 
 def test_every_event_and_every_pair_of_sizes_has_a_proof_that_verifies(logged: Services) -> None:
