@@ -54,7 +54,7 @@ POSTGRES_POLL_SECONDS = 0.5
 LISTEN_RETRY_SECONDS = 1.0
 # How long a worker lets news gather while deliveries keep coming, unless hurried;
 # and for how long after a read asked it to hurry it lets nothing gather.
-POSTGRES_LINGER_SECONDS = 0.1
+POSTGRES_LINGER_SECONDS = 0.3
 READERS_SECONDS = 1.0
 
 

@@ -15,7 +15,10 @@ file, a new PostgreSQL database), measured from the outside over HTTP:
    follower over those without it (projections on in both). A fourth kind of run,
    ``--no-projections`` beside a busy loop at Linux's lowest priority (``SCHED_IDLE``,
    which yields to any other process at once), shows what any other work on the
-   machine costs the ingest, however politely it runs.
+   machine costs the ingest, however politely it runs. Each run also gives the whole
+   machine's CPU time per request (``/proc/stat``), from the start of wrk until the
+   projections have caught up with what it sent: projections on less off is what the
+   projections cost an event, every process and database backend included.
 2. projections during a sustained ingest: unthrottled wrk for ``--seconds`` against
    ``ledger serve`` while ``GET /readyz`` is polled (every 100 ms, every 20 ms near the
    end and after it). From the ledger's head (``position``) and the slowest projection's
@@ -58,13 +61,13 @@ from typing import Any
 from bench.ingest_bench import (
     KEY,
     ledger_command,
-    measure,
     medians,
     peak_rss_of_tree,
     post_script,
     recreate_database,
     serving,
     signed_bodies,
+    wrk,
     wrk_command,
     wrk_figures,
 )
@@ -467,6 +470,32 @@ class Store:
         )
 
 
+def busy_seconds() -> float:
+    """The CPU time the machine's cores have spent busy since it started (``/proc/stat``)."""
+    with open("/proc/stat") as stat:
+        user, nice, system, _, _, irq, softirq = map(int, stat.readline().split()[1:8])
+    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
+
+
+def ingest_run(
+    command: list[str], env: dict[str, str], port: int, timing: argparse.Namespace, script: Path
+) -> dict[str, float]:
+    """wrk against a server started by ``command``, with the machine's CPU time per request
+    (µs) from the start of wrk until the projections, when on, have caught up with it."""
+    with serving(command, env, port) as pid:
+        before = busy_seconds()
+        result = wrk(port, script, timing.seconds, timing.connections)
+        if "--no-projections" not in command:
+            readiness = Readiness(port)
+            try:
+                readiness.wait_caught_up()
+            finally:
+                readiness.close()
+        result["cpu_us"] = (busy_seconds() - before) * 1e6 / max(result["requests"], 1)
+        result["rss"], result["rss_all"] = peak_rss_of_tree(pid)
+    return result
+
+
 BUSY_LOOP = """
 import os
 os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
@@ -513,7 +542,7 @@ def run_store(stores: Store, args: argparse.Namespace, scripts: dict[str, Path])
             if mode == "untreed":
                 env["LEDGER_TREE_FOLLOWER"] = "off"
             with busy_loop(mode == "beside"):
-                runs[mode].append(measure(command, env, port, timing, scripts["short"]))
+                runs[mode].append(ingest_run(command, env, port, timing, scripts["short"]))
     rss += [(r["rss"], r["rss_all"]) for r in runs["on"]]
     ingest: dict[str, Any] = {mode: medians(figures) for mode, figures in runs.items()}
     ingest["ratio"] = ingest["on"]["rps"] / ingest["off"]["rps"]

@@ -180,6 +180,7 @@ def live_rows(data: dict[str, Any]) -> list[Row]:
             Row("live ingest requests/s, each run", store, _each(on["each"]), "-",
                 _each(off["each"])),
             *_beside_row(store, r["ingest"]),
+            *_cpu_row(store, r["ingest"]),
             _latencies("live ingest p50 / p99, projections on", store, on, off),
             *sustained_rows(store, r["sustained"], data.get("settings", {})),
             *read_your_writes_rows(store, r["read_your_writes"]),
@@ -199,6 +200,20 @@ def _beside_row(store: str, ingest: dict[str, Any]) -> list[Row]:
         Row("  no projections, beside a SCHED_IDLE busy loop", store,
             f"{beside['rps']:,.0f}/s{errors(beside)}", "-",
             f"{off['rps']:,.0f}/s (no projections)", beside["rps"] / off["rps"]),
+    ]  # fmt: skip
+
+
+def _cpu_row(store: str, ingest: dict[str, Any]) -> list[Row]:
+    """The whole machine's CPU time per request, projections on and off: their difference
+    is what the projections cost an event, all processes together (absent from runs before
+    it was measured). The ratio is the rate the ingest would keep if it were short of CPU."""
+    on, off = ingest["on"].get("cpu_us"), ingest["off"].get("cpu_us")
+    if on is None or off is None:
+        return []
+    return [
+        Row("  machine CPU per request, projections on", store,
+            f"{on:.0f} µs (the projections: {on - off:.0f} µs an event)", "-",
+            f"{off:.0f} µs (no projections)", off / on),
     ]  # fmt: skip
 
 

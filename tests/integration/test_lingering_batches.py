@@ -67,7 +67,7 @@ def test_the_workers_do_not_linger_while_reads_wait_for_them(workers: Projection
 
 def test_the_workers_linger_only_on_postgresql(services: Services) -> None:
     recorder = services.ledger.recorder
-    expected = 0.1 if isinstance(recorder, PostgresApplicationRecorder) else 0.0
+    expected = 0.3 if isinstance(recorder, PostgresApplicationRecorder) else 0.0
     assert linger_seconds(recorder) == expected
 
 
