@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from adapters.durability import views_datastore
 from adapters.sql import Sql
-from app import logs
+from app import heap, logs
 from app.bootstrap import followers, open_ledger
 from app.config import environment, load
 from app.service import committer, projection_process
@@ -27,10 +27,12 @@ def main(argv: Sequence[str]) -> None:
     settings = load(environment(), require_signing_keys=False)
     logs.configure(text=settings.text_logs)
     if role == "writer":
+        heap.settle()
         committer.serve(descriptor, lambda: open_ledger(settings, create_tables=False))
         return
     views = Sql(views_datastore(settings.store))
     workers, tree = followers(settings, views)
+    heap.settle()
     tree.start()
     try:
         projection_process.run(descriptor, workers)

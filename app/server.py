@@ -14,7 +14,7 @@ from starlette.routing import Mount, Route
 from starlette.types import Receive, Scope, Send
 
 from adapters.persistence import PostgresLocation
-from app import logs
+from app import heap, logs
 from app.bootstrap import bootstrap
 from app.config import environment, load
 from app.http.app import LedgerApp, create_api
@@ -47,7 +47,14 @@ def create_app(services: Services) -> LedgerApp:
     )
 
 
-def create_app_from_environment() -> LedgerApp:
+def served_app() -> LedgerApp:
+    """What ``ledger serve``'s uvicorn runs: the service configured from the environment,
+    its start-up objects left out of later garbage collections once it has started
+    (``app.heap``)."""
+    return create_app_from_environment(settle_heap=True)
+
+
+def create_app_from_environment(*, settle_heap: bool = False) -> LedgerApp:
     """The service as ``ledger serve`` runs it: configured from the environment."""
     settings = load(environment())
     logs.configure(text=settings.text_logs)
@@ -74,6 +81,8 @@ def create_app_from_environment() -> LedgerApp:
                 # Deliveries get 503s until a writer process can start.
                 log.error("%s", error)
             async with own_lifespan(app):
+                if settle_heap:
+                    heap.settle()
                 yield
         finally:
             await services.recorder.close()

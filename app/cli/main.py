@@ -15,7 +15,7 @@ import uvicorn
 
 from adapters.idenfy_api import IdenfyStatusApi
 from adapters.sql import Sql
-from app import logs
+from app import heap, logs
 from app.bootstrap import bootstrap, followers, set_up_store
 from app.cli import audit as cli_audit
 from app.cli import completeness as cli_completeness
@@ -124,7 +124,7 @@ def run_server(settings: Settings, host: str, port: int, workers: int) -> None:
     """uvicorn, with the limits on what a client can hold (ADR 23) and the proxies trusted."""
     limits = settings.connections
     uvicorn.run(
-        "app.server:create_app_from_environment",
+        "app.server:served_app",
         factory=True,
         host=host,
         port=port,
@@ -155,6 +155,7 @@ def project(batch_size: int) -> None:
     settings = settings_from(environment())
     logs.configure(text=settings.text_logs)
     workers, tree = followers(settings, prepare_store(settings), batch_size)
+    heap.settle()
     workers.start()
     tree.start()
     scheduled = scheduled_reconcile(settings)

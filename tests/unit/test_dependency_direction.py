@@ -26,6 +26,7 @@ TOP_OF_APP = {
     "bootstrap",
     "config",
     "devkeys",
+    "heap",
     "logs",
     "processes",
     "server",
