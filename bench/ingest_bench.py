@@ -25,7 +25,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager, suppress
 from pathlib import Path
 from typing import Any
@@ -189,11 +189,30 @@ def serving(command: list[str], env: dict[str, str], port: int) -> Iterator[int]
         stop(process)
 
 
+def busy_seconds() -> float:
+    """The CPU time the machine's cores have spent busy since it started (``/proc/stat``)."""
+    with open("/proc/stat") as stat:
+        user, nice, system, _, _, irq, softirq = map(int, stat.readline().split()[1:8])
+    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
+
+
 def measure(
-    command: list[str], env: dict[str, str], port: int, args: Any, script: Path
+    command: list[str],
+    env: dict[str, str],
+    port: int,
+    args: Any,
+    script: Path,
+    settled: Callable[[int], None] | None = None,
 ) -> dict[str, float]:
+    """wrk against a server started by ``command``, with the machine's CPU time per request
+    (µs, ``cpu_us``) from the start of wrk until ``settled(port)`` returns, if given (the
+    server's work on what wrk sent done), else until wrk ends."""
     with serving(command, env, port) as pid:
+        before = busy_seconds()
         result = wrk(port, script, args.seconds, args.connections)
+        if settled is not None:
+            settled(port)
+        result["cpu_us"] = (busy_seconds() - before) * 1e6 / max(result["requests"], 1)
         result["rss"], result["rss_all"] = peak_rss_of_tree(pid)
         return result
 

@@ -62,13 +62,13 @@ from typing import Any
 from bench.ingest_bench import (
     KEY,
     ledger_command,
+    measure,
     medians,
     peak_rss_of_tree,
     post_script,
     recreate_database,
     serving,
     signed_bodies,
-    wrk,
     wrk_command,
     wrk_figures,
 )
@@ -476,30 +476,13 @@ class Store:
         )
 
 
-def busy_seconds() -> float:
-    """The CPU time the machine's cores have spent busy since it started (``/proc/stat``)."""
-    with open("/proc/stat") as stat:
-        user, nice, system, _, _, irq, softirq = map(int, stat.readline().split()[1:8])
-    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
-
-
-def ingest_run(
-    command: list[str], env: dict[str, str], port: int, timing: argparse.Namespace, script: Path
-) -> dict[str, float]:
-    """wrk against a server started by ``command``, with the machine's CPU time per request
-    (µs) from the start of wrk until the projections, when on, have caught up with it."""
-    with serving(command, env, port) as pid:
-        before = busy_seconds()
-        result = wrk(port, script, timing.seconds, timing.connections)
-        if "--no-projections" not in command:
-            readiness = Readiness(port)
-            try:
-                readiness.wait_caught_up()
-            finally:
-                readiness.close()
-        result["cpu_us"] = (busy_seconds() - before) * 1e6 / max(result["requests"], 1)
-        result["rss"], result["rss_all"] = peak_rss_of_tree(pid)
-    return result
+def caught_up(port: int) -> None:
+    """Once every projection of the server on ``port`` has a lag of 0."""
+    readiness = Readiness(port)
+    try:
+        readiness.wait_caught_up()
+    finally:
+        readiness.close()
 
 
 BUSY_LOOP = """
@@ -548,7 +531,8 @@ def run_store(stores: Store, args: argparse.Namespace, scripts: dict[str, Path])
             if mode == "untreed":
                 env["LEDGER_TREE_FOLLOWER"] = "off"
             with busy_loop(mode == "beside"):
-                runs[mode].append(ingest_run(command, env, port, timing, scripts["short"]))
+                settled = caught_up if mode in ("on", "untreed") else None
+                runs[mode].append(measure(command, env, port, timing, scripts["short"], settled))
     rss += [(r["rss"], r["rss_all"]) for r in runs["on"]]
     ingest: dict[str, Any] = {mode: medians(figures) for mode, figures in runs.items()}
     ingest["ratio"] = ingest["on"]["rps"] / ingest["off"]["rps"]
