@@ -17,7 +17,7 @@ from typing import Any
 
 import msgspec
 
-from adapters.generations import META, TRACKING, table_key
+from adapters.generations import META, table_key
 from adapters.sql import quoted
 from adapters.views import GENERATION_LOOKUP_SECONDS
 from projections.completeness import DEFAULT_GRACE, deadline, is_overdue
@@ -90,31 +90,6 @@ def statement(text: str, postgres: bool) -> str:
 def active_query(schema: str = "", postgres: bool = False) -> str:
     """The look-up of the active generation, on a store whose tables are in ``schema``."""
     return statement(ACTIVE.format(meta=quoted(META, schema)), postgres)
-
-
-TRACKED = "SELECT notification_id FROM {tracking} WHERE view = ? AND application_name = ?"
-"""The position a view's table (its ``table_key``) has recorded of an application's events."""
-TRACKED_DOCUMENT = (
-    f"SELECT ({TRACKED}) AS reached, d.document AS document, l.document AS link"
-    " FROM (SELECT 1 AS one) AS o"
-    " LEFT JOIN {table} AS d ON d.scan_ref = ? AND d.final < 2"
-    " LEFT JOIN {table} AS l ON l.scan_ref = ? AND d.scan_ref IS NOT NULL"
-)
-"""``DOCUMENT`` with the position the view has recorded, read together: a document read
-with it is at least as new as that position."""
-
-
-def tracked_params(scan_ref: str, view: str, application: str) -> tuple[str, str, str, str]:
-    """``TRACKED_DOCUMENT``'s parameters: ``view`` is the table's key (``table_key``),
-    ``application`` whose events its tracking record counts."""
-    return (view, application, scan_ref, AML_LINK + scan_ref)
-
-
-def tracked_query(table: str | None, schema: str = "", postgres: bool = False) -> str:
-    """``TRACKED_DOCUMENT`` on ``table``, or ``TRACKED`` alone without one, on a store
-    whose tables are in ``schema``."""
-    text = TRACKED if table is None else TRACKED_DOCUMENT
-    return statement(text.format(tracking=quoted(TRACKING, schema), table=table), postgres)
 
 
 def document_query(table: str, postgres: bool = False) -> str:

@@ -9,9 +9,6 @@ read itself, and under concurrency the threads and the loop contend for the GIL.
   rare wait (WAL recovery), and the caller falls back to the threaded path on any error;
 - on PostgreSQL it runs on psycopg's async pool, in autocommit: one round trip.
 
-A read with ``minPosition`` first waits, on the loop too, until the view's tracking
-record has reached the position (``adapters.position_waits``).
-
 The document comes back as the JSON text stored in the view, ready to send. The query,
 the table's name and the generation cache are those of the threaded read
 (``adapters.status_query``); a read that finds its table gone looks the active
@@ -21,25 +18,21 @@ generation up again at the next read.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import sqlite3
-from collections.abc import Awaitable, Callable
 from functools import partial
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol
 
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from adapters.durability import POSTGRES_SESSION_OPTIONS, views_path
-from adapters.generations import table_key
 from adapters.persistence import (
     POSTGRES_CONNECT_TIMEOUT_SECONDS,
     PostgresLocation,
     SQLiteLocation,
     StoreLocation,
 )
-from adapters.position_waits import Found, ReadFailedError, WaitingReader
 from adapters.sql import quoted
 from adapters.status_query import (
     PROJECTION,
@@ -48,31 +41,26 @@ from adapters.status_query import (
     active_query,
     document_params,
     document_query,
-    tracked_params,
-    tracked_query,
 )
-from adapters.subscription import wanted_channel
-from adapters.wakeups import WANTED
 
-T = TypeVar("T")
 SQLITE_BUSY_MILLISECONDS = 50
 POOL_MIN, POOL_MAX = 2, 8
 POOL_WAIT_SECONDS = 2.0
 
 
-__all__ = ["ReadFailedError", "StatusReader", "status_reader"]
+class ReadFailedError(Exception):
+    """The fast path could not answer; the caller reads the threaded way instead."""
 
 
 class StatusReader(Protocol):
-    async def document(self, scan_ref: str, wanted: int = 0) -> bytes | None:
-        """The stored status document of ``scan_ref`` as JSON, or None when unknown, once
-        the view has recorded position ``wanted`` (the caller bounds the wait)."""
+    async def document(self, scan_ref: str) -> bytes | None:
+        """The stored status document of ``scan_ref`` as JSON, or None when unknown."""
         ...
 
     async def close(self) -> None: ...
 
 
-class SQLiteStatusReader(WaitingReader):
+class SQLiteStatusReader:
     """Reads on the calling thread (the event loop) over one query-only connection."""
 
     def __init__(
@@ -80,14 +68,11 @@ class SQLiteStatusReader(WaitingReader):
         path: Path,
         generations: ActiveGeneration | None = None,
         serving: Serving | None = None,
-        application: str = "",
     ):
-        super().__init__()
         self.path = path
         self.serving = serving or Serving()
         self.connection: sqlite3.Connection | None = None
         self.generations = generations or ActiveGeneration()
-        self.application = application
 
     def _connect(self) -> sqlite3.Connection:
         if self.connection is None:
@@ -101,39 +86,18 @@ class SQLiteStatusReader(WaitingReader):
             self.connection = connection
         return self.connection
 
-    def _active(self) -> tuple[sqlite3.Connection, str, tuple[str, str]]:
-        """The connection, the active table, and its key with the application (the
-        generation looked up first when it is not fresh)."""
+    def _read(self, scan_ref: str) -> bytes | None:
         connection = self._connect()
         if self.generations.cached() is None:
             row = connection.execute(active_query(), (PROJECTION,)).fetchone()
             self.generations.found(None if row is None else int(row[0]))
-        key = table_key(PROJECTION, self.generations.generation)
-        return connection, self.generations.table, (key, self.application)
+        table = self.generations.table
+        row = connection.execute(document_query(table), document_params(scan_ref)).fetchone()
+        return None if row is None else self.serving.text(row[0], row[1]).encode()
 
-    def _read(self, scan_ref: str, wanted: int) -> Found:
-        connection, table, tracked = self._active()
-        if not wanted:
-            row = connection.execute(document_query(table), document_params(scan_ref)).fetchone()
-            return 0, self._text(row, 0)
-        statement = tracked_query(table)
-        row = connection.execute(statement, tracked_params(scan_ref, *tracked)).fetchone()
-        return int(row[0] or 0), self._text(row, 1)
-
-    def _tracked(self) -> int:
-        connection, _, tracked = self._active()
-        row = connection.execute(tracked_query(None), tracked).fetchone()
-        return 0 if row is None else int(row[0])
-
-    async def _found(self, scan_ref: str, wanted: int) -> Found:
-        return self._failing_over(self._read, scan_ref, wanted)
-
-    async def _position(self) -> int:
-        return self._failing_over(self._tracked)
-
-    def _failing_over(self, read: Callable[..., T], *args: Any) -> T:
+    async def document(self, scan_ref: str) -> bytes | None:
         try:
-            return read(*args)
+            return self._read(scan_ref)
         except sqlite3.Error as error:
             self.generations.forget()
             raise ReadFailedError(str(error)) from error
@@ -144,7 +108,7 @@ class SQLiteStatusReader(WaitingReader):
             self.connection = None
 
 
-class PostgresStatusReader(WaitingReader):
+class PostgresStatusReader:
     """Reads through an async pool of autocommit connections, opened on first use.
 
     The pool belongs to the event loop that opened it; a read from another loop
@@ -156,14 +120,11 @@ class PostgresStatusReader(WaitingReader):
         location: PostgresLocation,
         generations: ActiveGeneration | None = None,
         serving: Serving | None = None,
-        application: str = "",
     ):
-        super().__init__()
         self.location = location
         self.serving = serving or Serving()
         self.schema = location.schema or "public"
         self.generations = generations or ActiveGeneration(partial(quoted, schema=self.schema))
-        self.application = application
         self.pool: AsyncConnectionPool[Any] | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
         self.opening = asyncio.Lock()
@@ -193,60 +154,28 @@ class PostgresStatusReader(WaitingReader):
                 self.pool, self.loop = pool, loop
         return self.pool
 
-    async def _active(self, connection: Any) -> tuple[str, tuple[str, str]]:
-        """The active table, and its key with the application (the generation looked
-        up on ``connection`` first when it is not fresh)."""
-        if self.generations.cached() is None:
+    async def _read(self, scan_ref: str) -> bytes | None:
+        pool = await self._pool()
+        async with pool.connection() as connection:
+            if self.generations.cached() is None:
+                cursor = await connection.execute(
+                    active_query(self.schema, postgres=True), (PROJECTION,)
+                )
+                row = await cursor.fetchone()
+                self.generations.found(None if row is None else int(row[0]))
+            table = self.generations.table
             cursor = await connection.execute(
-                active_query(self.schema, postgres=True), (PROJECTION,)
+                document_query(table, postgres=True), document_params(scan_ref)
             )
-            row = await cursor.fetchone()
-            self.generations.found(None if row is None else int(row[0]))
-        key = table_key(PROJECTION, self.generations.generation)
-        return self.generations.table, (key, self.application)
+            found = await cursor.fetchone()
+        return None if found is None else self.serving.text(found[0], found[1]).encode()
 
-    async def _read(self, connection: Any, scan_ref: str, wanted: int) -> Found:
-        table, tracked = await self._active(connection)
-        if not wanted:
-            statement = document_query(table, postgres=True)
-            cursor = await connection.execute(statement, document_params(scan_ref))
-            return 0, self._text(await cursor.fetchone(), 0)
-        statement = tracked_query(table, self.schema, postgres=True)
-        cursor = await connection.execute(statement, tracked_params(scan_ref, *tracked))
-        row = await cursor.fetchone()
-        return int(row[0] or 0), self._text(row, 1)
-
-    async def _tracked(self, connection: Any) -> int:
-        _, tracked = await self._active(connection)
-        statement = tracked_query(None, self.schema, postgres=True)
-        row = await (await connection.execute(statement, tracked)).fetchone()
-        return 0 if row is None else int(row[0])
-
-    async def _asked(self, connection: Any) -> None:
-        await connection.execute("SELECT pg_notify(%s, '')", (wanted_channel(self.schema),))
-
-    async def _failing_over(self, read: Callable[..., Awaitable[T]], *args: Any) -> T:
-        """``read(connection, *args)`` on a connection of the pool."""
+    async def document(self, scan_ref: str) -> bytes | None:
         try:
-            pool = await self._pool()
-            async with pool.connection() as connection:
-                return await read(connection, *args)
+            return await self._read(scan_ref)
         except psycopg.Error as error:  # PoolTimeout included
             self.generations.forget()
             raise ReadFailedError(str(error)) from error
-
-    async def _found(self, scan_ref: str, wanted: int) -> Found:
-        return await self._failing_over(self._read, scan_ref, wanted)
-
-    async def _position(self) -> int:
-        return await self._failing_over(self._tracked)
-
-    async def _want(self) -> None:
-        """Ask the workers to hurry, in this process and elsewhere (as
-        ``adapters.subscription.ask_for_progress`` does)."""
-        WANTED.announce()
-        with contextlib.suppress(ReadFailedError):
-            await self._failing_over(self._asked)
 
     async def close(self) -> None:
         if self.pool is not None:
@@ -259,12 +188,10 @@ def status_reader(
     location: StoreLocation,
     generations: ActiveGeneration | None = None,
     serving: Serving | None = None,
-    application: str = "",
 ) -> StatusReader:
     """The fast status reader for the views of the ledger at ``location``; given the
     threaded view's ``generations`` and ``serving``, the two share one look-up of the
-    active tables and serve documents alike. ``application``: whose events the views'
-    tracking records count (for ``minPosition``)."""
+    active tables and serve documents alike."""
     if isinstance(location, SQLiteLocation):
-        return SQLiteStatusReader(views_path(location), generations, serving, application)
-    return PostgresStatusReader(location, generations, serving, application)
+        return SQLiteStatusReader(views_path(location), generations, serving)
+    return PostgresStatusReader(location, generations, serving)

@@ -163,7 +163,7 @@ def create_api(services: Services, more: Sequence[BaseRoute] = ()) -> LedgerApp:
     """The API over ``services``, with ``more`` routes (the UI); closing it is the
     caller's business."""
     status = services.views.status
-    reader = status_reader(services.settings.store, status.active, status.serving, Ledger.name)
+    reader = status_reader(services.settings.store, status.active, status.serving)
     table = route_table(services, reader)
 
     @asynccontextmanager

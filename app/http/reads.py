@@ -7,7 +7,6 @@ for a bounded time, until the views have seen at least that far.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import dataclasses
@@ -27,7 +26,7 @@ from adapters.status_reader import ReadFailedError, StatusReader
 from adapters.views import SqlVerificationView
 from app.http.auth import require_read
 from app.http.body import route_path
-from app.http.errors import RETRY_AFTER_SECONDS, send_failure, send_json
+from app.http.errors import send_failure, send_json
 from app.service.ledger import Ledger
 from app.service.services import Services
 from projections.current_status import StatusFilter
@@ -115,13 +114,6 @@ async def read_view(
     if any(_has_nul(value) for value in args):
         return none
     wanted = integer_param(request, "minPosition", None, 0, MAX_POSITION)
-    return await threaded_read(view, wanted, query, *args)
-
-
-async def threaded_read(
-    view: SqlVerificationView, wanted: int | None, query: Any, *args: Any
-) -> Any:
-    """``query(*args)`` in the threadpool, once ``view`` has reached ``wanted`` if given."""
 
     def call() -> Any:
         if wanted:
@@ -131,17 +123,11 @@ async def threaded_read(
     try:
         return await run_in_threadpool(call)
     except TimeoutError:
-        raise not_reached(wanted) from None
+        raise HTTPException(
+            503, f"the views have not reached position {wanted} yet; try again"
+        ) from None
     except PersistenceError:
         raise HTTPException(503, "the views cannot be read right now") from None
-
-
-def not_reached(wanted: int | None) -> HTTPException:
-    return HTTPException(
-        503,
-        f"the views have not reached position {wanted} yet; try again",
-        headers={"Retry-After": RETRY_AFTER_SECONDS},
-    )
 
 
 async def verification_status(services: Services, request: Request) -> Response:
@@ -161,24 +147,12 @@ STATUS_PREFIX = "/verifications/"
 
 
 def is_plain_status_read(scope: Scope) -> bool:
-    """Whether this is ``GET /verifications/{scanRef}`` with no query string but a valid
-    ``minPosition``."""
-    if scope["type"] != "http" or scope["method"] != "GET":
-        return False
-    query = scope.get("query_string")
-    if query and min_position(query) is None:
+    """Whether this is ``GET /verifications/{scanRef}`` with no query string."""
+    if scope["type"] != "http" or scope["method"] != "GET" or scope.get("query_string"):
         return False
     path = route_path(scope)
     scan_ref = path[len(STATUS_PREFIX) :]
     return path.startswith(STATUS_PREFIX) and scan_ref != "" and "/" not in scan_ref
-
-
-def min_position(query: bytes) -> int | None:
-    """The position of a query string that is only ``minPosition`` with a valid value."""
-    name, _, value = query.partition(b"=")
-    if name != b"minPosition":
-        return None
-    return whole_number(value.decode("latin-1"), 0, MAX_POSITION)
 
 
 class StatusRead:
@@ -193,32 +167,24 @@ class StatusRead:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         services = self.services
         scan_ref = route_path(scope)[len(STATUS_PREFIX) :]
-        wanted = min_position(scope.get("query_string") or b"") or None
         try:
             await require_read(services, scope)
-            content = await self._document(self.reader, services, scan_ref, wanted)
+            content = await self._document(self.reader, services, scan_ref)
         except Exception as error:
             await send_failure(send, error, "GET", STATUS_PREFIX)
             return
         await send_json(send, 200, content)
 
-    async def _document(
-        self, reader: StatusReader, services: Services, scan_ref: str, wanted: int | None
-    ) -> bytes:
+    async def _document(self, reader: StatusReader, services: Services, scan_ref: str) -> bytes:
         found: bytes | None = None
         if "\x00" not in scan_ref:  # nothing recorded contains NUL
             try:
-                if wanted:
-                    try:
-                        async with asyncio.timeout(READ_WAIT_SECONDS):
-                            found = await reader.document(scan_ref, wanted)
-                    except TimeoutError:
-                        raise not_reached(wanted) from None
-                else:
-                    found = await reader.document(scan_ref)
+                found = await reader.document(scan_ref)
             except ReadFailedError:
-                view = services.views.status
-                document = await threaded_read(view, wanted, view.status, scan_ref)
+                try:
+                    document = await run_in_threadpool(services.views.status.status, scan_ref)
+                except PersistenceError:
+                    raise HTTPException(503, "the views cannot be read right now") from None
                 found = None if document is None else _encode(document)
         if found is None:
             raise HTTPException(404, f"no verification {scan_ref!r}")
