@@ -149,6 +149,7 @@ def test_the_service_logs_hold_no_personal_data_keys_or_tokens(
     secrets = secrets_of_the_day()
     service = launcher.start(environment(database_url))
     simulate_a_day(service, tmp_path)
+    wait_until_projected(service)  # the reads below read the day's verifications
     stray_deliveries_and_reads(service, secrets)
     wait_until_projected(service)
     service.stop()
@@ -168,6 +169,7 @@ def run_a_day_with(
     secrets = secrets_of_the_day()
     service = launcher.start(environment(database_url, **extra))
     simulate_a_day(service, logs)
+    wait_until_projected(service)  # the reads below read the day's verifications
     stray_deliveries_and_reads(service, secrets)
     wait_until_projected(service)
     return service, secrets
